@@ -1,0 +1,86 @@
+package detector
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Priority is a Falco rule priority. Lower values are more severe, as in Falco.
+type Priority int
+
+// Falco's priorities, most severe first.
+const (
+	PriorityEmergency Priority = iota
+	PriorityAlert
+	PriorityCritical
+	PriorityError
+	PriorityWarning
+	PriorityNotice
+	PriorityInformational
+	PriorityDebug
+)
+
+var priorityNames = [...]string{"Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"}
+
+func (p Priority) String() string {
+	if p < 0 || int(p) >= len(priorityNames) {
+		return fmt.Sprintf("Priority(%d)", int(p))
+	}
+	return priorityNames[p]
+}
+
+// ParsePriority accepts Falco's spellings, case-insensitively ("WARNING",
+// "warning", "INFO", "informational", ...).
+func ParsePriority(s string) (Priority, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "emergency":
+		return PriorityEmergency, nil
+	case "alert":
+		return PriorityAlert, nil
+	case "critical":
+		return PriorityCritical, nil
+	case "error":
+		return PriorityError, nil
+	case "warning":
+		return PriorityWarning, nil
+	case "notice":
+		return PriorityNotice, nil
+	case "informational", "info":
+		return PriorityInformational, nil
+	case "debug":
+		return PriorityDebug, nil
+	}
+	return 0, fmt.Errorf("unknown priority %q", s)
+}
+
+// MarshalJSON writes the priority as Falco does ("Warning").
+func (p Priority) MarshalJSON() ([]byte, error) { return json.Marshal(p.String()) }
+
+// UnmarshalJSON reads any spelling ParsePriority accepts.
+func (p *Priority) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := ParsePriority(s)
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// Alert is one rule match, in the shape of Falco's JSON alert so that
+// falcosidekick and anything else that reads Falco alerts takes it unchanged.
+type Alert struct {
+	Time         time.Time      `json:"time"`
+	Rule         string         `json:"rule"`
+	Priority     Priority       `json:"priority"`
+	Source       string         `json:"source"`
+	Hostname     string         `json:"hostname"`
+	Output       string         `json:"output"`
+	OutputFields map[string]any `json:"output_fields"`
+	Tags         []string       `json:"tags"`
+}
