@@ -74,6 +74,12 @@ func (p *Priority) UnmarshalJSON(b []byte) error {
 
 // Alert is one rule match, in the shape of Falco's JSON alert so that
 // falcosidekick and anything else that reads Falco alerts takes it unchanged.
+// Its JSON encoding (MarshalJSON, AppendJSON in alert_json.go) is Falco's,
+// byte for byte. Output is the rule's output with fields substituted and
+// WITHOUT Falco's "HH:MM:SS.nnnnnnnnn: Priority" prefix: AppendText and the
+// JSON "output" member add it. OutputFields need not hold evt.time; the JSON
+// encoding adds it from Time as Falco does. Once handed to an output
+// (detector/output), an Alert is shared read-only: do not modify it.
 type Alert struct {
 	Time         time.Time      `json:"time"`
 	Rule         string         `json:"rule"`
@@ -83,4 +89,9 @@ type Alert struct {
 	Output       string         `json:"output"`
 	OutputFields map[string]any `json:"output_fields"`
 	Tags         []string       `json:"tags"`
+
+	// Not part of Falco's schema (kept out of JSON): the event's workload
+	// and syscall, so outputs can collapse repeated identical alerts.
+	Workload string `json:"-"`
+	Syscall  string `json:"-"`
 }

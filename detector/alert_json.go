@@ -1,0 +1,273 @@
+package detector
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Falco's JSON alert, byte for byte (falco userspace/engine/formats.cpp,
+// falco_formats::format_event, checked against Falco 0.39):
+//
+//   - The object is an nlohmann::json, whose objects are std::maps: keys come
+//     out sorted, so the order is hostname, output, output_fields, priority,
+//     rule, source, tags, time. output_fields is sorted the same way.
+//   - "time" is UTC, strftime("%FT%T") plus ".%09luZ": always nine digits.
+//   - "output" is the text line: the prefix "%evt.time: <Priority>" (local
+//     time of day with nanoseconds, e.g. "13:53:31.726060287: Warning"), a
+//     space, then the rule's formatted output.
+//   - output_fields holds the rule's output fields plus the prefix's field
+//     evt.time as integer nanoseconds since the epoch.
+//   - tags is a std::set: sorted, unique, and [] (not null) when empty.
+//   - Strings are dumped with ensure_ascii=false and invalid UTF-8 replaced
+//     by U+FFFD: only '"', '\\' and control characters are escaped ("\u001f"
+//     lowercase); '<', '>', '&', U+2028 and U+2029 are written as they are,
+//     which is why this does not go through encoding/json.
+
+// Falco's time layouts.
+const (
+	// TimeLayoutJSON is the "time" member of a JSON alert (always UTC).
+	TimeLayoutJSON = "2006-01-02T15:04:05.000000000Z"
+	// TimeLayoutText is %evt.time, the time of day that starts a text alert.
+	TimeLayoutText = "15:04:05.000000000"
+)
+
+// FieldEvtTime is the output field Falco always adds from its line prefix.
+const FieldEvtTime = "evt.time"
+
+// AppendPrefix appends Falco's text prefix "HH:MM:SS.nnnnnnnnn: Priority" for
+// a, using the location of a.Time (time.Unix gives local time, as Falco's
+// %evt.time does).
+func (a *Alert) AppendPrefix(dst []byte) []byte {
+	dst = a.Time.AppendFormat(dst, TimeLayoutText)
+	dst = append(dst, ": "...)
+	return append(dst, a.Priority.String()...)
+}
+
+// AppendText appends the full Falco text line for a, without a newline:
+// "HH:MM:SS.nnnnnnnnn: Priority output". Output is the rule's formatted
+// output; if it already starts with this alert's prefix it is not repeated.
+func (a *Alert) AppendText(dst []byte) []byte {
+	start := len(dst)
+	dst = a.AppendPrefix(dst)
+	prefix := dst[start:]
+	if len(a.Output) > len(prefix) && a.Output[len(prefix)] == ' ' && a.Output[:len(prefix)] == string(prefix) {
+		return append(dst[:start], a.Output...)
+	}
+	dst = append(dst, ' ')
+	return append(dst, a.Output...)
+}
+
+// AppendJSON appends a as Falco's JSON alert (see the comment at the top of
+// this file for the exact shape), without a newline.
+func (a *Alert) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"hostname":`...)
+	dst = appendJSONString(dst, a.Hostname)
+	dst = append(dst, `,"output":`...)
+	// The text line goes through a stack buffer, then is escaped into dst.
+	var line [256]byte
+	dst = appendJSONBytes(dst, a.AppendText(line[:0]))
+	dst = append(dst, `,"output_fields":`...)
+	dst = a.appendFields(dst)
+	dst = append(dst, `,"priority":`...)
+	dst = appendJSONString(dst, a.Priority.String())
+	dst = append(dst, `,"rule":`...)
+	dst = appendJSONString(dst, a.Rule)
+	dst = append(dst, `,"source":`...)
+	dst = appendJSONString(dst, a.Source)
+	dst = append(dst, `,"tags":[`...)
+	dst = appendTags(dst, a.Tags)
+	dst = append(dst, `],"time":"`...)
+	dst = a.Time.UTC().AppendFormat(dst, TimeLayoutJSON)
+	return append(dst, `"}`...)
+}
+
+// MarshalJSON writes a exactly as Falco writes a JSON alert, so falcosidekick
+// (its types.FalcoPayload) and anything else that reads Falco alerts takes it.
+// Decoding with encoding/json works field by field; "output" then carries the
+// prefix, which AppendText recognizes and does not repeat.
+func (a Alert) MarshalJSON() ([]byte, error) {
+	return a.AppendJSON(make([]byte, 0, 512)), nil
+}
+
+func (a *Alert) appendFields(dst []byte) []byte {
+	_, hasTime := a.OutputFields[FieldEvtTime]
+	n := len(a.OutputFields)
+	if !hasTime {
+		n++
+	}
+	var small [16]string
+	keys := small[:0]
+	if n > len(small) {
+		keys = make([]string, 0, n)
+	}
+	for k := range a.OutputFields {
+		keys = append(keys, k)
+	}
+	if !hasTime {
+		keys = append(keys, FieldEvtTime)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, k)
+		dst = append(dst, ':')
+		if k == FieldEvtTime && !hasTime {
+			dst = strconv.AppendInt(dst, a.Time.UnixNano(), 10)
+			continue
+		}
+		dst = appendJSONValue(dst, a.OutputFields[k])
+	}
+	return append(dst, '}')
+}
+
+func appendTags(dst []byte, tags []string) []byte {
+	if len(tags) == 0 {
+		return dst
+	}
+	sorted := slices.IsSorted(tags)
+	if !sorted {
+		tags = slices.Sorted(slices.Values(tags))
+	}
+	for i, t := range tags {
+		if i > 0 && t == tags[i-1] {
+			continue // std::set: unique
+		}
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, t)
+	}
+	return dst
+}
+
+// appendJSONValue writes one output field value. Falco's fields are strings,
+// numbers, booleans or null (<NA>); anything else goes through encoding/json.
+func appendJSONValue(dst []byte, v any) []byte {
+	switch v := v.(type) {
+	case nil:
+		return append(dst, "null"...)
+	case string:
+		return appendJSONString(dst, v)
+	case bool:
+		return strconv.AppendBool(dst, v)
+	case int:
+		return strconv.AppendInt(dst, int64(v), 10)
+	case int8:
+		return strconv.AppendInt(dst, int64(v), 10)
+	case int16:
+		return strconv.AppendInt(dst, int64(v), 10)
+	case int32:
+		return strconv.AppendInt(dst, int64(v), 10)
+	case int64:
+		return strconv.AppendInt(dst, v, 10)
+	case uint:
+		return strconv.AppendUint(dst, uint64(v), 10)
+	case uint8:
+		return strconv.AppendUint(dst, uint64(v), 10)
+	case uint16:
+		return strconv.AppendUint(dst, uint64(v), 10)
+	case uint32:
+		return strconv.AppendUint(dst, uint64(v), 10)
+	case uint64:
+		return strconv.AppendUint(dst, v, 10)
+	case float64:
+		return appendFloat(dst, v)
+	case float32:
+		return appendFloat(dst, float64(v))
+	case time.Duration:
+		return strconv.AppendInt(dst, int64(v), 10)
+	case []string:
+		dst = append(dst, '[')
+		for i, s := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, s)
+		}
+		return append(dst, ']')
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return appendJSONString(dst, err.Error())
+	}
+	return append(dst, b...)
+}
+
+func appendFloat(dst []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...) // nlohmann dumps non-finite numbers as null
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		return strconv.AppendInt(dst, int64(f), 10)
+	}
+	return strconv.AppendFloat(dst, f, 'g', -1, 64)
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendEscaped(dst, s)
+	return append(dst, '"')
+}
+
+func appendJSONBytes(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	dst = appendEscaped(dst, string(s)) // no allocation: the conversion does not escape
+	return append(dst, '"')
+}
+
+// appendEscaped escapes s as nlohmann::json::dump(ensure_ascii=false,
+// error_handler_t::replace) does.
+func appendEscaped(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, "\ufffd"...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"':
+			dst = append(dst, `\"`...)
+		case '\\':
+			dst = append(dst, `\\`...)
+		case '\b':
+			dst = append(dst, `\b`...)
+		case '\f':
+			dst = append(dst, `\f`...)
+		case '\n':
+			dst = append(dst, `\n`...)
+		case '\r':
+			dst = append(dst, `\r`...)
+		case '\t':
+			dst = append(dst, `\t`...)
+		default:
+			dst = append(dst, `\u00`...)
+			dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	return append(dst, s[start:]...)
+}
