@@ -1,0 +1,49 @@
+// Package profiles is sysward's seccomp profile model: the OCI/Docker JSON
+// format that runc, ctr, podman and the kubelet load unchanged, plus
+// sysward's provenance and learning statistics under the top-level
+// "sysward" key, which those runtimes ignore.
+//
+// # The model
+//
+// Profile embeds specs.LinuxSeccomp. Build one with New(defaultAction,
+// arches...) and Allow(names...) / AddRule; ask it what it does with
+// Decide(arch, name) (ignoring argument conditions; Decision.Conditional
+// lists the entries with conditions), DecideNr(arch, nr), Evaluate(arch,
+// name, args) (with arguments, libseccomp's semantics), AllowedSyscalls(arch)
+// and AllowedNumbers(arch). Syscall tables for x86_64, x86, x32, aarch64 and
+// arm (generated from libseccomp 2.5.4) answer SyscallNumber/SyscallName.
+//
+// # Loading
+//
+// Load and Parse are strict: malformed JSON, an unknown or duplicate key
+// (everywhere but the OCI fields runc knows and "sysward"), an unknown action,
+// architecture or flag, a syscall name not known on any listed architecture
+// (on any architecture sysward knows when none is listed), a bad argument
+// operator or index, errnoRet on an action other than ERRNO/TRACE, and two
+// unconditional entries giving one syscall different actions are errors.
+// Each is an *Error naming the file, line:column, the JSON path
+// ("syscalls[3].names[1]") and the bad value; several are joined with
+// errors.Join; each wraps a sentinel (ErrUnknownSyscall, ...). Docker's
+// extended source format (archMap, includes/excludes, comment) is refused
+// with ErrDockerFormat: it is a template, not a runtime profile. Resolve it
+// with DockerDefault (or `sysward profile export --docker-default`).
+//
+// # Saving
+//
+// Write/Marshal produce the canonical form: architectures and flags sorted,
+// entries grouped by (action, errnoRet, args) with names sorted and
+// deduplicated, groups ordered by action then errnoRet then args, two-space
+// indentation, a trailing newline. Load→Save of a canonical profile is
+// byte-identical. SaveFile writes atomically (temporary file in the same
+// directory, fsync, rename), so a reader sees the old or the new file.
+//
+// # Operations
+//
+// Merge (union, commutative and idempotent), Diff, Lint, CompareDocker,
+// Explain and the exports (OCI, Security Profiles Operator SeccompProfile,
+// pod securityContext patch, Falco rules) are pure functions of their
+// inputs; they never modify their arguments.
+//
+// Threading: a *Profile is a plain value with no internal locking; the
+// syscall tables are read-only after init and safe for concurrent use.
+package profiles
