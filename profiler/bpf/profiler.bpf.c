@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sysward's kernel side: learn (and later watch) the syscalls of tracked
+ * cgroups.
+ *
+ * One hash map, `cgroups`, keyed by bpf_get_current_cgroup_id() (the inode of
+ * the task's cgroup2 directory) holds a struct cgroup_state per tracked
+ * workload. Every syscall on the host runs sys_enter; for an untracked cgroup
+ * that is one helper call and one hash lookup. For a tracked one it classifies
+ * the architecture, tests the "seen" bit and sets it only when clear (reading
+ * first keeps a hot bit from dirtying a shared cache line), and in watch mode
+ * tests the "allowed" bit. Nothing goes to user space per syscall invocation:
+ * the ring buffer carries only rare events (the first time a bit flips,
+ * process exec, death by SIGSYS).
+ *
+ * See profiler/doc.go for the design reasoning (runtime boundary, denied
+ * detection at sys_exit).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define NR_BITS 1024
+#define NR_WORDS (NR_BITS / 64)
+#define N_ARCH 3
+#define MAX_FILENAME 256
+
+/* x86: arch/x86/include/asm/thread_info.h; in_ia32_syscall() tests this. */
+#define TS_COMPAT 0x0002
+/* x86: arch/x86/include/uapi/asm/unistd.h */
+#define X32_SYSCALL_BIT 0x40000000
+#define SECCOMP_MODE_FILTER 2
+#define SIGSYS 31
+
+enum arch_index {
+	ARCH_NATIVE = 0, /* x86_64 */
+	ARCH_IA32 = 1,   /* int 0x80 / sysenter from any task: TS_COMPAT */
+	ARCH_X32 = 2,    /* 64-bit entry with __X32_SYSCALL_BIT in the number */
+};
+
+enum mode {
+	MODE_LEARN = 1,
+	MODE_WATCH = 2,
+};
+
+enum state_flag {
+	/* Record nothing until a task of the cgroup execs; execve/execveat
+	 * themselves are recorded. Cleared by sched_process_exec. */
+	FLAG_WAIT_EXEC = 1 << 0,
+	/* Record only syscalls of tasks that have a seccomp filter installed
+	 * (the runtime boundary: runc's setup before seccomp() is skipped). */
+	FLAG_WAIT_SECCOMP = 1 << 1,
+	/* Emit EVENT_FIRST_SEEN when a seen bit flips 0 -> 1. */
+	FLAG_FIRST_SEEN = 1 << 2,
+	/* Watch: emit every deviating/denied call, not only the first per
+	 * syscall. */
+	FLAG_ALL_EVENTS = 1 << 3,
+};
+
+enum event_kind {
+	EVENT_DEVIATION = 1,
+	EVENT_DENIED = 2,
+	EVENT_EXEC = 3,
+	EVENT_EXIT_SIGSYS = 4,
+	EVENT_FIRST_SEEN = 5,
+};
+
+struct cgroup_state {
+	__u32 mode;
+	__u32 flags;
+	/* Watch: calls outside the allowed set that reached sys_enter. */
+	__u64 deviation_count;
+	/* Watch: calls outside the allowed set refused before sys_enter. */
+	__u64 denied_count;
+	__u64 allowed[N_ARCH][NR_WORDS];
+	__u64 seen[N_ARCH][NR_WORDS];
+	__u64 deviated[N_ARCH][NR_WORDS];
+	__u64 denied[N_ARCH][NR_WORDS];
+};
+
+struct event {
+	__u64 ts_boot_ns;
+	__u64 cgroup_id;
+	__u64 args[6];
+	/* denied: the syscall's return value (-errno); exit: exit_code. */
+	__s64 ret;
+	__u32 kind;
+	__u32 pid;
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__s32 nr;
+	__u32 arch;
+	char comm[16];
+	char filename[MAX_FILENAME];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct cgroup_state);
+} cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+/* Watch: tid -> raw syscall id of an outside-profile call that reached
+ * sys_enter, so sys_exit can tell it from one that seccomp refused. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __s64);
+} entered SEC(".maps");
+
+/* Force BTF for the event struct so bpf2go -type can generate it. */
+const struct event *unused_event __attribute__((unused));
+
+static __always_inline int classify(struct task_struct *task, long id, __u32 *arch, __u32 *nr)
+{
+	__u32 a = ARCH_NATIVE;
+
+	if (id < 0)
+		return -1;
+	if (task->thread_info.status & TS_COMPAT) {
+		a = ARCH_IA32;
+	} else if (id & X32_SYSCALL_BIT) {
+		a = ARCH_X32;
+		id &= ~(long)X32_SYSCALL_BIT;
+	}
+	if (id >= NR_BITS)
+		return -1;
+	*arch = a;
+	*nr = (__u32)id;
+	return 0;
+}
+
+static __always_inline bool is_exec(__u32 arch, __u32 nr)
+{
+	switch (arch) {
+	case ARCH_NATIVE:
+		return nr == 59 || nr == 322; /* execve, execveat */
+	case ARCH_IA32:
+		return nr == 11 || nr == 358;
+	case ARCH_X32:
+		return nr == 520 || nr == 545;
+	}
+	return false;
+}
+
+/* test_and_set reads the word first and only writes when the bit is clear.
+ * It returns true when this call flipped the bit 0 -> 1. */
+static __always_inline bool test_and_set(__u64 *word, __u64 mask)
+{
+	if (*word & mask)
+		return false;
+	return !(__sync_fetch_and_or(word, mask) & mask);
+}
+
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *d = bpf_map_lookup_elem(&drops, &zero);
+
+	if (d)
+		*d += 1; /* per-CPU: no atomic needed */
+}
+
+static __always_inline struct event *reserve(__u32 kind, __u64 cg)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count_drop();
+		return 0;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	e->ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->cgroup_id = cg;
+	e->kind = kind;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->nr = -1;
+	e->arch = 0;
+	e->ret = 0;
+	__builtin_memset(e->args, 0, sizeof(e->args));
+	e->filename[0] = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	return e;
+}
+
+static __always_inline void read_args(struct event *e, struct pt_regs *regs, __u32 arch)
+{
+	if (arch == ARCH_IA32) {
+		e->args[0] = BPF_CORE_READ(regs, bx);
+		e->args[1] = BPF_CORE_READ(regs, cx);
+		e->args[2] = BPF_CORE_READ(regs, dx);
+		e->args[3] = BPF_CORE_READ(regs, si);
+		e->args[4] = BPF_CORE_READ(regs, di);
+		e->args[5] = BPF_CORE_READ(regs, bp);
+	} else {
+		e->args[0] = BPF_CORE_READ(regs, di);
+		e->args[1] = BPF_CORE_READ(regs, si);
+		e->args[2] = BPF_CORE_READ(regs, dx);
+		e->args[3] = BPF_CORE_READ(regs, r10);
+		e->args[4] = BPF_CORE_READ(regs, r8);
+		e->args[5] = BPF_CORE_READ(regs, r9);
+	}
+}
+
+static __always_inline void emit_syscall(__u32 kind, __u64 cg, __u32 arch, __u32 nr,
+					 struct pt_regs *regs, __s64 ret)
+{
+	struct event *e = reserve(kind, cg);
+
+	if (!e)
+		return;
+	e->arch = arch;
+	e->nr = nr;
+	e->ret = ret;
+	if (regs)
+		read_args(e, regs, arch);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+/* bit returns the word index into a [N_ARCH][NR_WORDS] bitmap, bounded for
+ * the verifier. */
+static __always_inline __u32 word_index(__u32 arch, __u32 nr)
+{
+	__u32 i = arch * NR_WORDS + (nr >> 6);
+
+	return i < N_ARCH * NR_WORDS ? i : 0;
+}
+
+SEC("raw_tp/sys_enter")
+int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct cgroup_state *st = bpf_map_lookup_elem(&cgroups, &cg);
+
+	if (!st)
+		return 0;
+
+	/* Tracked: the slow path from here on. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 arch, nr;
+
+	if (classify(task, (long)ctx->args[1], &arch, &nr))
+		return 0;
+
+	__u32 flags = st->flags;
+	if (flags & FLAG_WAIT_EXEC) {
+		if (!is_exec(arch, nr))
+			return 0;
+	}
+	if (flags & FLAG_WAIT_SECCOMP) {
+		if (task->seccomp.mode != SECCOMP_MODE_FILTER)
+			return 0;
+	}
+
+	__u32 i = word_index(arch, nr);
+	__u64 mask = 1ULL << (nr & 63);
+
+	if (test_and_set(&((__u64 *)st->seen)[i], mask) && (flags & FLAG_FIRST_SEEN))
+		emit_syscall(EVENT_FIRST_SEEN, cg, arch, nr, 0, 0);
+
+	if (st->mode != MODE_WATCH)
+		return 0;
+	if (((__u64 *)st->allowed)[i] & mask)
+		return 0;
+
+	/* Deviation: outside the profile, and it reached sys_enter, so no
+	 * seccomp filter refused it (complain mode, or nothing enforcing). */
+	__sync_fetch_and_add(&st->deviation_count, 1);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__s64 raw = (__s64)ctx->args[1];
+	bpf_map_update_elem(&entered, &tid, &raw, BPF_ANY);
+	if (test_and_set(&((__u64 *)st->deviated)[i], mask) || (flags & FLAG_ALL_EVENTS))
+		emit_syscall(EVENT_DEVIATION, cg, arch, nr, (struct pt_regs *)ctx->args[0], 0);
+	return 0;
+}
+
+/* sys_exit is attached only when watching (Options.Watch). A syscall that a
+ * seccomp filter refuses (ERRNO, TRAP, KILL) never reaches sys_enter but does
+ * reach sys_exit: seccomp runs in syscall_trace_enter before the sys_enter
+ * tracepoint, and the exit work always runs. So an outside-profile call seen
+ * here without its sys_enter marker in `entered`, from a task that has a
+ * filter, was refused by seccomp. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct cgroup_state *st = bpf_map_lookup_elem(&cgroups, &cg);
+
+	if (!st || st->mode != MODE_WATCH)
+		return 0;
+
+	struct task_struct *task = bpf_get_current_task_btf();
+	long id = regs->orig_ax;
+	__u32 arch, nr;
+
+	if (classify(task, id, &arch, &nr))
+		return 0;
+	__u32 i = word_index(arch, nr);
+	__u64 mask = 1ULL << (nr & 63);
+
+	if (((__u64 *)st->allowed)[i] & mask)
+		return 0;
+
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__s64 *marker = bpf_map_lookup_elem(&entered, &tid);
+	if (marker) {
+		bool same = *marker == (__s64)id;
+		bpf_map_delete_elem(&entered, &tid);
+		if (same)
+			return 0; /* reached sys_enter: already a deviation */
+	}
+	/* Without a filter nothing can have been refused (also skips
+	 * FLAG_WAIT_SECCOMP's pre-filter runtime setup and FLAG_WAIT_EXEC's
+	 * launcher, which sys_enter ignored on purpose). */
+	if (task->seccomp.mode != SECCOMP_MODE_FILTER)
+		return 0;
+	if (st->flags & FLAG_WAIT_EXEC)
+		return 0;
+
+	__sync_fetch_and_add(&st->denied_count, 1);
+	test_and_set(&((__u64 *)st->deviated)[i], mask);
+	if (test_and_set(&((__u64 *)st->denied)[i], mask) || (st->flags & FLAG_ALL_EVENTS))
+		emit_syscall(EVENT_DENIED, cg, arch, nr, regs, ret);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct cgroup_state *st = bpf_map_lookup_elem(&cgroups, &cg);
+
+	if (!st)
+		return 0;
+	if (st->flags & FLAG_WAIT_EXEC)
+		__sync_fetch_and_and(&st->flags, ~(__u32)FLAG_WAIT_EXEC);
+	if (st->mode != MODE_WATCH)
+		return 0;
+
+	struct event *e = reserve(EVENT_EXEC, cg);
+	if (!e)
+		return 0;
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* Attached only when watching. A seccomp kill action ends the task with
+ * SIGSYS in exit_code (low 7 bits; 0x80 marks a core dump). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_process_exit, struct task_struct *p)
+{
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct cgroup_state *st = bpf_map_lookup_elem(&cgroups, &cg);
+
+	if (!st || st->mode != MODE_WATCH)
+		return 0;
+	int code = p->exit_code;
+	if ((code & 0x7f) != SIGSYS)
+		return 0;
+
+	struct event *e = reserve(EVENT_EXIT_SIGSYS, cg);
+	if (!e)
+		return 0;
+	e->ret = code;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	if (regs) {
+		__u32 arch, nr;
+		if (!classify(p, (long)BPF_CORE_READ(regs, orig_ax), &arch, &nr)) {
+			e->arch = arch;
+			e->nr = nr;
+			read_args(e, regs, arch);
+		}
+	}
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}

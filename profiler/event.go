@@ -1,0 +1,168 @@
+package profiler
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/sysward/sysward/profiles"
+)
+
+// EventKind says what an Event reports (bpf/profiler.bpf.c enum event_kind).
+type EventKind uint32
+
+// Event kinds.
+const (
+	// EventDeviation: a call outside the allowed set reached sys_enter
+	// (nothing refused it). Once per (cgroup, syscall) unless FlagAllEvents.
+	EventDeviation EventKind = 1
+	// EventDenied: a call outside the allowed set was refused by seccomp
+	// (seen at sys_exit only). Errno holds the error it returned.
+	EventDenied EventKind = 2
+	// EventExec: a task of a watched cgroup exec'd Filename.
+	EventExec EventKind = 3
+	// EventExitSigsys: a task of a watched cgroup died of SIGSYS (a seccomp
+	// kill action, or a SIGSYS it did not handle). ExitCode is raw.
+	EventExitSigsys EventKind = 4
+	// EventFirstSeen: a syscall was recorded for the first time
+	// (FlagFirstSeen). No arguments.
+	EventFirstSeen EventKind = 5
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventDeviation:
+		return "deviation"
+	case EventDenied:
+		return "denied"
+	case EventExec:
+		return "exec"
+	case EventExitSigsys:
+		return "exit-sigsys"
+	case EventFirstSeen:
+		return "first-seen"
+	}
+	return fmt.Sprintf("kind(%d)", uint32(k))
+}
+
+// Event is one ring-buffer record, decoded.
+type Event struct {
+	Kind     EventKind
+	Time     time.Time
+	CgroupID uint64
+	PID, TID uint32 // thread group id and thread id (host pid namespace)
+	PPID     uint32 // parent's thread group id
+	UID, GID uint32
+	Comm     string
+	// Arch, Nr and Syscall identify the call (not set for EventExec; Nr is
+	// -1 and Syscall empty when unknown). Nr is the number in profiles'
+	// tables (x32 numbers carry __X32_SYSCALL_BIT).
+	Arch    profiles.Arch
+	Nr      int
+	Syscall string
+	Args    [6]uint64
+	// Errno is the error a denied call returned (EventDenied), 0 if the
+	// return value was not an errno (a kill action rolls registers back).
+	Errno int
+	// Ret is the raw return value (EventDenied).
+	Ret int64
+	// ExitCode is the task's raw exit code (EventExitSigsys): the signal in
+	// the low 7 bits, 0x80 for a core dump.
+	ExitCode int
+	// Filename is what was exec'd (EventExec).
+	Filename string
+}
+
+// pollInterval bounds how long ReadEvent waits before looking at the ring
+// again: events are submitted without wakeups (BPF_RB_NO_WAKEUP).
+const pollInterval = 20 * time.Millisecond
+
+// ReadEvent returns the next event, waiting until one arrives or ctx is
+// done (then ctx.Err()). It returns ErrClosed after Close. Call it from one
+// goroutine at a time.
+func (p *Profiler) ReadEvent(ctx context.Context) (Event, error) {
+	p.rdMu.Lock()
+	defer p.rdMu.Unlock()
+	var rec ringbuf.Record
+	for {
+		if err := ctx.Err(); err != nil {
+			return Event{}, err
+		}
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			return Event{}, ErrClosed
+		}
+		p.rd.SetDeadline(time.Now().Add(pollInterval))
+		err := p.rd.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return Event{}, ErrClosed
+		}
+		if err != nil {
+			return Event{}, fmt.Errorf("reading ring buffer: %w", err)
+		}
+		return p.decode(rec.RawSample)
+	}
+}
+
+func (p *Profiler) decode(raw []byte) (Event, error) {
+	var e profilerEvent
+	if len(raw) < int(unsafe.Sizeof(e)) {
+		return Event{}, fmt.Errorf("decoding event: %d bytes, want %d", len(raw), unsafe.Sizeof(e))
+	}
+	if err := binary.Read(bytes.NewReader(raw), binary.NativeEndian, &e); err != nil {
+		return Event{}, fmt.Errorf("decoding event: %w", err)
+	}
+	return decodeEvent(&e, p.bootOff), nil
+}
+
+func decodeEvent(e *profilerEvent, bootOff int64) Event {
+	ev := Event{
+		Kind:     EventKind(e.Kind),
+		Time:     time.Unix(0, int64(e.TsBootNs)+bootOff),
+		CgroupID: e.CgroupId,
+		PID:      e.Pid, TID: e.Tid, PPID: e.Ppid, UID: e.Uid, GID: e.Gid,
+		Comm:     cString(e.Comm[:]),
+		Nr:       -1,
+		Args:     e.Args,
+		Ret:      e.Ret,
+		Filename: cString(e.Filename[:]),
+	}
+	if ev.Kind != EventExec && e.Nr >= 0 && int(e.Arch) < numArches {
+		ev.Arch = archOrder[e.Arch]
+		ev.Nr = tableNr(ev.Arch, int(e.Nr))
+		ev.Syscall = syscallName(ev.Arch, ev.Nr)
+	}
+	switch ev.Kind {
+	case EventDenied:
+		if e.Ret < 0 && e.Ret >= -4095 {
+			ev.Errno = int(-e.Ret)
+		}
+	case EventExitSigsys:
+		ev.ExitCode = int(e.Ret)
+	}
+	return ev
+}
+
+func cString(b []int8) string {
+	n := 0
+	for n < len(b) && b[n] != 0 {
+		n++
+	}
+	out := make([]byte, n)
+	for i := 0; i < n; i++ {
+		out[i] = byte(b[i])
+	}
+	return string(out)
+}

@@ -1,0 +1,334 @@
+package profiler
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/sysward/sysward/internal/cgroups"
+)
+
+// Sentinel errors; match with errors.Is.
+var (
+	// ErrPermission: not root, or missing CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN).
+	ErrPermission = errors.New("loading eBPF needs root or CAP_BPF+CAP_PERFMON")
+	// ErrNoBTF: the kernel exposes no BTF at /sys/kernel/btf/vmlinux.
+	ErrNoBTF = errors.New("kernel BTF missing (/sys/kernel/btf/vmlinux; CONFIG_DEBUG_INFO_BTF)")
+	// ErrNotTracked: the cgroup id is not tracked by this Profiler.
+	ErrNotTracked = errors.New("cgroup not tracked")
+	// ErrUnknownTarget: the pid, cgroup or container does not exist.
+	ErrUnknownTarget = errors.New("unknown target")
+	// ErrAmbiguous: a container id prefix matches more than one container.
+	ErrAmbiguous = errors.New("ambiguous container id prefix")
+	// ErrClosed: the Profiler was closed.
+	ErrClosed = errors.New("profiler closed")
+)
+
+// Mode is what the kernel does for a tracked cgroup.
+type Mode uint32
+
+// Modes (bpf/profiler.bpf.c enum mode).
+const (
+	// ModeLearn records every syscall in the seen set.
+	ModeLearn Mode = 1
+	// ModeWatch also records, and reports calls outside the allowed set.
+	ModeWatch Mode = 2
+)
+
+// Flags refine a tracked cgroup (bpf/profiler.bpf.c enum state_flag).
+type Flags uint32
+
+// Flags.
+const (
+	// FlagWaitExec records nothing until a task of the cgroup execs
+	// (execve/execveat themselves are recorded). For `learn -- CMD`.
+	FlagWaitExec Flags = 1 << 0
+	// FlagWaitSeccomp records only syscalls of tasks that have a seccomp
+	// filter: the runtime boundary for containers learned under an
+	// allow-all profile.
+	FlagWaitSeccomp Flags = 1 << 1
+	// FlagFirstSeen emits EventFirstSeen when a syscall is first seen.
+	FlagFirstSeen Flags = 1 << 2
+	// FlagAllEvents (watch) emits every deviating or denied call, not only
+	// the first per syscall.
+	FlagAllEvents Flags = 1 << 3
+)
+
+// Options configure Load. A nil *Options means the defaults.
+type Options struct {
+	// RingBufferSize is the event ring buffer's size in bytes: a power of
+	// two and a multiple of the page size. 0 means 256 KiB.
+	RingBufferSize int
+	// MaxCgroups bounds how many cgroups can be tracked at once. 0 means 1024.
+	MaxCgroups int
+	// Watch attaches sys_exit (denied calls) and sched_process_exit
+	// (SIGSYS deaths) as well. Without it, only sys_enter and
+	// sched_process_exec run, which is all learning needs.
+	Watch bool
+}
+
+// TrackOptions say how to track one cgroup.
+type TrackOptions struct {
+	Mode  Mode
+	Flags Flags
+	// Allowed is the profile's allowed set (watch); nil means empty.
+	// Build it with AllowedSet.
+	Allowed *SyscallSet
+}
+
+// Profiler is a loaded and attached set of sysward eBPF programs.
+type Profiler struct {
+	mu      sync.Mutex
+	objs    profilerObjects
+	links   []link.Link
+	rd      *ringbuf.Reader
+	rdMu    sync.Mutex
+	closed  bool
+	bootOff int64 // wall clock ns minus CLOCK_BOOTTIME ns
+}
+
+// Load loads the eBPF objects and attaches the programs. Close releases them.
+func Load(opts *Options) (*Profiler, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return nil, ErrNoBTF
+	}
+	if _, err := cgroups.Mountpoint(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("removing memlock limit: %w", permErr(err))
+	}
+	spec, err := loadProfiler()
+	if err != nil {
+		return nil, fmt.Errorf("reading profiler objects: %w", err)
+	}
+	if opts.RingBufferSize > 0 {
+		spec.Maps["events"].MaxEntries = uint32(opts.RingBufferSize)
+	}
+	if opts.MaxCgroups > 0 {
+		spec.Maps["cgroups"].MaxEntries = uint32(opts.MaxCgroups)
+	}
+	p := &Profiler{bootOff: bootOffset()}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("loading profiler objects: %+v", ve)
+		}
+		return nil, fmt.Errorf("loading profiler objects: %w", permErr(err))
+	}
+	attach := func(name string, f func() (link.Link, error)) error {
+		l, err := f()
+		if err != nil {
+			return fmt.Errorf("attaching %s: %w", name, permErr(err))
+		}
+		p.links = append(p.links, l)
+		return nil
+	}
+	steps := []struct {
+		name string
+		f    func() (link.Link, error)
+	}{
+		{"raw_tp/sys_enter", func() (link.Link, error) {
+			return link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: p.objs.SysEnter})
+		}},
+		{"tp_btf/sched_process_exec", func() (link.Link, error) {
+			return link.AttachTracing(link.TracingOptions{Program: p.objs.SchedProcessExec})
+		}},
+	}
+	if opts.Watch {
+		steps = append(steps,
+			struct {
+				name string
+				f    func() (link.Link, error)
+			}{"tp_btf/sys_exit", func() (link.Link, error) {
+				return link.AttachTracing(link.TracingOptions{Program: p.objs.SysExit})
+			}},
+			struct {
+				name string
+				f    func() (link.Link, error)
+			}{"tp_btf/sched_process_exit", func() (link.Link, error) {
+				return link.AttachTracing(link.TracingOptions{Program: p.objs.SchedProcessExit})
+			}})
+	}
+	for _, s := range steps {
+		if err := attach(s.name, s.f); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
+	rd, err := ringbuf.NewReader(p.objs.Events)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("opening ring buffer: %w", err)
+	}
+	p.rd = rd
+	return p, nil
+}
+
+func permErr(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("%w: %v", ErrPermission, err)
+	}
+	return err
+}
+
+// Close detaches the programs and frees every map. It is safe to call more
+// than once; ReadEvent blocked in another goroutine returns ErrClosed.
+func (p *Profiler) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	var errs []error
+	if p.rd != nil {
+		errs = append(errs, p.rd.Close())
+	}
+	for i := len(p.links) - 1; i >= 0; i-- {
+		errs = append(errs, p.links[i].Close())
+	}
+	p.links = nil
+	errs = append(errs, p.objs.Close())
+	return errors.Join(errs...)
+}
+
+// Track starts tracking cgroupID (the inode of its cgroup2 directory, see
+// cgroups.ID). Tracking it again replaces its state: seen, deviation and
+// denied sets start empty.
+func (p *Profiler) Track(cgroupID uint64, t TrackOptions) error {
+	if t.Mode != ModeLearn && t.Mode != ModeWatch {
+		return fmt.Errorf("tracking cgroup %d: invalid mode %d", cgroupID, t.Mode)
+	}
+	var st profilerCgroupState
+	st.Mode = uint32(t.Mode)
+	st.Flags = uint32(t.Flags)
+	if t.Allowed != nil {
+		st.Allowed = t.Allowed.bits
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if err := p.objs.Cgroups.Update(cgroupID, &st, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
+	}
+	return nil
+}
+
+// Untrack stops tracking cgroupID.
+func (p *Profiler) Untrack(cgroupID uint64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if err := p.objs.Cgroups.Delete(cgroupID); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("untracking cgroup %d: %w", cgroupID, ErrNotTracked)
+		}
+		return fmt.Errorf("untracking cgroup %d: %w", cgroupID, err)
+	}
+	return nil
+}
+
+// State is a snapshot of one tracked cgroup's kernel state.
+type State struct {
+	Mode  Mode
+	Flags Flags
+	// Seen holds every syscall recorded (both modes).
+	Seen SyscallSet
+	// Allowed is what Track installed.
+	Allowed SyscallSet
+	// Deviations (watch) holds every syscall outside Allowed, whether it
+	// reached sys_enter or was refused by seccomp.
+	Deviations SyscallSet
+	// Denied (watch) holds those refused by seccomp.
+	Denied SyscallSet
+	// DeviationCount and DeniedCount count calls (not distinct syscalls).
+	DeviationCount, DeniedCount uint64
+}
+
+// State reads the kernel state of cgroupID.
+func (p *Profiler) State(cgroupID uint64) (*State, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	var st profilerCgroupState
+	if err := p.objs.Cgroups.Lookup(cgroupID, &st); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil, fmt.Errorf("reading cgroup %d: %w", cgroupID, ErrNotTracked)
+		}
+		return nil, fmt.Errorf("reading cgroup %d: %w", cgroupID, err)
+	}
+	out := &State{
+		Mode: Mode(st.Mode), Flags: Flags(st.Flags),
+		DeviationCount: st.DeviationCount, DeniedCount: st.DeniedCount,
+	}
+	out.Seen.bits = st.Seen
+	out.Allowed.bits = st.Allowed
+	out.Deviations.bits = st.Deviated
+	out.Denied.bits = st.Denied
+	return out, nil
+}
+
+// Seen returns the syscalls recorded so far for cgroupID.
+func (p *Profiler) Seen(cgroupID uint64) (*SyscallSet, error) {
+	st, err := p.State(cgroupID)
+	if err != nil {
+		return nil, err
+	}
+	return &st.Seen, nil
+}
+
+// Deviations returns the syscalls outside the allowed set seen so far for
+// cgroupID (watch mode): complete even when events were dropped.
+func (p *Profiler) Deviations(cgroupID uint64) (*SyscallSet, error) {
+	st, err := p.State(cgroupID)
+	if err != nil {
+		return nil, err
+	}
+	return &st.Deviations, nil
+}
+
+// Drops is the number of events the kernel could not reserve in the ring
+// buffer since Load (summed over CPUs).
+func (p *Profiler) Drops() (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, ErrClosed
+	}
+	var per []uint64
+	if err := p.objs.Drops.Lookup(uint32(0), &per); err != nil {
+		return 0, fmt.Errorf("reading drop counter: %w", err)
+	}
+	var n uint64
+	for _, v := range per {
+		n += v
+	}
+	return n, nil
+}
+
+// bootOffset is wall clock minus CLOCK_BOOTTIME, to convert
+// bpf_ktime_get_boot_ns stamps.
+func bootOffset() int64 {
+	var bt unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt)
+	var rt unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+	return rt.Nano() - bt.Nano()
+}
