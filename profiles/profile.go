@@ -39,14 +39,14 @@ type Provenance struct {
 	// Workload identifies it: the command line, cgroup path, or container id.
 	Workload string `json:"workload,omitempty"`
 	// Started and Ended bound the session.
-	Started time.Time `json:"started,omitempty"`
-	Ended   time.Time `json:"ended,omitempty"`
+	Started time.Time `json:"started,omitzero"`
+	Ended   time.Time `json:"ended,omitzero"`
 }
 
 // SyscallStats are per-syscall learning statistics.
 type SyscallStats struct {
 	// FirstSeen is when the syscall was first observed.
-	FirstSeen time.Time `json:"firstSeen,omitempty"`
+	FirstSeen time.Time `json:"firstSeen,omitzero"`
 	// Arches lists the architectures (OCI names) it was seen on.
 	Arches []Arch `json:"arches,omitempty"`
 	// Sessions is how many learning sessions saw it (grows with Merge).
