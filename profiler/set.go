@@ -5,8 +5,6 @@ import (
 	"math/bits"
 	"sort"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -148,68 +146,39 @@ func syscallName(arch profiles.Arch, nr int) string {
 	return fmt.Sprintf("syscall_%d", nr)
 }
 
-// AllowedSet turns a profile into the set of syscalls it allows without
-// condition or with argument conditions (a call matching the name is not
-// reported as a deviation even if its arguments would be refused: the
-// kernel side checks numbers only). With defaultAction SCMP_ACT_ALLOW
-// (or LOG) every number is allowed except those a rule refuses without
-// argument conditions. Architectures not listed in the profile are taken as
-// the native one only, as runc does.
+// AllowedSet turns a profile into the set of syscall numbers it lets run
+// for at least some arguments (profiles.Profile.AllowedNumbers): the kernel
+// side checks numbers only, so an argument-conditioned entry counts as
+// allowed. A profile without architectures means the native one only (as
+// runc does). With an allowing default action, numbers no syscall table
+// names are allowed too.
 func AllowedSet(p *profiles.Profile) (*SyscallSet, error) {
 	var s SyscallSet
-	arches := []profiles.Arch{profiles.ArchX86_64}
-	if len(p.Architectures) > 0 {
-		arches = arches[:0]
-		for _, a := range p.Architectures {
-			pa, ok := profiles.ParseArch(string(a))
-			if !ok {
-				return nil, fmt.Errorf("profile architecture %q: unknown", a)
-			}
-			if _, ok := archIndex(pa); ok {
-				arches = append(arches, pa)
-			}
+	arches := p.Arches()
+	if len(arches) == 0 {
+		arches = []profiles.Arch{profiles.ArchX86_64}
+	}
+	for _, a := range arches {
+		i, ok := archIndex(a)
+		if !ok {
+			continue // an architecture this kernel side does not trace
 		}
-	}
-	permissive := func(a specs.LinuxSeccompAction) bool {
-		return a == specs.ActAllow || a == specs.ActLog
-	}
-	defAllow := permissive(p.DefaultAction)
-	if defAllow {
-		for _, a := range arches {
-			i, _ := archIndex(a)
+		if profiles.Allows(p.DefaultAction) {
 			for w := range s.bits[i] {
 				s.bits[i][w] = ^uint64(0)
 			}
-		}
-	}
-	for ri, r := range p.Syscalls {
-		allow := permissive(r.Action)
-		if defAllow && (allow || len(r.Args) > 0) {
-			continue // conditional refusal: the name stays allowed
-		}
-		if !defAllow && !allow {
-			continue
-		}
-		for _, name := range r.Names {
-			for _, a := range arches {
-				nr, ok := profiles.SyscallNumber(a, name)
-				if !ok {
-					if a == profiles.ArchX86_64 && !profiles.KnownSyscall(name) {
-						return nil, fmt.Errorf("profile syscalls[%d]: unknown syscall %q", ri, name)
+			for _, name := range profiles.Syscalls(a) {
+				if !p.Decide(a, name).MayAllow(p) {
+					nr, _ := profiles.SyscallNumber(a, name)
+					if b := bitNr(a, nr); b >= 0 && b < maxSyscallNr {
+						s.bits[i][b/64] &^= 1 << (b % 64)
 					}
-					continue
-				}
-				i, _ := archIndex(a)
-				nr = bitNr(a, nr)
-				if nr < 0 || nr >= maxSyscallNr {
-					continue
-				}
-				if allow {
-					s.bits[i][nr/64] |= 1 << (nr % 64)
-				} else {
-					s.bits[i][nr/64] &^= 1 << (nr % 64)
 				}
 			}
+			continue
+		}
+		for _, nr := range p.AllowedNumbers(a) {
+			s.Add(a, nr)
 		}
 	}
 	return &s, nil

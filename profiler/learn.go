@@ -1,0 +1,436 @@
+package profiler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/version"
+	"github.com/sysward/sysward/profiles"
+)
+
+// Target says what Learn learns. Exactly one field is set.
+type Target struct {
+	// Command is run in a fresh cgroup (argv; Command[0] is looked up in PATH).
+	Command []string
+	// Cgroup is a cgroup2 directory, absolute or relative to the mount.
+	Cgroup string
+	// PID selects that process's cgroup (everything in it is learned).
+	PID int
+	// Container is a container id or unique id prefix (runc, containerd,
+	// podman/crun), learned from its cgroup. If its config has a seccomp
+	// profile, only calls made under a filter are recorded (FlagWaitSeccomp).
+	Container string
+}
+
+func (t Target) kind() (string, error) {
+	n := 0
+	kind := ""
+	if len(t.Command) > 0 {
+		n, kind = n+1, "command"
+	}
+	if t.Cgroup != "" {
+		n, kind = n+1, "cgroup"
+	}
+	if t.PID != 0 {
+		n, kind = n+1, "pid"
+	}
+	if t.Container != "" {
+		n, kind = n+1, "container"
+	}
+	if n != 1 {
+		return "", errors.New("exactly one of a command, --cgroup, --pid or --container is needed")
+	}
+	return kind, nil
+}
+
+// StopReason says why a learning session ended.
+type StopReason string
+
+// Stop reasons.
+const (
+	StopCommandExited StopReason = "command exited"
+	StopCgroupEmpty   StopReason = "cgroup empty"
+	StopDuration      StopReason = "duration reached"
+	StopStable        StopReason = "no new syscall for the --until-stable period"
+	StopInterrupted   StopReason = "interrupted"
+)
+
+// LearnOptions configure Learn. A nil *LearnOptions means the defaults.
+type LearnOptions struct {
+	// Profiler to track with; nil loads one for the session and closes it
+	// afterwards. With a shared Profiler, first-seen times come from polling
+	// (the ring buffer is left to its owner).
+	Profiler *Profiler
+	// Duration stops the session after this long (0: no limit).
+	Duration time.Duration
+	// UntilStable stops once no new syscall was seen for this long.
+	UntilStable time.Duration
+	// DefaultAction of the profile; "" means SCMP_ACT_ERRNO (EPERM).
+	DefaultAction profiles.Action
+	// Progress, if set, receives a status line every ProgressInterval
+	// (default 1s) and a final one.
+	Progress         io.Writer
+	ProgressInterval time.Duration
+	// Stdin, Stdout, Stderr of the command (nil: /dev/null).
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// ContainerRoots overrides DefaultContainerRoots.
+	ContainerRoots []string
+	// Tracking, if set, is called once the cgroup is tracked (before a
+	// command starts) with its id and directory.
+	Tracking func(cgroupID uint64, dir string)
+}
+
+// Result is what a learning session produced.
+type Result struct {
+	// Profile is the learned profile, with provenance and stats.
+	Profile *profiles.Profile
+	// Seen is the raw learned set per architecture.
+	Seen *SyscallSet
+	// Stop says why the session ended.
+	Stop StopReason
+	// ExitCode is the command's exit status (command targets): -1 when it
+	// did not exit by itself (killed at the end of the session).
+	ExitCode int
+	// CgroupID and Cgroup identify what was tracked.
+	CgroupID uint64
+	Cgroup   string
+	// Warnings are things the user should know (e.g. a container without a
+	// seccomp profile, whose runtime setup cannot be told apart).
+	Warnings []string
+}
+
+// Learn tracks target until it stops (see StopReason) or ctx is done, and
+// returns the learned profile. A cancelled ctx is a normal stop
+// (StopInterrupted): the profile is still returned. Any cgroup directory
+// Learn created is removed before it returns, its processes killed.
+func Learn(ctx context.Context, target Target, opts *LearnOptions) (res *Result, err error) {
+	if opts == nil {
+		opts = &LearnOptions{}
+	}
+	kind, err := target.kind()
+	if err != nil {
+		return nil, err
+	}
+	res = &Result{ExitCode: -1}
+	prov := profiles.Provenance{Tool: version.Tool(), Target: kind, Kernel: kernelRelease()}
+	prov.Host, _ = os.Hostname()
+	flags := FlagFirstSeen
+	created := false
+
+	// Resolve the target to a cgroup directory.
+	switch kind {
+	case "command":
+		prov.Workload = strings.Join(target.Command, " ")
+		if _, err := exec.LookPath(target.Command[0]); err != nil {
+			return nil, fmt.Errorf("command %q: %w", target.Command[0], err)
+		}
+		if res.Cgroup, err = newLearnCgroup(); err != nil {
+			return nil, err
+		}
+		created = true
+		flags |= FlagWaitExec
+	case "cgroup":
+		prov.Workload = target.Cgroup
+		if res.Cgroup, err = ResolveCgroup(target.Cgroup); err != nil {
+			return nil, err
+		}
+	case "pid":
+		prov.Workload = strconv.Itoa(target.PID)
+		if res.Cgroup, err = ResolvePID(target.PID); err != nil {
+			return nil, err
+		}
+		if mnt, _ := cgroups.Mountpoint(); res.Cgroup == mnt {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("pid %d is in the root cgroup: everything else there is learned too", target.PID))
+		}
+	case "container":
+		c, err := ResolveContainer(target.Container, opts.ContainerRoots)
+		if err != nil {
+			return nil, err
+		}
+		prov.Workload = c.ID
+		res.Cgroup = c.Cgroup
+		if c.Seccomp {
+			flags |= FlagWaitSeccomp
+		} else {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("container %s has no seccomp profile: the runtime's own setup cannot be told from the workload (learn it under an allow-all profile)", c.ID))
+		}
+	}
+	if created {
+		defer func() {
+			if rerr := removeCgroup(res.Cgroup, 5*time.Second); rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
+	}
+	if res.CgroupID, err = cgroups.ID(res.Cgroup); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnknownTarget, err)
+	}
+
+	p := opts.Profiler
+	if p == nil {
+		if p, err = Load(nil); err != nil {
+			return nil, err
+		}
+		defer p.Close()
+	} else {
+		flags &^= FlagFirstSeen
+	}
+	if err := p.Track(res.CgroupID, TrackOptions{Mode: ModeLearn, Flags: flags}); err != nil {
+		return nil, err
+	}
+	defer p.Untrack(res.CgroupID) //nolint:errcheck // best effort; Close frees it anyway
+	prov.Started = time.Now()
+	if opts.Tracking != nil {
+		opts.Tracking(res.CgroupID, res.Cgroup)
+	}
+
+	// First-seen times from the ring buffer (one event per distinct syscall).
+	firstSeen := newFirstSeen()
+	evCtx, stopEvents := context.WithCancel(context.Background())
+	var evWG sync.WaitGroup
+	if flags&FlagFirstSeen != 0 {
+		evWG.Add(1)
+		go func() {
+			defer evWG.Done()
+			for {
+				ev, err := p.ReadEvent(evCtx)
+				if err != nil {
+					return
+				}
+				if ev.Kind == EventFirstSeen && ev.CgroupID == res.CgroupID && ev.Nr >= 0 {
+					firstSeen.note(ev.Arch, ev.Nr, ev.Time)
+				}
+			}
+		}()
+	}
+	defer func() { stopEvents(); evWG.Wait() }()
+
+	// Start the command inside the cgroup (clone3 CLONE_INTO_CGROUP), so it
+	// is tracked from its first instruction and cannot escape before exec.
+	var cmdDone chan error
+	var cmd *exec.Cmd
+	if kind == "command" {
+		cg, err := os.Open(res.Cgroup)
+		if err != nil {
+			return nil, fmt.Errorf("opening cgroup %s: %w", res.Cgroup, err)
+		}
+		cmd = exec.Command(target.Command[0], target.Command[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+		err = cmd.Start()
+		cg.Close()
+		if err != nil {
+			return nil, fmt.Errorf("starting %s: %w", target.Command[0], err)
+		}
+		cmdDone = make(chan error, 1)
+		go func() { cmdDone <- cmd.Wait() }()
+	}
+
+	interval := opts.ProgressInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var durC <-chan time.Time
+	if opts.Duration > 0 {
+		t := time.NewTimer(opts.Duration)
+		defer t.Stop()
+		durC = t.C
+	}
+	lastCount, lastChange := 0, time.Now()
+	lastReport, countAtReport := time.Now(), 0
+	poll := func(now time.Time) (*SyscallSet, error) {
+		seen, err := p.Seen(res.CgroupID)
+		if err != nil {
+			return nil, err
+		}
+		firstSeen.noteSet(seen, now)
+		if n := seen.Len(); n != lastCount {
+			lastCount, lastChange = n, now
+		}
+		return seen, nil
+	}
+	report := func(now time.Time, final bool) {
+		if opts.Progress == nil {
+			return
+		}
+		end := "\r"
+		if final {
+			end = "\n"
+		}
+		fmt.Fprintf(opts.Progress, "\rsysward learn: %d syscalls learned, %d new in last %s, elapsed %s   %s",
+			lastCount, lastCount-countAtReport, interval, now.Sub(prov.Started).Round(time.Second), end)
+		countAtReport, lastReport = lastCount, now
+	}
+
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			res.Stop = StopInterrupted
+			break loop
+		case werr := <-cmdDone:
+			cmdDone = nil
+			res.Stop = StopCommandExited
+			res.ExitCode = exitCode(cmd, werr)
+			break loop
+		case <-durC:
+			res.Stop = StopDuration
+			break loop
+		case now := <-tick.C:
+			if _, err := poll(now); err != nil {
+				return nil, err
+			}
+			if opts.UntilStable > 0 && lastCount > 0 && now.Sub(lastChange) >= opts.UntilStable {
+				res.Stop = StopStable
+				break loop
+			}
+			if kind != "command" && !populated(res.Cgroup) {
+				res.Stop = StopCgroupEmpty
+				break loop
+			}
+			if now.Sub(lastReport) >= interval {
+				report(now, false)
+			}
+		}
+	}
+
+	// Read the final set before anything is killed.
+	now := time.Now()
+	seen, err := poll(now)
+	if err != nil {
+		return nil, err
+	}
+	prov.Ended = now
+	report(now, true)
+	if cmd != nil && cmdDone != nil {
+		// The command outlived the session: kill everything in its cgroup.
+		if werr := os.WriteFile(res.Cgroup+"/cgroup.kill", []byte("1"), 0); werr != nil {
+			killProcs(res.Cgroup)
+		}
+		<-cmdDone
+	}
+	// Let the event reader drain what is already in the ring.
+	time.Sleep(2 * pollInterval)
+	stopEvents()
+	evWG.Wait()
+
+	res.Seen = seen
+	var unknown []string
+	res.Profile, unknown = buildProfile(seen, firstSeen, opts.DefaultAction, prov)
+	if len(unknown) > 0 {
+		res.Warnings = append(res.Warnings, "syscall numbers with no name in the syscall table (left out of the profile): "+strings.Join(unknown, ", "))
+	}
+	return res, nil
+}
+
+func exitCode(cmd *exec.Cmd, err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// firstSeen keeps the first time each (arch, nr) was observed: from the
+// kernel's first-seen events when they arrive, else from polling.
+type firstSeen struct {
+	mu sync.Mutex
+	m  map[profiles.Arch]map[int]time.Time
+}
+
+func newFirstSeen() *firstSeen { return &firstSeen{m: map[profiles.Arch]map[int]time.Time{}} }
+
+func (f *firstSeen) note(a profiles.Arch, nr int, t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.m[a]
+	if m == nil {
+		m = map[int]time.Time{}
+		f.m[a] = m
+	}
+	if old, ok := m[nr]; !ok || t.Before(old) {
+		m[nr] = t
+	}
+}
+
+func (f *firstSeen) noteSet(s *SyscallSet, t time.Time) {
+	for _, a := range s.Arches() {
+		for _, nr := range s.Numbers(a) {
+			f.mu.Lock()
+			_, ok := f.m[a][nr]
+			f.mu.Unlock()
+			if !ok {
+				f.note(a, nr, t)
+			}
+		}
+	}
+}
+
+func (f *firstSeen) get(a profiles.Arch, nr int) (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.m[a][nr]
+	return t, ok
+}
+
+// buildProfile turns the learned set into a profile: one ALLOW entry with
+// every name seen on any architecture, the architectures seen, provenance
+// and per-syscall stats. Numbers without a name (a kernel newer than the
+// syscall tables) are returned apart: a runtime could not load the name.
+func buildProfile(seen *SyscallSet, fs *firstSeen, def profiles.Action, prov profiles.Provenance) (*profiles.Profile, []string) {
+	var unknown []string
+	if def == "" {
+		def = profiles.ActErrno
+	}
+	arches := seen.Arches()
+	p := profiles.New(def, arches...)
+	stats := map[string]profiles.SyscallStats{}
+	for _, a := range arches {
+		for _, nr := range seen.Numbers(a) {
+			name, ok := profiles.SyscallName(a, nr)
+			if !ok {
+				unknown = append(unknown, fmt.Sprintf("%s:%d", a, nr))
+				continue
+			}
+			p.Allow(name)
+			st := stats[name]
+			st.Arches = append(st.Arches, a)
+			st.Sessions = 1
+			if t, ok := fs.get(a, nr); ok && (st.FirstSeen.IsZero() || t.Before(st.FirstSeen)) {
+				st.FirstSeen = t.UTC()
+			}
+			stats[name] = st
+		}
+	}
+	p.Sysward = &profiles.Metadata{Provenance: []profiles.Provenance{prov}, Stats: stats}
+	return p, unknown
+}

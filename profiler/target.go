@@ -1,0 +1,285 @@
+package profiler
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sysward/sysward/internal/cgroups"
+)
+
+// DefaultContainerRoots are the state directories ResolveContainer searches:
+// runc's default root (also podman's with runc), containerd's runc shim roots
+// (one directory per namespace below), and crun's (podman's default).
+var DefaultContainerRoots = []string{
+	"/run/runc",
+	"/run/containerd/runc",
+	"/run/crun",
+	"/run/user/0/runc",
+	"/run/user/0/crun",
+}
+
+// Container is a container found in a runtime's state directory.
+type Container struct {
+	ID      string
+	Runtime string // "runc" or "crun"
+	// StateDir is the runtime's state directory of the container.
+	StateDir string
+	// InitPID is the container's init process on the host.
+	InitPID int
+	// Cgroup is the absolute cgroup2 directory of InitPID.
+	Cgroup string
+	// Seccomp reports whether the container's config has a seccomp profile,
+	// i.e. whether its init will install a filter before exec.
+	Seccomp bool
+}
+
+// ResolveContainer finds the container with id, or the only one whose id
+// starts with id, under roots (nil means DefaultContainerRoots). It returns
+// ErrUnknownTarget when none matches and ErrAmbiguous when several do.
+func ResolveContainer(id string, roots []string) (*Container, error) {
+	if id == "" {
+		return nil, fmt.Errorf("container id: %w: empty", ErrUnknownTarget)
+	}
+	if roots == nil {
+		roots = DefaultContainerRoots
+	}
+	var exact []*Container
+	var prefix []*Container
+	for _, root := range roots {
+		for _, c := range listContainers(root) {
+			switch {
+			case c.ID == id:
+				exact = append(exact, c)
+			case strings.HasPrefix(c.ID, id):
+				prefix = append(prefix, c)
+			}
+		}
+	}
+	matches := exact
+	if len(matches) == 0 {
+		matches = prefix
+	}
+	switch len(matches) {
+	case 0:
+		return nil, fmt.Errorf("container %q: %w (searched %s)", id, ErrUnknownTarget, strings.Join(roots, ", "))
+	case 1:
+	default:
+		var ids []string
+		for _, m := range matches {
+			ids = append(ids, m.ID)
+		}
+		sort.Strings(ids)
+		return nil, fmt.Errorf("container %q: %w: %s", id, ErrAmbiguous, strings.Join(ids, ", "))
+	}
+	c := matches[0]
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// listContainers returns the containers under one root: a runc/crun root
+// holds <id>/state.json (runc) or <id>/status (crun); containerd's holds one
+// such root per namespace.
+func listContainers(root string) []*Container {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil
+	}
+	var out []*Container
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		switch {
+		case fileExists(filepath.Join(dir, "state.json")):
+			out = append(out, &Container{ID: e.Name(), Runtime: "runc", StateDir: dir})
+		case fileExists(filepath.Join(dir, "status")):
+			out = append(out, &Container{ID: e.Name(), Runtime: "crun", StateDir: dir})
+		default:
+			// containerd: <root>/<namespace>/<id>/state.json
+			sub, _ := os.ReadDir(dir)
+			for _, s := range sub {
+				sd := filepath.Join(dir, s.Name())
+				if s.IsDir() && fileExists(filepath.Join(sd, "state.json")) {
+					out = append(out, &Container{ID: s.Name(), Runtime: "runc", StateDir: sd})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// load reads the init pid and seccomp presence from the runtime state and
+// the cgroup from /proc.
+func (c *Container) load() error {
+	switch c.Runtime {
+	case "runc":
+		path := filepath.Join(c.StateDir, "state.json")
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.ID, err)
+		}
+		var st struct {
+			InitProcessPid int `json:"init_process_pid"`
+			Config         struct {
+				Seccomp json.RawMessage `json:"seccomp"`
+			} `json:"config"`
+		}
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return fmt.Errorf("container %s: %s: %w", c.ID, path, err)
+		}
+		c.InitPID = st.InitProcessPid
+		c.Seccomp = len(st.Config.Seccomp) > 0 && string(st.Config.Seccomp) != "null"
+	case "crun":
+		path := filepath.Join(c.StateDir, "status")
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.ID, err)
+		}
+		var st struct {
+			Pid    int    `json:"pid"`
+			Bundle string `json:"bundle"`
+		}
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return fmt.Errorf("container %s: %s: %w", c.ID, path, err)
+		}
+		c.InitPID = st.Pid
+		if cfg, err := os.ReadFile(filepath.Join(st.Bundle, "config.json")); err == nil {
+			var spec struct {
+				Linux struct {
+					Seccomp json.RawMessage `json:"seccomp"`
+				} `json:"linux"`
+			}
+			if json.Unmarshal(cfg, &spec) == nil {
+				c.Seccomp = len(spec.Linux.Seccomp) > 0 && string(spec.Linux.Seccomp) != "null"
+			}
+		}
+	}
+	if c.InitPID <= 0 {
+		return fmt.Errorf("container %s: %w: no init pid in %s", c.ID, ErrUnknownTarget, c.StateDir)
+	}
+	cg, err := cgroups.OfPID(c.InitPID)
+	if err != nil {
+		return fmt.Errorf("container %s: %w: init pid %d: %v", c.ID, ErrUnknownTarget, c.InitPID, err)
+	}
+	c.Cgroup = cg
+	return nil
+}
+
+// ResolvePID returns the cgroup2 directory of pid.
+func ResolvePID(pid int) (string, error) {
+	if pid <= 0 {
+		return "", fmt.Errorf("pid %d: %w", pid, ErrUnknownTarget)
+	}
+	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+		return "", fmt.Errorf("pid %d: %w: no such process", pid, ErrUnknownTarget)
+	}
+	cg, err := cgroups.OfPID(pid)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("pid %d: %w: no such process", pid, ErrUnknownTarget)
+		}
+		return "", err
+	}
+	return cg, nil
+}
+
+// ResolveCgroup returns the absolute cgroup2 directory for a user-supplied
+// path (absolute under the mount, or relative to it).
+func ResolveCgroup(path string) (string, error) {
+	dir, err := cgroups.Resolve(path)
+	if err != nil {
+		if errors.Is(err, cgroups.ErrNoCgroup2) {
+			return "", err
+		}
+		return "", fmt.Errorf("%w: %v", ErrUnknownTarget, err)
+	}
+	return dir, nil
+}
+
+var learnSeq atomic.Uint64
+
+// newLearnCgroup creates <cgroup2 mount>/sysward/learn-<pid>-<n>.
+func newLearnCgroup() (string, error) {
+	mnt, err := cgroups.Mountpoint()
+	if err != nil {
+		return "", err
+	}
+	parent := filepath.Join(mnt, "sysward")
+	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("creating cgroup %s: %w", parent, err)
+	}
+	dir := filepath.Join(parent, "learn-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(learnSeq.Add(1), 10))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", fmt.Errorf("creating cgroup %s: %w", dir, err)
+	}
+	return dir, nil
+}
+
+// removeCgroup kills whatever is left in dir (cgroup.kill, Linux 5.14+;
+// else SIGKILL per pid from cgroup.procs), waits for it to empty and removes
+// it. It gives up after timeout.
+func removeCgroup(dir string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	killed := false
+	for {
+		err := unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("removing cgroup %s: %w", dir, err)
+		}
+		if !killed || time.Now().After(deadline.Add(-timeout/2)) {
+			if werr := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); werr != nil {
+				killProcs(dir)
+			}
+			killed = true
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("removing cgroup %s: %w (processes left)", dir, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func killProcs(dir string) {
+	raw, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	for _, f := range strings.Fields(string(raw)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
+
+// populated reports whether dir holds live processes (cgroup.events), false
+// once the directory is gone.
+func populated(dir string) bool {
+	raw, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "populated "); ok {
+			return strings.TrimSpace(v) != "0"
+		}
+	}
+	return true
+}
