@@ -2,8 +2,15 @@ package profiler
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/sysward/sysward/internal/cgroups"
 	"github.com/sysward/sysward/internal/testutil"
 	"github.com/sysward/sysward/profiles"
 )
@@ -27,17 +34,194 @@ func learnCmd(t *testing.T, args ...string) *Result {
 	if err != nil {
 		t.Fatalf("Learn %v: %v", args, err)
 	}
+	if res.Stop != StopCommandExited || res.ExitCode != 0 {
+		t.Fatalf("Learn %v: stop %q exit %d", args, res.Stop, res.ExitCode)
+	}
 	return res
 }
 
-func TestLearnLs(t *testing.T) {
+// buildTestProgram builds ./testdata/<name> into a temp dir.
+func buildTestProgram(t *testing.T, name string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", out, "./testdata/"+name)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, b)
+	}
+	return out
+}
+
+func TestLearnCommand(t *testing.T) {
 	requireBPF(t)
-	res := learnCmd(t, "ls", "/")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"ls", []string{"ls", "/"}, []string{"getdents64", "execve", "exit_group"}},
+		// sh forks: ls's getdents64 and cat's read of the file come from
+		// the children (sh itself neither lists directories nor... reads
+		// /etc/hostname), and wait4/clone from sh.
+		{"sh children", []string{"sh", "-c", "ls / >/dev/null; cat /etc/hostname"}, []string{"getdents64", "wait4", "execve", "exit_group", "read"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := learnCmd(t, tc.args...)
+			got := names(res.Profile)
+			for _, w := range tc.want {
+				if !got[w] {
+					t.Errorf("profile lacks %s; has %v", w, res.Profile.Names())
+				}
+			}
+			if res.Profile.DefaultAction != profiles.ActErrno {
+				t.Errorf("default action %s", res.Profile.DefaultAction)
+			}
+			if arches := res.Profile.Arches(); len(arches) != 1 || arches[0] != profiles.ArchX86_64 {
+				t.Errorf("architectures %v, want only x86_64", arches)
+			}
+			m := res.Profile.Sysward
+			if m == nil || len(m.Provenance) != 1 || m.Provenance[0].Target != "command" || !strings.HasPrefix(m.Provenance[0].Tool, "sysward ") {
+				t.Fatalf("provenance %+v", m)
+			}
+			for _, w := range tc.want {
+				st, ok := m.Stats[w]
+				if !ok || st.FirstSeen.IsZero() || st.FirstSeen.Before(m.Provenance[0].Started) || st.FirstSeen.After(m.Provenance[0].Ended) {
+					t.Errorf("stats[%s] = %+v, want first seen within the session", w, st)
+				}
+			}
+		})
+	}
+}
+
+// The children's own syscalls: sh never calls getdents64 itself.
+func TestLearnChildrenOnly(t *testing.T) {
+	requireBPF(t)
+	alone := names(learnCmd(t, "sh", "-c", "true").Profile)
+	withChild := names(learnCmd(t, "sh", "-c", "ls / >/dev/null; cat /etc/hostname >/dev/null").Profile)
+	if alone["getdents64"] {
+		t.Fatalf("sh alone made getdents64: the test premise is wrong")
+	}
+	if !withChild["getdents64"] {
+		t.Errorf("children's getdents64 missing")
+	}
+}
+
+func TestLearnThreads(t *testing.T) {
+	requireBPF(t)
+	bin := buildTestProgram(t, "threads")
+	res := learnCmd(t, bin)
 	got := names(res.Profile)
-	for _, want := range []string{"getdents64", "execve", "exit_group"} {
-		if !got[want] {
-			t.Errorf("profile lacks %s; has %v", want, res.Profile.Names())
+	for _, w := range []string{"getcpu", "sysinfo", "times", "getrusage", "getitimer", "clone", "execve"} {
+		if !got[w] {
+			t.Errorf("profile lacks %s (made on its own thread); has %v", w, res.Profile.Names())
 		}
 	}
-	t.Logf("%d syscalls: %v", len(got), res.Profile.Names())
+}
+
+func TestLearnCompatArches(t *testing.T) {
+	requireBPF(t)
+	bin := buildTestProgram(t, "compat")
+	res := learnCmd(t, bin)
+	if !res.Seen.Has(profiles.ArchX86, 64) {
+		t.Errorf("ia32 getppid (int $0x80) not seen: ia32 %v", res.Seen.Names(profiles.ArchX86))
+	}
+	if !res.Seen.Has(profiles.ArchX32, 0x40000000|39) {
+		t.Errorf("x32 getpid not seen: x32 %v", res.Seen.Names(profiles.ArchX32))
+	}
+	if res.Seen.Has(profiles.ArchX86_64, 64) {
+		t.Errorf("ia32 call leaked into the native set as semget")
+	}
+	want := []profiles.Arch{profiles.ArchX32, profiles.ArchX86, profiles.ArchX86_64}
+	got := res.Profile.Arches()
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("architectures %v, want %v", got, want)
+	}
+	// A native-only workload lists only x86_64 (TestLearnCommand).
+}
+
+func TestLearnConcurrentSessions(t *testing.T) {
+	requireBPF(t)
+	bin := buildTestProgram(t, "threads")
+	var wg sync.WaitGroup
+	var a, b *Result
+	var errA, errB error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		a, errA = Learn(context.Background(), Target{Command: []string{bin}}, nil)
+	}()
+	go func() {
+		defer wg.Done()
+		b, errB = Learn(context.Background(), Target{Command: []string{"sh", "-c", "sleep 0.3; ls / >/dev/null"}}, nil)
+	}()
+	wg.Wait()
+	if errA != nil || errB != nil {
+		t.Fatalf("Learn: %v / %v", errA, errB)
+	}
+	if a.CgroupID == b.CgroupID {
+		t.Fatalf("both sessions tracked cgroup %d", a.CgroupID)
+	}
+	na, nb := names(a.Profile), names(b.Profile)
+	if !na["getcpu"] || na["getdents64"] || na["wait4"] {
+		t.Errorf("threads session: getcpu=%v getdents64=%v wait4=%v (want true false false)", na["getcpu"], na["getdents64"], na["wait4"])
+	}
+	if nb["getcpu"] || !nb["getdents64"] || !nb["wait4"] {
+		t.Errorf("sh session: getcpu=%v getdents64=%v wait4=%v (want false true true)", nb["getcpu"], nb["getdents64"], nb["wait4"])
+	}
+}
+
+func TestLearnStops(t *testing.T) {
+	requireBPF(t)
+	for _, tc := range []struct {
+		name string
+		opts LearnOptions
+		ctx  func() (context.Context, context.CancelFunc)
+		want StopReason
+	}{
+		{"duration", LearnOptions{Duration: 300 * time.Millisecond}, nil, StopDuration},
+		{"until stable", LearnOptions{UntilStable: 300 * time.Millisecond}, nil, StopStable},
+		{"interrupted", LearnOptions{}, func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 300*time.Millisecond)
+		}, StopInterrupted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.Background(), context.CancelFunc(func() {})
+			if tc.ctx != nil {
+				ctx, cancel = tc.ctx()
+			}
+			defer cancel()
+			before := learnDirs(t)
+			start := time.Now()
+			res, err := Learn(ctx, Target{Command: []string{"sleep", "30"}}, &tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Stop != tc.want {
+				t.Errorf("stop %q, want %q", res.Stop, tc.want)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Errorf("took %s", d)
+			}
+			if !names(res.Profile)["execve"] || !names(res.Profile)["clock_nanosleep"] {
+				t.Errorf("interrupted session's profile %v lacks execve/clock_nanosleep", res.Profile.Names())
+			}
+			if res.ExitCode != -1 {
+				t.Errorf("exit code %d, want -1 (killed)", res.ExitCode)
+			}
+			if after := learnDirs(t); after != before {
+				t.Errorf("learn cgroup dirs %d before, %d after", before, after)
+			}
+		})
+	}
+}
+
+// learnDirs counts sysward's learn cgroup directories.
+func learnDirs(t *testing.T) int {
+	t.Helper()
+	mnt, err := cgroups.Mountpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := filepath.Glob(filepath.Join(mnt, "sysward", "learn-*"))
+	return len(m)
 }
