@@ -1,0 +1,126 @@
+package profiles
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Explanation says why a profile does what it does with one syscall.
+type Explanation struct {
+	Syscall string `json:"syscall"`
+	Arch    Arch   `json:"arch"`
+	// Known is false when the name is not a syscall on Arch.
+	Known  bool `json:"known"`
+	Number int  `json:"number"`
+	// Allowed: the syscall runs for any arguments; MayAllow: for some.
+	Allowed  bool   `json:"allowed"`
+	MayAllow bool   `json:"mayAllow"`
+	Action   Action `json:"action"`
+	ErrnoRet *uint  `json:"errnoRet,omitempty"`
+	// Entry is the JSON path of the deciding entry, "defaultAction" if none.
+	Entry       string             `json:"entry"`
+	EntryNames  int                `json:"entryNames,omitempty"` // how many names that entry lists
+	Conditional []ConditionalEntry `json:"conditional,omitempty"`
+	Stats       *SyscallStats      `json:"stats,omitempty"`
+	Provenance  []Provenance       `json:"provenance,omitempty"`
+	Dangerous   *Dangerous         `json:"dangerous,omitempty"`
+	// DockerAllows says whether Docker's default profile lets it run.
+	DockerAllows bool `json:"dockerAllows"`
+}
+
+// ConditionalEntry is an entry naming the syscall with argument conditions.
+type ConditionalEntry struct {
+	Entry     string `json:"entry"`
+	Action    Action `json:"action"`
+	ErrnoRet  *uint  `json:"errnoRet,omitempty"`
+	Condition string `json:"condition"`
+}
+
+// Explain says why p allows (or not) syscall name on arch ("" means the
+// first architecture p covers, see CheckedArches).
+func Explain(p *Profile, name string, arch Arch) *Explanation {
+	if arch == "" {
+		if as := CheckedArches(p); len(as) > 0 {
+			arch = as[len(as)-1] // x86_64 sorts last among x86 flavours
+			for _, a := range as {
+				if a == NativeArch() {
+					arch = a
+				}
+			}
+		}
+	}
+	e := &Explanation{Syscall: name, Arch: arch}
+	e.Number, e.Known = SyscallNumber(arch, name)
+	d := p.Decide(arch, name)
+	e.Action, e.ErrnoRet = d.Action, d.ErrnoRet
+	e.Allowed, e.MayAllow = d.Allowed(), d.MayAllow(p)
+	e.Entry = "defaultAction"
+	if d.Entry >= 0 {
+		e.Entry = fmt.Sprintf("syscalls[%d]", d.Entry)
+		e.EntryNames = len(p.Syscalls[d.Entry].Names)
+	}
+	for _, i := range d.Conditional {
+		s := p.Syscalls[i]
+		e.Conditional = append(e.Conditional, ConditionalEntry{Entry: fmt.Sprintf("syscalls[%d]", i), Action: s.Action, ErrnoRet: s.ErrnoRet, Condition: argsText(s.Args)})
+	}
+	if p.Sysward != nil {
+		if st, ok := p.Sysward.Stats[name]; ok {
+			e.Stats = &st
+		}
+		e.Provenance = p.Sysward.Provenance
+	}
+	if dg, ok := DangerousSyscalls[name]; ok {
+		e.Dangerous = &dg
+	}
+	if dd, _, err := DockerDefault(arch, nil); err == nil {
+		e.DockerAllows = dd.Decide(arch, name).MayAllow(dd)
+	}
+	return e
+}
+
+// WriteText writes the explanation for people.
+func (e *Explanation) WriteText(w io.Writer) {
+	if !e.Known {
+		fmt.Fprintf(w, "%s is not a syscall on %s\n", e.Syscall, e.Arch)
+		return
+	}
+	verdict := "denied"
+	switch {
+	case e.Allowed:
+		verdict = "allowed"
+	case e.MayAllow:
+		verdict = "allowed for some arguments"
+	}
+	fmt.Fprintf(w, "%s (nr %d on %s) is %s: %s", e.Syscall, e.Number, e.Arch, verdict, actionText(e.Action, e.ErrnoRet))
+	if e.Entry == "defaultAction" {
+		fmt.Fprintf(w, " by the default action\n")
+	} else {
+		fmt.Fprintf(w, " by %s (an entry of %d names)\n", e.Entry, e.EntryNames)
+	}
+	for _, c := range e.Conditional {
+		fmt.Fprintf(w, "  %s: %s if %s\n", c.Entry, actionText(c.Action, c.ErrnoRet), c.Condition)
+	}
+	if e.Stats != nil {
+		var arches []string
+		for _, a := range e.Stats.Arches {
+			arches = append(arches, string(a))
+		}
+		fmt.Fprintf(w, "  learned: first seen %s, in %d session(s), on %s\n",
+			e.Stats.FirstSeen.UTC().Format("2006-01-02T15:04:05Z"), e.Stats.Sessions, strings.Join(arches, ", "))
+	} else if e.Allowed || e.MayAllow {
+		fmt.Fprintf(w, "  no learning statistics: written by hand or by another tool\n")
+	}
+	for _, pv := range e.Provenance {
+		fmt.Fprintf(w, "  from session: %s %s on %s (kernel %s) by %s, %s – %s\n", pv.Target, pv.Workload, pv.Host, pv.Kernel, pv.Tool,
+			pv.Started.UTC().Format("2006-01-02T15:04:05Z"), pv.Ended.UTC().Format("2006-01-02T15:04:05Z"))
+	}
+	if e.Dangerous != nil {
+		fmt.Fprintf(w, "  dangerous (%s): %s\n", e.Dangerous.Severity, e.Dangerous.Reason)
+	}
+	if e.DockerAllows {
+		fmt.Fprintf(w, "  Docker's default profile allows it too\n")
+	} else {
+		fmt.Fprintf(w, "  Docker's default profile blocks it\n")
+	}
+}
