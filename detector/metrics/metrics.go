@@ -69,8 +69,8 @@ type Recorder interface {
 	Alert(rule, priority string)
 	// AlertsSuppressed adds n repeats of rule's alert collapsed by dedup.
 	AlertsSuppressed(rule string, n uint64)
-	// OutputSent counts one alert delivered by the named output.
-	OutputSent(output string)
+	// OutputSent adds n alerts delivered by the named output.
+	OutputSent(output string, n uint64)
 	// OutputDropped adds n alerts the named output dropped (queue full, or
 	// not delivered by the close deadline).
 	OutputDropped(output string, n uint64)
@@ -95,7 +95,7 @@ func (nop) EventsProcessed(uint64)          {}
 func (nop) RulesLoaded(int)                 {}
 func (nop) Alert(string, string)            {}
 func (nop) AlertsSuppressed(string, uint64) {}
-func (nop) OutputSent(string)               {}
+func (nop) OutputSent(string, uint64)       {}
 func (nop) OutputDropped(string, uint64)    {}
 func (nop) OutputError(string)              {}
 func (nop) KernelEventDrops(uint64)         {}
@@ -208,7 +208,7 @@ func (m *Metrics) Alert(rule, priority string) {
 func (m *Metrics) AlertsSuppressed(rule string, n uint64) {
 	m.suppressed.with(rule).Add(float64(n))
 }
-func (m *Metrics) OutputSent(output string) { m.sent.with(output).Inc() }
+func (m *Metrics) OutputSent(output string, n uint64) { m.sent.with(output).Add(float64(n)) }
 func (m *Metrics) OutputDropped(output string, n uint64) {
 	m.drops.with(output).Add(float64(n))
 }

@@ -70,7 +70,7 @@ func TestRecorderValues(t *testing.T) {
 	m.Alert("Terminal shell in container", "Notice")
 	m.Alert("Write below etc", "Error")
 	m.AlertsSuppressed("Terminal shell in container", 7)
-	m.OutputSent("http")
+	m.OutputSent("http", 1)
 	m.OutputDropped("http", 3)
 	m.OutputError("http")
 	m.KernelEventDrops(100)

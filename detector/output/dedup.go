@@ -1,0 +1,252 @@
+package output
+
+import (
+	"fmt"
+	"hash/maphash"
+	"maps"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/detector/metrics"
+)
+
+// Output fields a repeat summary adds.
+const (
+	FieldRepeatCount  = "sysward.repeat_count"  // repeats collapsed into this summary
+	FieldRepeatWindow = "sysward.repeat_window" // the window, e.g. "10s"
+	FieldFirstTime    = "sysward.first_time"    // time of the alert that opened the window (Falco's format)
+)
+
+// DefaultDedupKeyFields are the output fields that, with the rule and the
+// alert's Workload and Syscall, make two alerts "identical".
+var DefaultDedupKeyFields = []string{"sysward.workload", "evt.type"}
+
+// DedupConfig configures collapsing of repeated identical alerts.
+type DedupConfig struct {
+	// Window is how long repeats are collapsed after the first one; 0
+	// disables dedup.
+	Window Duration `yaml:"window"`
+	// KeyFields are output fields whose values, with the rule name and the
+	// alert's Workload and Syscall, identify repeats (default
+	// DefaultDedupKeyFields). An empty non-nil list keys on rule, Workload
+	// and Syscall only.
+	KeyFields []string `yaml:"key_fields"`
+	// MaxKeys bounds open windows (default 10000); beyond it, alerts pass
+	// through uncollapsed.
+	MaxKeys int `yaml:"max_keys"`
+}
+
+// Dedup collapses repeated identical alerts: the first one of a key passes in
+// full; repeats within Window after it are counted, and when the window
+// closes (or on Close) one summary alert is emitted carrying the latest
+// repeat and the count (FieldRepeatCount). Offer is safe for concurrent use.
+type Dedup struct {
+	window    time.Duration
+	keyFields []string
+	maxPer    int
+	emit      func(*detector.Alert)
+	rec       metrics.Recorder
+	seed      maphash.Seed
+	shards    [dedupShards]dedupShard
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	now       func() time.Time
+}
+
+const dedupShards = 16
+
+type dedupShard struct {
+	mu      sync.Mutex
+	entries map[uint64]*dedupEntry
+	_       [40]byte // keep shards on separate cache lines
+}
+
+type dedupEntry struct {
+	first   *detector.Alert // the alert that opened the window (identity)
+	last    *detector.Alert // latest repeat
+	opened  time.Time
+	repeats uint64
+}
+
+// NewDedup returns a Dedup calling emit with each window's summary. emit is
+// called from Dedup's sweeper goroutine, from Close, and from Offer when it
+// finds an expired window first, so it must be safe for concurrent use.
+func NewDedup(cfg DedupConfig, rec metrics.Recorder, emit func(*detector.Alert)) *Dedup {
+	if rec == nil {
+		rec = metrics.Nop
+	}
+	keys := cfg.KeyFields
+	if keys == nil {
+		keys = DefaultDedupKeyFields
+	}
+	maxKeys := cfg.MaxKeys
+	if maxKeys <= 0 {
+		maxKeys = 10000
+	}
+	d := &Dedup{window: time.Duration(cfg.Window), keyFields: keys, maxPer: (maxKeys + dedupShards - 1) / dedupShards,
+		emit: emit, rec: rec, seed: maphash.MakeSeed(), stop: make(chan struct{}), done: make(chan struct{}), now: time.Now}
+	for i := range d.shards {
+		d.shards[i].entries = make(map[uint64]*dedupEntry)
+	}
+	tick := d.window / 4
+	if tick < 10*time.Millisecond {
+		tick = 10 * time.Millisecond
+	}
+	go d.sweeper(tick)
+	return d
+}
+
+// Offer reports whether a should be delivered now (true: the first of its
+// key in the window, or dedup is off or full) or was counted as a repeat.
+func (d *Dedup) Offer(a *detector.Alert) bool {
+	if d.window <= 0 {
+		return true
+	}
+	h := d.hash(a)
+	s := &d.shards[h%dedupShards]
+	now := d.now()
+	s.mu.Lock()
+	e, ok := s.entries[h]
+	if ok && d.same(e.first, a) {
+		if now.Sub(e.opened) < d.window {
+			e.repeats++
+			e.last = a
+			s.mu.Unlock()
+			return false
+		}
+		// The window ran out before the sweeper saw it: close it here, so
+		// its summary goes out before this alert opens the next one.
+		var sum *detector.Alert
+		if e.repeats > 0 {
+			sum = d.summary(e)
+		}
+		s.entries[h] = &dedupEntry{first: a, opened: now}
+		s.mu.Unlock()
+		if sum != nil {
+			d.publish(sum)
+		}
+		return true
+	}
+	if !ok && len(s.entries) < d.maxPer {
+		s.entries[h] = &dedupEntry{first: a, opened: now}
+	}
+	// A different alert under the same 64-bit hash, or too many open
+	// windows: pass it through uncollapsed.
+	s.mu.Unlock()
+	return true
+}
+
+func (d *Dedup) publish(sum *detector.Alert) {
+	d.rec.AlertsSuppressed(sum.Rule, sum.OutputFields[FieldRepeatCount].(uint64))
+	d.emit(sum)
+}
+
+func (d *Dedup) hash(a *detector.Alert) uint64 {
+	var h maphash.Hash
+	h.SetSeed(d.seed)
+	h.WriteString(a.Rule)
+	h.WriteByte(0)
+	h.WriteString(a.Workload)
+	h.WriteByte(0)
+	h.WriteString(a.Syscall)
+	var num [20]byte
+	for _, k := range d.keyFields {
+		h.WriteByte(0)
+		switch v := a.OutputFields[k].(type) {
+		case nil:
+			h.WriteByte(1)
+		case string:
+			h.WriteString(v)
+		case int64:
+			h.Write(strconv.AppendInt(num[:0], v, 10))
+		case int:
+			h.Write(strconv.AppendInt(num[:0], int64(v), 10))
+		case uint64:
+			h.Write(strconv.AppendUint(num[:0], v, 10))
+		default:
+			h.WriteString(fmt.Sprint(v))
+		}
+	}
+	return h.Sum64()
+}
+
+func (d *Dedup) same(x, y *detector.Alert) bool {
+	if x.Rule != y.Rule || x.Workload != y.Workload || x.Syscall != y.Syscall {
+		return false
+	}
+	for _, k := range d.keyFields {
+		a, b := x.OutputFields[k], y.OutputFields[k]
+		if sa, ok := a.(string); ok {
+			if sb, ok := b.(string); !ok || sa != sb {
+				return false
+			}
+			continue
+		}
+		if !reflect.DeepEqual(a, b) {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Dedup) sweeper(tick time.Duration) {
+	defer close(d.done)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			d.sweep(false)
+		}
+	}
+}
+
+// sweep closes expired windows (all windows if all), emitting summaries.
+func (d *Dedup) sweep(all bool) {
+	now := d.now()
+	var out []*detector.Alert
+	for i := range d.shards {
+		s := &d.shards[i]
+		s.mu.Lock()
+		for k, e := range s.entries {
+			if all || now.Sub(e.opened) >= d.window {
+				delete(s.entries, k)
+				if e.repeats > 0 {
+					out = append(out, d.summary(e))
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+	for _, a := range out {
+		d.publish(a)
+	}
+}
+
+// summary is the latest repeat with the count added; a new Alert and map,
+// since the repeat itself is shared read-only.
+func (d *Dedup) summary(e *dedupEntry) *detector.Alert {
+	s := *e.last
+	s.OutputFields = make(map[string]any, len(e.last.OutputFields)+3)
+	maps.Copy(s.OutputFields, e.last.OutputFields)
+	s.OutputFields[FieldRepeatCount] = e.repeats
+	s.OutputFields[FieldRepeatWindow] = d.window.String()
+	s.OutputFields[FieldFirstTime] = string(e.first.Time.UTC().AppendFormat(nil, detector.TimeLayoutJSON))
+	s.Output = fmt.Sprintf("%s (repeated %d more times within %s)", e.last.Output, e.repeats, d.window)
+	return &s
+}
+
+// Close stops the sweeper and emits the summaries of all open windows.
+func (d *Dedup) Close() {
+	d.closeOnce.Do(func() {
+		close(d.stop)
+		<-d.done
+		d.sweep(true)
+	})
+}

@@ -1,0 +1,1150 @@
+package detector
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// EngineVersion is the Falco engine version whose rules language this
+// package implements; files requiring a newer one are refused.
+const EngineVersion = "0.57.0"
+
+// Sentinel errors; every load error is an *Error wrapping one of them (or
+// ErrSyntax, ErrUndefinedMacro, ErrBadCheck).
+var (
+	ErrInvalidYAML     = errors.New("invalid YAML")
+	ErrInvalidRule     = errors.New("invalid rules file item")
+	ErrEngineVersion   = errors.New("rules require a newer engine")
+	ErrBadOption       = errors.New("invalid engine option")
+	ErrNoSuchRule      = errors.New("no such rule")
+	ErrUnknownPriority = errors.New("unknown priority")
+)
+
+// Position is a place in a rules file. Line and Col are 1-based.
+type Position struct {
+	File      string
+	Line, Col int
+}
+
+func (p Position) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Error is one load error, at a position, about an item ("rule X").
+type Error struct {
+	Pos  Position
+	Item string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Item != "" {
+		return fmt.Sprintf("%s: %s: %v", e.Pos, e.Item, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.Pos, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errors is what LoadRules returns when something is wrong: every error
+// found, in file order. errors.Is and errors.As see through it.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap exposes each error to errors.Is/As.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// Warning is something Falco would warn about: a rule matching every event
+// type, a skipped rule, an output field sysward does not know.
+type Warning struct {
+	Pos  Position
+	Item string
+	Msg  string
+}
+
+func (w Warning) String() string { return fmt.Sprintf("%s: %s: %s", w.Pos, w.Item, w.Msg) }
+
+// PluginRequirement is one entry of required_plugin_versions.
+type PluginRequirement struct {
+	Name, Version string
+	Pos           Position
+}
+
+// Exception is one entry of a rule's exceptions.
+type Exception struct {
+	Name   string
+	Fields []string // one entry and SingleField set for the "fields: name" form
+	Comps  []string
+	Values [][]ExceptionValue
+	// SingleField: fields was a scalar, values a flat list, comp a single
+	// operator ("in" by default).
+	SingleField bool
+	Pos         Position
+}
+
+// ExceptionValue is one value of an exception tuple: a string, or a list
+// (for in, intersects, pmatch).
+type ExceptionValue struct {
+	Str  string
+	List []string
+	Pos  Position
+}
+
+// Rule is one rule after every file's appends and overrides.
+type Rule struct {
+	Name        string
+	Desc        string
+	Condition   string
+	Output      string
+	Priority    Priority
+	Enabled     bool
+	Tags        []string
+	Source      string
+	Exceptions  []Exception
+	WarnEvttype bool // warn_evttypes (default true)
+	SkipUnknown bool // skip-if-unknown-filter
+	Pos         Position
+
+	// Skipped is why the rule is not evaluated ("" if it compiled):
+	// MissingField names the field sysward lacks, when that is the reason.
+	Skipped      string
+	MissingField string
+	// EventTypes are the evt.type values the condition can match, sorted;
+	// nil when it can match every type (or the rule did not compile).
+	EventTypes []string
+	// AllEventTypes is true when the condition does not restrict evt.type.
+	AllEventTypes bool
+
+	condPos  Position // where the condition's text starts
+	condNode *ynode
+	compiled *compiledRule
+}
+
+// Compiled reports whether the rule compiled and will be evaluated when
+// enabled.
+func (r *Rule) Compiled() bool { return r.compiled != nil }
+
+// MacroInfo and ListInfo describe the loaded macros and lists.
+type MacroInfo struct {
+	Name, Condition string
+	Pos             Position
+}
+
+// ListInfo is a loaded list, items expanded.
+type ListInfo struct {
+	Name  string
+	Items []string
+	Pos   Position
+}
+
+// Ruleset is the result of loading rules files: every rule (compiled or
+// skipped, enabled or not) in load order, plus warnings. It is immutable once
+// returned and may be shared by several engines.
+type Ruleset struct {
+	Rules                  []*Rule
+	Macros                 []MacroInfo
+	Lists                  []ListInfo
+	Warnings               []Warning
+	RequiredEngineVersion  string
+	RequiredPluginVersions []PluginRequirement
+}
+
+// Rule returns the named rule, or nil.
+func (rs *Ruleset) Rule(name string) *Rule {
+	for _, r := range rs.Rules {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// Stats counts compiled, skipped and disabled rules.
+func (rs *Ruleset) Stats() (compiled, skipped, disabled int) {
+	for _, r := range rs.Rules {
+		switch {
+		case r.Skipped != "":
+			skipped++
+		case !r.Enabled:
+			disabled++
+		default:
+			compiled++
+		}
+	}
+	return
+}
+
+// RulesFile is a rules file's name (for messages) and content.
+type RulesFile struct {
+	Name string
+	Data []byte
+}
+
+// LoadRules reads and loads rules files in order (later files append to and
+// override earlier ones, as in Falco).
+func LoadRules(paths ...string) (*Ruleset, error) {
+	files := make([]RulesFile, 0, len(paths))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading rules file: %w", err)
+		}
+		files = append(files, RulesFile{Name: p, Data: b})
+	}
+	return LoadRulesFiles(files...)
+}
+
+// LoadRulesFiles loads rules from memory. On error it returns Errors (all
+// problems found) and a nil Ruleset.
+func LoadRulesFiles(files ...RulesFile) (*Ruleset, error) {
+	l := &loader{macros: map[string]*macroItem{}, lists: map[string]*listItem{}, rules: map[string]*Rule{}, rs: &Ruleset{}}
+	for _, f := range files {
+		l.file(f)
+	}
+	if len(l.errs) == 0 {
+		l.compileAll()
+	}
+	if len(l.errs) > 0 {
+		return nil, l.errs
+	}
+	return l.rs, nil
+}
+
+type macroItem struct {
+	name, cond string
+	pos        Position
+	condNode   *ynode
+}
+
+type listItem struct {
+	name  string
+	items []string
+	pos   Position
+}
+
+type loader struct {
+	rs         *Ruleset
+	errs       Errors
+	macros     map[string]*macroItem
+	macroOrder []string
+	lists      map[string]*listItem
+	listOrder  []string
+	rules      map[string]*Rule
+	files      map[string][]byte
+}
+
+func (l *loader) errorf(pos Position, item string, sentinel error, format string, args ...any) {
+	l.errs = append(l.errs, &Error{Pos: pos, Item: item, Err: fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))})
+}
+
+func (l *loader) warnf(pos Position, item, format string, args ...any) {
+	l.rs.Warnings = append(l.rs.Warnings, Warning{Pos: pos, Item: item, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) file(f RulesFile) {
+	if l.files == nil {
+		l.files = map[string][]byte{}
+	}
+	l.files[f.Name] = f.Data
+	docs, err := parseYAML(f.Name, f.Data)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			l.errs = append(l.errs, e)
+		}
+		return
+	}
+	for _, d := range docs {
+		if d.kind == yNull {
+			continue
+		}
+		if d.kind != ySeq {
+			l.errorf(d.pos, "", ErrInvalidRule, "a rules file is a YAML sequence of items, not a %s", d.kind)
+			continue
+		}
+		for _, it := range d.seq {
+			l.item(it)
+		}
+	}
+}
+
+func (l *loader) item(it *ynode) {
+	if it.kind != yMap {
+		l.errorf(it.pos, "", ErrInvalidRule, "each item must be a mapping with list, macro, rule, required_engine_version or required_plugin_versions")
+		return
+	}
+	switch {
+	case it.get("required_engine_version") != nil:
+		l.engineVersion(it.get("required_engine_version"))
+	case it.get("required_plugin_versions") != nil:
+		l.pluginVersions(it.get("required_plugin_versions"))
+	case it.get("list") != nil:
+		l.list(it)
+	case it.get("macro") != nil:
+		l.macro(it)
+	case it.get("rule") != nil:
+		l.rule(it)
+	default:
+		l.warnf(it.pos, "", "unknown top level item (keys %s): ignored", strings.Join(it.keys, ", "))
+	}
+}
+
+func (l *loader) engineVersion(n *ynode) {
+	if n.kind != yScalar {
+		l.errorf(n.pos, "required_engine_version", ErrInvalidRule, "must be a version string")
+		return
+	}
+	l.rs.RequiredEngineVersion = n.str
+	if cmpVersion(n.str, EngineVersion) > 0 {
+		l.errorf(n.pos, "required_engine_version", ErrEngineVersion, "rules require engine version %s, sysward implements %s", n.str, EngineVersion)
+	}
+}
+
+// cmpVersion compares dotted versions ("0.57.0"; a bare integer N is the old
+// Falco engine numbering, below every 0.x.y).
+func cmpVersion(a, b string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	if len(pa) == 1 && len(pb) > 1 {
+		return -1
+	}
+	for i := 0; i < len(pa) || i < len(pb); i++ {
+		var x, y int
+		if i < len(pa) {
+			x, _ = strconv.Atoi(strings.TrimPrefix(pa[i], "v"))
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// nativePlugins are Falco plugins whose fields sysward provides itself.
+var nativePlugins = map[string]bool{"container": true, "k8smeta": true}
+
+func (l *loader) pluginVersions(n *ynode) {
+	if n.kind != ySeq {
+		l.errorf(n.pos, "required_plugin_versions", ErrInvalidRule, "must be a sequence of {name, version}")
+		return
+	}
+	for _, p := range n.seq {
+		name, version := p.get("name"), p.get("version")
+		if p.kind != yMap || name == nil || version == nil || name.kind != yScalar || version.kind != yScalar {
+			l.errorf(p.pos, "required_plugin_versions", ErrInvalidRule, "each entry needs name and version")
+			continue
+		}
+		l.rs.RequiredPluginVersions = append(l.rs.RequiredPluginVersions, PluginRequirement{Name: name.str, Version: version.str, Pos: p.pos})
+		if !nativePlugins[name.str] {
+			l.warnf(p.pos, "required_plugin_versions", "plugin %s is not available; rules using its fields or source are skipped", name.str)
+		}
+	}
+}
+
+// scalar returns a key's scalar value; ok=false (with an error recorded) if
+// the key is present but not a scalar.
+func (l *loader) scalar(it *ynode, key, item string) (string, *ynode, bool) {
+	n := it.get(key)
+	if n == nil {
+		return "", nil, true
+	}
+	if n.kind == yNull {
+		return "", n, true
+	}
+	if n.kind != yScalar {
+		l.errorf(n.pos, item, ErrInvalidRule, "%s must be a scalar, not a %s", key, n.kind)
+		return "", n, false
+	}
+	return n.str, n, true
+}
+
+func (l *loader) boolKey(it *ynode, key, item string, def bool) (bool, bool) {
+	n := it.get(key)
+	if n == nil {
+		return def, true
+	}
+	if n.kind != yScalar {
+		l.errorf(n.pos, item, ErrInvalidRule, "%s must be true or false", key)
+		return def, false
+	}
+	switch strings.ToLower(n.str) {
+	case "true", "yes", "on":
+		return true, true
+	case "false", "no", "off":
+		return false, true
+	}
+	l.errorf(n.pos, item, ErrInvalidRule, "%s must be true or false, not %q", key, n.str)
+	return def, false
+}
+
+func (l *loader) strList(n *ynode, key, item string) ([]string, bool) {
+	if n == nil || n.kind == yNull {
+		return nil, true
+	}
+	if n.kind != ySeq {
+		l.errorf(n.pos, item, ErrInvalidRule, "%s must be a sequence", key)
+		return nil, false
+	}
+	out := make([]string, 0, len(n.seq))
+	for _, v := range n.seq {
+		if v.kind != yScalar {
+			l.errorf(v.pos, item, ErrInvalidRule, "%s entries must be scalars", key)
+			return nil, false
+		}
+		out = append(out, v.str)
+	}
+	return out, true
+}
+
+// overrides reads an item's override: mapping and checks it against the
+// allowed keys. It returns key -> "append"|"replace".
+func (l *loader) overrides(it *ynode, item string, appendable, replaceable []string) (map[string]string, bool) {
+	n := it.get("override")
+	if n == nil {
+		return nil, true
+	}
+	if n.kind != yMap {
+		l.errorf(n.pos, item, ErrInvalidRule, "override must be a mapping of key: append|replace")
+		return nil, false
+	}
+	if it.get("append") != nil {
+		l.errorf(n.pos, item, ErrInvalidRule, "append and override cannot be used together")
+		return nil, false
+	}
+	out := map[string]string{}
+	ok := true
+	for i, k := range n.keys {
+		v := n.vals[i]
+		mode := v.str
+		var allowed []string
+		switch mode {
+		case "append":
+			allowed = appendable
+		case "replace":
+			allowed = replaceable
+		default:
+			l.errorf(v.pos, item, ErrInvalidRule, "override of %s must be append or replace, not %q", k, mode)
+			ok = false
+			continue
+		}
+		if !contains(allowed, k) {
+			l.errorf(v.pos, item, ErrInvalidRule, "key %s cannot be overridden with %s (allowed: %s)", k, mode, strings.Join(allowed, ", "))
+			ok = false
+			continue
+		}
+		if it.get(k) == nil {
+			l.errorf(v.pos, item, ErrInvalidRule, "override names %s but the item has no %s key", k, k)
+			ok = false
+			continue
+		}
+		out[k] = mode
+	}
+	return out, ok
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loader) checkKeys(it *ynode, item string, known []string) {
+	for i, k := range it.keys {
+		if !contains(known, k) {
+			l.warnf(it.vals[i].pos, item, "unknown key %q ignored", k)
+		}
+	}
+}
+
+// listValue strips one level of quotes from a list item ('"a b"' is a b),
+// as Falco does.
+func listValue(s string) string {
+	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
+		if v, err := unescape(s); err == nil {
+			return v
+		}
+	}
+	return s
+}
+
+func (l *loader) list(it *ynode) {
+	name, nn, ok := l.scalar(it, "list", "list")
+	if !ok || name == "" {
+		if ok {
+			l.errorf(it.pos, "list", ErrInvalidRule, "list has no name")
+		}
+		return
+	}
+	item := "list " + name
+	l.checkKeys(it, item, []string{"list", "items", "append", "override"})
+	itemsNode := it.get("items")
+	if itemsNode == nil {
+		l.errorf(nn.pos, item, ErrInvalidRule, "list has no items key")
+		return
+	}
+	items, ok := l.strList(itemsNode, "items", item)
+	if !ok {
+		return
+	}
+	for i := range items {
+		items[i] = listValue(items[i])
+	}
+	app, ok := l.boolKey(it, "append", item, false)
+	if !ok {
+		return
+	}
+	ov, ok := l.overrides(it, item, []string{"items"}, []string{"items"})
+	if !ok {
+		return
+	}
+	if ov["items"] != "" {
+		app = ov["items"] == "append"
+	}
+	old := l.lists[name]
+	if app || ov["items"] == "replace" {
+		if old == nil {
+			l.errorf(nn.pos, item, ErrNoSuchRule, "list has append/override but no list %s was defined before", name)
+			return
+		}
+		if app {
+			old.items = append(old.items, items...)
+		} else {
+			old.items = items
+		}
+		return
+	}
+	if old == nil {
+		l.listOrder = append(l.listOrder, name)
+	}
+	l.lists[name] = &listItem{name: name, items: items, pos: nn.pos}
+}
+
+func (l *loader) macro(it *ynode) {
+	name, nn, ok := l.scalar(it, "macro", "macro")
+	if !ok || name == "" {
+		if ok {
+			l.errorf(it.pos, "macro", ErrInvalidRule, "macro has no name")
+		}
+		return
+	}
+	item := "macro " + name
+	l.checkKeys(it, item, []string{"macro", "condition", "append", "override"})
+	cond, cn, ok := l.scalar(it, "condition", item)
+	if !ok {
+		return
+	}
+	if cn == nil {
+		l.errorf(nn.pos, item, ErrInvalidRule, "macro has no condition key")
+		return
+	}
+	app, ok := l.boolKey(it, "append", item, false)
+	if !ok {
+		return
+	}
+	ov, ok := l.overrides(it, item, []string{"condition"}, []string{"condition"})
+	if !ok {
+		return
+	}
+	if ov["condition"] != "" {
+		app = ov["condition"] == "append"
+	}
+	old := l.macros[name]
+	if app || ov["condition"] == "replace" {
+		if old == nil {
+			l.errorf(nn.pos, item, ErrNoSuchRule, "macro has append/override but no macro %s was defined before", name)
+			return
+		}
+		if app {
+			old.cond = old.cond + " " + cond
+			old.condNode = nil // positions refer to two places now
+		} else {
+			old.cond, old.condNode = cond, cn
+		}
+		return
+	}
+	if old == nil {
+		l.macroOrder = append(l.macroOrder, name)
+	}
+	l.macros[name] = &macroItem{name: name, cond: cond, pos: nn.pos, condNode: cn}
+}
+
+var ruleKeys = []string{"rule", "desc", "condition", "output", "priority", "source", "enabled", "tags", "exceptions",
+	"warn_evttypes", "skip-if-unknown-filter", "append", "override", "capture", "capture_duration"}
+
+func (l *loader) rule(it *ynode) {
+	name, nn, ok := l.scalar(it, "rule", "rule")
+	if !ok || name == "" {
+		if ok {
+			l.errorf(it.pos, "rule", ErrInvalidRule, "rule has no name")
+		}
+		return
+	}
+	item := "rule " + name
+	l.checkKeys(it, item, ruleKeys)
+	app, ok := l.boolKey(it, "append", item, false)
+	if !ok {
+		return
+	}
+	ov, ok := l.overrides(it, item,
+		[]string{"condition", "output", "desc", "tags", "exceptions"},
+		[]string{"condition", "output", "desc", "priority", "tags", "exceptions", "enabled", "warn_evttypes", "skip-if-unknown-filter"})
+	if !ok {
+		return
+	}
+	old := l.rules[name]
+
+	// "rule + enabled" only: switch an existing rule on or off (legacy).
+	onlyEnabled := len(it.keys) == 2 && it.get("enabled") != nil && !app && ov == nil
+	if onlyEnabled {
+		if old == nil {
+			l.errorf(nn.pos, item, ErrNoSuchRule, "rule has only an enabled key but no rule %s was defined before", name)
+			return
+		}
+		if v, ok := l.boolKey(it, "enabled", item, true); ok {
+			old.Enabled = v
+		}
+		return
+	}
+
+	if app || ov != nil {
+		if old == nil {
+			l.errorf(nn.pos, item, ErrNoSuchRule, "rule has append/override but no rule %s was defined before", name)
+			return
+		}
+		l.modifyRule(old, it, item, app, ov)
+		return
+	}
+
+	r := &Rule{Name: name, Pos: nn.pos, Enabled: true, WarnEvttype: true, Source: SourceSyscall}
+	for _, k := range []string{"condition", "output", "desc", "priority"} {
+		if it.get(k) == nil {
+			l.errorf(nn.pos, item, ErrInvalidRule, "rule has no %s key", k)
+			ok = false
+		}
+	}
+	if !ok {
+		return
+	}
+	l.setRuleKeys(r, it, item, nil)
+	if old != nil { // redefinition replaces the rule, keeping its place
+		*old = *r
+		return
+	}
+	l.rules[name] = r
+	l.rs.Rules = append(l.rs.Rules, r)
+}
+
+// setRuleKeys sets every key present in it; only keys in only (if non-nil).
+func (l *loader) setRuleKeys(r *Rule, it *ynode, item string, only map[string]string) {
+	want := func(k string) bool { return it.get(k) != nil && (only == nil || only[k] != "") }
+	if want("condition") {
+		if s, n, ok := l.scalar(it, "condition", item); ok {
+			r.Condition, r.condNode = s, n
+		}
+	}
+	if want("output") {
+		if s, _, ok := l.scalar(it, "output", item); ok {
+			r.Output = strings.TrimSpace(s)
+		}
+	}
+	if want("desc") {
+		if s, _, ok := l.scalar(it, "desc", item); ok {
+			r.Desc = strings.TrimSpace(s)
+		}
+	}
+	if want("priority") {
+		if s, n, ok := l.scalar(it, "priority", item); ok {
+			p, err := ParsePriority(s)
+			if err != nil {
+				l.errorf(n.pos, item, ErrUnknownPriority, "%q", s)
+			}
+			r.Priority = p
+		}
+	}
+	if only == nil && it.get("source") != nil {
+		if s, _, ok := l.scalar(it, "source", item); ok && s != "" {
+			r.Source = s
+		}
+	}
+	if want("enabled") {
+		r.Enabled, _ = l.boolKey(it, "enabled", item, true)
+	}
+	if want("warn_evttypes") {
+		r.WarnEvttype, _ = l.boolKey(it, "warn_evttypes", item, true)
+	}
+	if want("skip-if-unknown-filter") {
+		r.SkipUnknown, _ = l.boolKey(it, "skip-if-unknown-filter", item, false)
+	}
+	if want("tags") {
+		if t, ok := l.strList(it.get("tags"), "tags", item); ok {
+			r.Tags = t
+		}
+	}
+	if want("exceptions") {
+		r.Exceptions = l.exceptions(it.get("exceptions"), item)
+	}
+}
+
+func (l *loader) modifyRule(r *Rule, it *ynode, item string, app bool, ov map[string]string) {
+	if app { // legacy append: condition and exceptions append
+		ov = map[string]string{}
+		for _, k := range []string{"condition", "exceptions"} {
+			if it.get(k) != nil {
+				ov[k] = "append"
+			}
+		}
+		for _, k := range it.keys {
+			if k != "rule" && k != "append" && k != "condition" && k != "exceptions" {
+				l.errorf(it.get(k).pos, item, ErrInvalidRule, "key %s cannot be appended (only condition and exceptions; use override)", k)
+			}
+		}
+	}
+	replace := map[string]string{}
+	for k, mode := range ov {
+		if mode == "replace" {
+			replace[k] = mode
+		}
+	}
+	l.setRuleKeys(r, it, item, replace)
+	for k, mode := range ov {
+		if mode != "append" {
+			continue
+		}
+		switch k {
+		case "condition":
+			if s, _, ok := l.scalar(it, "condition", item); ok {
+				r.Condition = r.Condition + " " + s
+				r.condNode = nil
+			}
+		case "output":
+			if s, _, ok := l.scalar(it, "output", item); ok {
+				r.Output = r.Output + " " + strings.TrimSpace(s)
+			}
+		case "desc":
+			if s, _, ok := l.scalar(it, "desc", item); ok {
+				r.Desc = r.Desc + " " + strings.TrimSpace(s)
+			}
+		case "tags":
+			if t, ok := l.strList(it.get("tags"), "tags", item); ok {
+				r.Tags = append(append([]string(nil), r.Tags...), t...)
+			}
+		case "exceptions":
+			for _, ex := range l.exceptions(it.get("exceptions"), item) {
+				merged := false
+				for i := range r.Exceptions {
+					if r.Exceptions[i].Name == ex.Name {
+						r.Exceptions[i].Values = append(r.Exceptions[i].Values, ex.Values...)
+						merged = true
+					}
+				}
+				if !merged {
+					r.Exceptions = append(r.Exceptions, ex)
+				}
+			}
+		}
+	}
+}
+
+func (l *loader) exceptions(n *ynode, item string) []Exception {
+	if n == nil || n.kind == yNull {
+		return nil
+	}
+	if n.kind != ySeq {
+		l.errorf(n.pos, item, ErrInvalidRule, "exceptions must be a sequence")
+		return nil
+	}
+	var out []Exception
+	for _, e := range n.seq {
+		if e.kind != yMap {
+			l.errorf(e.pos, item, ErrInvalidRule, "each exception must be a mapping")
+			continue
+		}
+		nameN := e.get("name")
+		if nameN == nil || nameN.kind != yScalar || nameN.str == "" {
+			l.errorf(e.pos, item, ErrInvalidRule, "exception has no name")
+			continue
+		}
+		ex := Exception{Name: nameN.str, Pos: e.pos}
+		where := item + " exception " + ex.Name
+		fieldsN, compsN := e.get("fields"), e.get("comps")
+		switch {
+		case fieldsN == nil || fieldsN.kind == yNull:
+			l.errorf(e.pos, where, ErrInvalidRule, "exception has no fields")
+			continue
+		case fieldsN.kind == yScalar:
+			ex.SingleField = true
+			ex.Fields = []string{fieldsN.str}
+			comp := "in"
+			if compsN != nil && compsN.kind == yScalar {
+				comp = compsN.str
+			} else if compsN != nil && compsN.kind != yNull {
+				l.errorf(compsN.pos, where, ErrInvalidRule, "comps must be a single operator when fields is a single field")
+				continue
+			}
+			ex.Comps = []string{comp}
+			if vn := e.get("values"); vn != nil && vn.kind != yNull {
+				if vn.kind != ySeq {
+					l.errorf(vn.pos, where, ErrInvalidRule, "values must be a sequence")
+					continue
+				}
+				var vals []string
+				for _, v := range vn.seq {
+					if v.kind != yScalar {
+						l.errorf(v.pos, where, ErrInvalidRule, "values of a single-field exception must be scalars")
+						continue
+					}
+					vals = append(vals, v.str)
+				}
+				if len(vals) > 0 {
+					ex.Values = [][]ExceptionValue{{{List: vals, Pos: vn.pos}}}
+				}
+			}
+		default:
+			fields, ok := l.strList(fieldsN, "fields", where)
+			if !ok {
+				continue
+			}
+			ex.Fields = fields
+			if compsN != nil && compsN.kind != yNull {
+				comps, ok := l.strList(compsN, "comps", where)
+				if !ok {
+					continue
+				}
+				if len(comps) != len(fields) {
+					l.errorf(compsN.pos, where, ErrInvalidRule, "fields and comps lists must have equal length")
+					continue
+				}
+				ex.Comps = comps
+			} else {
+				for range fields {
+					ex.Comps = append(ex.Comps, "=")
+				}
+			}
+			if vn := e.get("values"); vn != nil && vn.kind != yNull {
+				if vn.kind != ySeq {
+					l.errorf(vn.pos, where, ErrInvalidRule, "values must be a sequence of tuples")
+					continue
+				}
+				for _, tup := range vn.seq {
+					if tup.kind != ySeq || len(tup.seq) != len(fields) {
+						l.errorf(tup.pos, where, ErrInvalidRule, "each value must be a sequence of %d items, one per field", len(fields))
+						continue
+					}
+					var row []ExceptionValue
+					for _, v := range tup.seq {
+						switch v.kind {
+						case yScalar:
+							row = append(row, ExceptionValue{Str: v.str, Pos: v.pos})
+						case ySeq:
+							vals, _ := l.strList(v, "values", where)
+							row = append(row, ExceptionValue{List: vals, Pos: v.pos})
+						default:
+							l.errorf(v.pos, where, ErrInvalidRule, "exception value must be a string or a list")
+						}
+					}
+					ex.Values = append(ex.Values, row)
+				}
+			}
+		}
+		for _, c := range ex.Comps {
+			if !contains(Operators(), c) || c == "exists" {
+				l.errorf(e.pos, where, ErrInvalidRule, "comps: %q is not a comparison operator", c)
+			}
+		}
+		out = append(out, ex)
+	}
+	return out
+}
+
+// --- compilation ------------------------------------------------------------
+
+func (l *loader) compileAll() {
+	// lists: expand items naming other lists (defined anywhere).
+	lists := map[string][]string{}
+	var expand func(name string, seen map[string]bool) []string
+	expand = func(name string, seen map[string]bool) []string {
+		if v, ok := lists[name]; ok {
+			return v
+		}
+		seen[name] = true
+		var out []string
+		for _, it := range l.lists[name].items {
+			if sub, ok := l.lists[it]; ok && !seen[it] {
+				out = append(out, expand(sub.name, seen)...)
+			} else {
+				out = append(out, it)
+			}
+		}
+		lists[name] = out
+		return out
+	}
+	for _, name := range l.listOrder {
+		items := expand(name, map[string]bool{})
+		l.rs.Lists = append(l.rs.Lists, ListInfo{Name: name, Items: items, Pos: l.lists[name].pos})
+	}
+
+	// macros: every macro must parse, used or not.
+	macros := map[string]*macroDef{}
+	for _, name := range l.macroOrder {
+		m := l.macros[name]
+		l.rs.Macros = append(l.rs.Macros, MacroInfo{Name: name, Condition: m.cond, Pos: m.pos})
+		ast, err := ParseCondition(m.cond)
+		if err != nil {
+			l.condErr(m.pos, m.condNode, "macro "+name, err)
+			continue
+		}
+		macros[name] = &macroDef{name: name, ast: ast, pos: m.pos}
+	}
+	if len(l.errs) > 0 {
+		return
+	}
+
+	for _, r := range l.rs.Rules {
+		l.compileRule(r, macros, lists)
+	}
+}
+
+// condErr records a condition error at its place in the file.
+func (l *loader) condErr(itemPos Position, node *ynode, item string, err error) {
+	pos := itemPos
+	var se *SyntaxError
+	var ce *condError
+	switch {
+	case errors.As(err, &se):
+		pos = l.condFilePos(itemPos, node, se.Pos)
+	case errors.As(err, &ce) && ce.macro == "":
+		pos = l.condFilePos(itemPos, node, ce.pos)
+	case node != nil:
+		pos = node.pos
+	}
+	l.errs = append(l.errs, &Error{Pos: pos, Item: item, Err: err})
+}
+
+func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists map[string][]string) {
+	item := "rule " + r.Name
+	src := sourceOf(r.Source)
+	if src < 0 {
+		r.Skipped = fmt.Sprintf("unknown source %s", r.Source)
+		l.warnf(r.Pos, item, "skipped: source %s is not available", r.Source)
+		return
+	}
+	ast, err := ParseCondition(r.Condition)
+	if err != nil {
+		l.condErr(r.Pos, r.condNode, item, err)
+		return
+	}
+	if len(r.Exceptions) > 0 {
+		exAST, err := exceptionsAST(r.Exceptions, ast.Pos())
+		if err != nil {
+			l.errs = append(l.errs, &Error{Pos: r.Pos, Item: item, Err: err})
+			return
+		}
+		if exAST != nil {
+			ast = &AndExpr{P: ast.Pos(), Children: []Expr{ast, &NotExpr{P: ast.Pos(), Child: exAST}}}
+		}
+	}
+	c := &compiler{reg: registries[src], macros: macros, lists: lists}
+	ev, err := c.compile(ast)
+	if err != nil {
+		var uf *unknownFieldError
+		if errors.As(err, &uf) {
+			r.Skipped = "unsupported field " + uf.field
+			r.MissingField = uf.field
+			l.warnf(r.Pos, item, "skipped: field %s is not supported by sysward", uf.field)
+			return
+		}
+		l.condErr(r.Pos, r.condNode, item, err)
+		return
+	}
+	types := c.eventTypes(ast, false)
+	out := compileOutput(registries[src], r.Output)
+	for _, f := range out.unknown {
+		l.warnf(r.Pos, item, "output field %s is not supported by sysward; it prints <NA>", f)
+	}
+	r.compiled = &compiledRule{source: src, eval: ev, types: types, output: out}
+	r.EventTypes = types.list()
+	r.AllEventTypes = types.all()
+	if types.negated && r.WarnEvttype && r.Enabled {
+		if types.all() {
+			l.warnf(r.Pos, item, "condition does not restrict evt.type: the rule runs for every event (add evt.type or set warn_evttypes: false)")
+		} else {
+			l.warnf(r.Pos, item, "condition matches every event type except %s: the rule runs for almost every event", strings.Join(sortedKeys(types.set), ", "))
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// exceptionsAST builds "ex1 or ex2 ..." for a rule's exceptions: each tuple
+// is "f1 c1 v1 and f2 c2 v2", a single-field exception "f comp (values)".
+func exceptionsAST(exs []Exception, p CondPos) (Expr, error) {
+	var ors []Expr
+	for _, ex := range exs {
+		for _, row := range ex.Values {
+			var ands []Expr
+			for i, v := range row {
+				fe, err := parseFieldRef(ex.Fields[i], p)
+				if err != nil {
+					return nil, fmt.Errorf("exception %s: %w", ex.Name, err)
+				}
+				comp := ex.Comps[i]
+				var right Expr
+				switch {
+				case v.List != nil || isListOp(comp):
+					vals := v.List
+					if v.List == nil {
+						// a bare name after in/pmatch: a list reference
+						right = &ValueExpr{P: p, Value: v.Str}
+						break
+					}
+					for j := range vals {
+						vals[j] = listValue(vals[j])
+					}
+					right = &ListExpr{P: p, Values: vals}
+				default:
+					right = &ValueExpr{P: p, Value: v.Str}
+				}
+				if isListOp(comp) && v.List == nil && !ex.SingleField {
+					right = &ValueExpr{P: p, Value: v.Str}
+				}
+				ands = append(ands, &BinaryCheck{P: p, Left: fe, Op: comp, Right: right})
+			}
+			if len(ands) == 1 {
+				ors = append(ors, ands[0])
+			} else if len(ands) > 1 {
+				ors = append(ors, &AndExpr{P: p, Children: ands})
+			}
+		}
+	}
+	switch len(ors) {
+	case 0:
+		return nil, nil
+	case 1:
+		return ors[0], nil
+	}
+	return &OrExpr{P: p, Children: ors}, nil
+}
+
+// parseFieldRef parses "proc.aname[2]" (an exception's field) into a FieldExpr.
+func parseFieldRef(s string, p CondPos) (*FieldExpr, error) {
+	e, err := ParseCondition(s + " exists")
+	if err != nil {
+		return nil, fmt.Errorf("%w: field %q: %v", ErrInvalidRule, s, err)
+	}
+	u, ok := e.(*UnaryCheck)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q is not a field", ErrInvalidRule, s)
+	}
+	f, ok := u.Left.(*FieldExpr)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q is not a field", ErrInvalidRule, s)
+	}
+	f.P = p
+	return f, nil
+}
+
+// condFilePos maps a position inside a condition to the file: it walks the
+// YAML source from the start of the scalar alongside the condition text,
+// skipping the indentation and line breaks that YAML folding removed.
+func (l *loader) condFilePos(itemPos Position, node *ynode, cp CondPos) Position {
+	if node == nil {
+		return itemPos
+	}
+	src := l.files[node.pos.File]
+	off := lineColOffset(src, node.pos.Line, node.pos.Col)
+	if off < 0 {
+		return node.pos
+	}
+	if off < len(src) && (src[off] == '|' || src[off] == '>') {
+		nl := strings.IndexByte(string(src[off:]), '\n')
+		if nl < 0 {
+			return node.pos
+		}
+		off += nl + 1
+	} else if off < len(src) && (src[off] == '"' || src[off] == '\'') {
+		off++
+	}
+	var cond string
+	if node.kind == yScalar {
+		cond = node.str
+	}
+	i, j := 0, off
+	for i < cp.Idx && i < len(cond) && j < len(src) {
+		switch {
+		case cond[i] == src[j]:
+			i++
+			j++
+		case src[j] == ' ' || src[j] == '\n' || src[j] == '\r' || src[j] == '\t':
+			j++
+		case cond[i] == ' ' || cond[i] == '\n':
+			i++
+		default:
+			return node.pos // escapes in a quoted scalar: give up
+		}
+	}
+	for j < len(src) && i == cp.Idx && (src[j] == '\n' || (src[j] == ' ' && i < len(cond) && cond[i] != ' ')) {
+		j++
+	}
+	return offsetPos(node.pos.File, src, j)
+}
+
+func lineColOffset(src []byte, line, col int) int {
+	l := 1
+	off := 0
+	for l < line {
+		i := strings.IndexByte(string(src[off:]), '\n')
+		if i < 0 {
+			return -1
+		}
+		off += i + 1
+		l++
+	}
+	off += col - 1
+	if off > len(src) {
+		return -1
+	}
+	return off
+}
+
+func offsetPos(file string, src []byte, off int) Position {
+	line, col := 1, 1
+	for i := 0; i < off && i < len(src); i++ {
+		if src[i] == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return Position{File: file, Line: line, Col: col}
+}
