@@ -1,0 +1,499 @@
+package enforcer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/sysward/sysward/profiles"
+)
+
+// Mode selects what a denying action does.
+type Mode string
+
+const (
+	// Enforce applies the profile as written.
+	Enforce Mode = "enforce"
+	// Complain replaces every denying action (ERRNO, KILL*, TRAP, TRACE),
+	// including the default, with SCMP_ACT_LOG: the syscall runs and the
+	// kernel logs it (audit type 1326, if "log" is in
+	// /proc/sys/kernel/seccomp/actions_logged).
+	Complain Mode = "complain"
+)
+
+// ParseMode accepts "enforce" (or "") and "complain".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "", string(Enforce):
+		return Enforce, nil
+	case string(Complain):
+		return Complain, nil
+	}
+	return "", fmt.Errorf("mode %q: want enforce or complain", s)
+}
+
+// optimizeThreshold is where the binary-tree layout starts paying off. runc
+// uses the same bound: libseccomp ≤ 2.5.4 misbehaves with the tree and no
+// rules, and every 2.5.x builds the tree with 4 syscalls per leaf node.
+const optimizeThreshold = 32
+
+// CompileOptions tune Compile; nil means defaults (Enforce, nothing added).
+type CompileOptions struct {
+	Mode Mode
+	// ExtraAllow names syscalls to allow unconditionally on top of the
+	// profile (the launcher's own syscalls). A name the profile denies
+	// explicitly is overridden.
+	ExtraAllow []string
+	// Optimize forces the binary-tree layout (1 = never, 2 = always); 0
+	// picks it when the profile names more than 32 syscalls.
+	Optimize int
+}
+
+// Filter is a compiled seccomp program: a plain value, nothing to close.
+type Filter struct {
+	// Profile is the profile the program implements: the input after
+	// CompileOptions were applied (complain mode, extra syscalls). Verify
+	// checks the program against it.
+	Profile *profiles.Profile
+	// Raw is the program as libseccomp exported it (host byte order).
+	Raw []bpf.RawInstruction
+	// Instructions is Raw decoded.
+	Instructions []bpf.Instruction
+	// Arches are the architectures the program accepts: the profile's plus
+	// the native one, which libseccomp always includes (runc keeps it too).
+	Arches []profiles.Arch
+	// Flags are the seccomp(2) SECCOMP_FILTER_FLAG_* bits the profile asks
+	// for (TSYNC, LOG, SPEC_ALLOW).
+	Flags uint
+	// Optimized reports whether the binary-tree layout was used.
+	Optimized bool
+}
+
+// Len is the number of cBPF instructions.
+func (f *Filter) Len() int { return len(f.Raw) }
+
+// SockFilters returns the program in the kernel's struct sock_filter form.
+func (f *Filter) SockFilters() []unix.SockFilter {
+	out := make([]unix.SockFilter, len(f.Raw))
+	for i, r := range f.Raw {
+		out[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	return out
+}
+
+// SECCOMP_FILTER_FLAG_* (linux/seccomp.h).
+const (
+	FlagTSync     uint = 1 << 0
+	FlagLog       uint = 1 << 1
+	FlagSpecAllow uint = 1 << 2
+)
+
+// badInput builds the *profiles.Error Compile returns for content problems.
+func badInput(field, value string, err error, detail string) error {
+	return &profiles.Error{Field: field, Value: value, Err: err, Detail: detail}
+}
+
+// IsBadInput reports whether err is a problem with the profile's content
+// (exit status 2 in the CLI) rather than a runtime failure.
+func IsBadInput(err error) bool {
+	var pe *profiles.Error
+	if errors.As(err, &pe) {
+		return true
+	}
+	for _, s := range []error{ErrUnsupportedAction, ErrAmbiguous, ErrExecveBlocked, ErrLauncherBlocked, ErrBadCommand,
+		profiles.ErrUnknownSyscall, profiles.ErrUnknownArch, profiles.ErrUnknownFlag, profiles.ErrBadArg, profiles.ErrUnknownAction} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Effective returns the profile that Compile turns into a program for p and
+// opts: a copy with complain mode and ExtraAllow applied. p is not modified.
+func Effective(p *profiles.Profile, opts *CompileOptions) *profiles.Profile {
+	if opts == nil {
+		opts = &CompileOptions{}
+	}
+	q := p.Clone()
+	if opts.Mode == Complain {
+		if denies(q.DefaultAction) {
+			q.DefaultAction, q.DefaultErrnoRet = profiles.ActLog, nil
+		}
+		for i := range q.Syscalls {
+			if denies(q.Syscalls[i].Action) {
+				q.Syscalls[i].Action, q.Syscalls[i].ErrnoRet = profiles.ActLog, nil
+			}
+		}
+	}
+	if len(opts.ExtraAllow) > 0 {
+		extra := map[string]bool{}
+		for _, n := range opts.ExtraAllow {
+			extra[n] = true
+		}
+		// Remove the names from entries that would contradict ALLOW, then add them.
+		kept := q.Syscalls[:0]
+		for _, s := range q.Syscalls {
+			if s.Action != profiles.ActAllow {
+				var names []string
+				for _, n := range s.Names {
+					if !extra[n] {
+						names = append(names, n)
+					}
+				}
+				s.Names = names
+				if len(names) == 0 {
+					continue
+				}
+			}
+			kept = append(kept, s)
+		}
+		q.Syscalls = kept
+		if q.DefaultAction != profiles.ActAllow {
+			q.Allow(opts.ExtraAllow...)
+		}
+	}
+	return q
+}
+
+func denies(a profiles.Action) bool {
+	switch a {
+	case profiles.ActErrno, profiles.ActKill, profiles.ActKillThread, profiles.ActKillProcess, profiles.ActTrap, profiles.ActTrace:
+		return true
+	}
+	return false
+}
+
+// scmpAction maps an OCI action to libseccomp's, the way runc does: KILL is
+// KILL_THREAD, ERRNO and TRACE default their data to EPERM.
+func scmpAction(a profiles.Action, errnoRet *uint) (libseccomp.ScmpAction, error) {
+	ret := int16(unix.EPERM)
+	if errnoRet != nil {
+		ret = int16(*errnoRet)
+	}
+	switch a {
+	case profiles.ActKill, profiles.ActKillThread:
+		return libseccomp.ActKillThread, nil
+	case profiles.ActKillProcess:
+		return libseccomp.ActKillProcess, nil
+	case profiles.ActTrap:
+		return libseccomp.ActTrap, nil
+	case profiles.ActErrno:
+		return libseccomp.ActErrno.SetReturnCode(ret), nil
+	case profiles.ActTrace:
+		return libseccomp.ActTrace.SetReturnCode(ret), nil
+	case profiles.ActAllow:
+		return libseccomp.ActAllow, nil
+	case profiles.ActLog:
+		return libseccomp.ActLog, nil
+	case profiles.ActNotify:
+		return libseccomp.ActInvalid, ErrUnsupportedAction
+	}
+	return libseccomp.ActInvalid, profiles.ErrUnknownAction
+}
+
+var scmpOps = map[specs.LinuxSeccompOperator]libseccomp.ScmpCompareOp{
+	specs.OpNotEqual:     libseccomp.CompareNotEqual,
+	specs.OpLessThan:     libseccomp.CompareLess,
+	specs.OpLessEqual:    libseccomp.CompareLessOrEqual,
+	specs.OpEqualTo:      libseccomp.CompareEqual,
+	specs.OpGreaterEqual: libseccomp.CompareGreaterEqual,
+	specs.OpGreaterThan:  libseccomp.CompareGreater,
+	specs.OpMaskedEqual:  libseccomp.CompareMaskedEqual,
+}
+
+// libseccompArch maps an OCI arch to libseccomp's.
+func libseccompArch(a profiles.Arch) (libseccomp.ScmpArch, error) {
+	s := strings.ToLower(strings.TrimPrefix(string(a), "SCMP_ARCH_"))
+	return libseccomp.GetArchFromString(s)
+}
+
+// Check reports the problems Compile would refuse p for, without building a
+// program: an action libseccomp or sysward cannot apply, an argument
+// condition it cannot express, a syscall name libseccomp does not know (on
+// any architecture: runc skips such names silently, sysward refuses them so a
+// typo never widens or narrows a profile unnoticed), and ambiguous
+// argument-conditioned entries (see ErrAmbiguous).
+func Check(p *profiles.Profile) error {
+	var errs []error
+	if p.DefaultAction == "" {
+		errs = append(errs, badInput("defaultAction", "", profiles.ErrMissingField, ""))
+	} else if _, err := scmpAction(p.DefaultAction, p.DefaultErrnoRet); err != nil {
+		errs = append(errs, badInput("defaultAction", string(p.DefaultAction), err, ""))
+	}
+	for i, a := range p.Architectures {
+		if _, err := libseccompArch(profiles.Arch(a)); err != nil {
+			errs = append(errs, badInput(fmt.Sprintf("architectures[%d]", i), string(a), profiles.ErrUnknownArch, ""))
+		}
+	}
+	for i, fl := range p.Flags {
+		if _, err := flagBit(fl); err != nil {
+			errs = append(errs, badInput(fmt.Sprintf("flags[%d]", i), string(fl), err, ""))
+		}
+	}
+	type use struct {
+		entry  int
+		action profiles.Action
+		errno  *uint
+		cond   bool
+	}
+	uses := map[string][]use{}
+	for i, s := range p.Syscalls {
+		base := fmt.Sprintf("syscalls[%d]", i)
+		if _, err := scmpAction(s.Action, s.ErrnoRet); err != nil {
+			errs = append(errs, badInput(base+".action", string(s.Action), err, ""))
+		}
+		for k, a := range s.Args {
+			if _, ok := scmpOps[a.Op]; !ok {
+				errs = append(errs, badInput(fmt.Sprintf("%s.args[%d].op", base, k), string(a.Op), profiles.ErrBadArg, ""))
+			}
+			if a.Index > 5 {
+				errs = append(errs, badInput(fmt.Sprintf("%s.args[%d].index", base, k), strconv.FormatUint(uint64(a.Index), 10), profiles.ErrBadArg, "syscalls have arguments 0 to 5"))
+			}
+		}
+		for j, name := range s.Names {
+			if _, err := libseccomp.GetSyscallFromName(name); err != nil {
+				errs = append(errs, badInput(fmt.Sprintf("%s.names[%d]", base, j), name, profiles.ErrUnknownSyscall, "libseccomp does not know it on any architecture"))
+				continue
+			}
+			uses[name] = append(uses[name], use{i, s.Action, s.ErrnoRet, len(s.Args) > 0})
+		}
+	}
+	names := make([]string, 0, len(uses))
+	for n := range uses {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		us := uses[n]
+		anyCond := false
+		for _, u := range us {
+			anyCond = anyCond || u.cond
+		}
+		if !anyCond {
+			continue
+		}
+		for _, u := range us[1:] {
+			if u.action != us[0].action || !eqErrno(u.errno, us[0].errno) {
+				errs = append(errs, badInput(fmt.Sprintf("syscalls[%d]", u.entry), n, ErrAmbiguous,
+					fmt.Sprintf("syscalls[%d] gives it %s, this entry %s, and one has argument conditions: libseccomp would not honour entry order; give every entry for %s the same action", us[0].entry, us[0].action, u.action, n)))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func eqErrno(a, b *uint) bool {
+	av, bv := uint(unix.EPERM), uint(unix.EPERM)
+	if a != nil {
+		av = *a
+	}
+	if b != nil {
+		bv = *b
+	}
+	return av == bv
+}
+
+func flagBit(f specs.LinuxSeccompFlag) (uint, error) {
+	switch f {
+	case specs.LinuxSeccompFlagLog:
+		return FlagLog, nil
+	case specs.LinuxSeccompFlagSpecAllow:
+		return FlagSpecAllow, nil
+	case "SECCOMP_FILTER_FLAG_TSYNC":
+		return FlagTSync, nil
+	}
+	return 0, profiles.ErrUnknownFlag
+}
+
+// Compile turns p into a seccomp program with libseccomp (see the package
+// documentation for the exact semantics). Problems with p's content are
+// *profiles.Error values (IsBadInput); p is not modified.
+func Compile(p *profiles.Profile, opts *CompileOptions) (*Filter, error) {
+	if p == nil {
+		return nil, errors.New("compiling profile: nil profile")
+	}
+	if opts == nil {
+		opts = &CompileOptions{}
+	}
+	for _, n := range opts.ExtraAllow {
+		if _, err := libseccomp.GetSyscallFromName(n); err != nil {
+			return nil, fmt.Errorf("extra syscall %q: %w", n, profiles.ErrUnknownSyscall)
+		}
+	}
+	q := Effective(p, opts)
+	if err := Check(q); err != nil {
+		return nil, err
+	}
+	defAct, _ := scmpAction(q.DefaultAction, q.DefaultErrnoRet)
+	filter, err := libseccomp.NewFilter(defAct)
+	if err != nil {
+		return nil, fmt.Errorf("creating libseccomp filter: %w", err)
+	}
+	defer filter.Release()
+
+	f := &Filter{Profile: q}
+	native, err := libseccomp.GetNativeArch()
+	if err != nil {
+		return nil, fmt.Errorf("native architecture: %w", err)
+	}
+	if a, ok := profiles.ParseArch(native.String()); ok {
+		f.Arches = append(f.Arches, a)
+	}
+	for _, a := range q.Architectures {
+		sa, _ := libseccompArch(profiles.Arch(a))
+		if present, err := filter.IsArchPresent(sa); err == nil && present {
+			continue
+		}
+		if err := filter.AddArch(sa); err != nil {
+			return nil, fmt.Errorf("adding architecture %s: %w", a, err)
+		}
+		f.Arches = append(f.Arches, profiles.Arch(a))
+	}
+	sort.Slice(f.Arches, func(i, j int) bool { return f.Arches[i] < f.Arches[j] })
+
+	for _, fl := range q.Flags {
+		bit, _ := flagBit(fl)
+		f.Flags |= bit
+		switch bit {
+		case FlagLog:
+			err = filter.SetLogBit(true)
+		case FlagSpecAllow:
+			err = filter.SetSSB(true)
+		case FlagTSync:
+			// libseccomp-golang sets TSYNC on every filter it creates;
+			// nothing to do (runc reasons the same way).
+		}
+		if err != nil {
+			return nil, fmt.Errorf("setting %s: %w", fl, err)
+		}
+	}
+
+	named := len(q.Names())
+	f.Optimized = opts.Optimize == 2 || (opts.Optimize == 0 && named > optimizeThreshold)
+	if f.Optimized {
+		if err := filter.SetOptimize(2); err != nil {
+			return nil, fmt.Errorf("enabling binary-tree optimisation: %w", err)
+		}
+	}
+
+	for i, s := range q.Syscalls {
+		act, _ := scmpAction(s.Action, s.ErrnoRet)
+		if act == defAct {
+			continue // redundant; libseccomp refuses rules equal to the default
+		}
+		conds, split, err := conditions(s.Args)
+		if err != nil {
+			return nil, fmt.Errorf("syscalls[%d]: %w", i, err)
+		}
+		for _, name := range s.Names {
+			nr, _ := libseccomp.GetSyscallFromName(name)
+			switch {
+			case len(conds) == 0:
+				err = filter.AddRule(nr, act)
+			case split:
+				// Several conditions on one argument: libseccomp refuses
+				// them in one rule, runc adds one rule per condition
+				// (they OR); sysward does the same so every runtime and
+				// `sysward run` agree.
+				for _, c := range conds {
+					if err = filter.AddRuleConditional(nr, act, []libseccomp.ScmpCondition{c}); err != nil {
+						break
+					}
+				}
+			default:
+				err = filter.AddRuleConditional(nr, act, conds)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("adding rule syscalls[%d] %s: %w", i, name, err)
+			}
+		}
+	}
+
+	raw, err := exportBPF(filter)
+	if err != nil {
+		return nil, err
+	}
+	f.Raw = raw
+	f.Instructions = make([]bpf.Instruction, len(raw))
+	for i, r := range raw {
+		f.Instructions[i] = r.Disassemble()
+	}
+	return f, nil
+}
+
+// conditions converts an entry's argument conditions; split reports that
+// one argument index appears more than once.
+func conditions(args []specs.LinuxSeccompArg) (conds []libseccomp.ScmpCondition, split bool, err error) {
+	seen := map[uint]bool{}
+	for _, a := range args {
+		op := scmpOps[a.Op]
+		var c libseccomp.ScmpCondition
+		if a.Op == specs.OpMaskedEqual {
+			c, err = libseccomp.MakeCondition(a.Index, op, a.Value, a.ValueTwo)
+		} else {
+			c, err = libseccomp.MakeCondition(a.Index, op, a.Value)
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("argument condition %+v: %w", a, err)
+		}
+		if seen[a.Index] {
+			split = true
+		}
+		seen[a.Index] = true
+		conds = append(conds, c)
+	}
+	return conds, split, nil
+}
+
+// exportBPF exports the program through a memfd (seccomp_export_bpf writes
+// to a file descriptor; ExportBPFMem needs libseccomp ≥ 2.6, Debian 12 has
+// 2.5.4) and decodes it.
+func exportBPF(filter *libseccomp.ScmpFilter) ([]bpf.RawInstruction, error) {
+	fd, err := unix.MemfdCreate("sysward-seccomp", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("exporting program: memfd: %w", err)
+	}
+	file := os.NewFile(uintptr(fd), "sysward-seccomp")
+	defer file.Close()
+	if err := filter.ExportBPF(file); err != nil {
+		return nil, fmt.Errorf("exporting program: %w", err)
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("exporting program: %w", err)
+	}
+	data, err := io.ReadAll(file)
+	if err != nil {
+		return nil, fmt.Errorf("exporting program: %w", err)
+	}
+	return decodeRaw(data)
+}
+
+// decodeRaw decodes struct sock_filter records in host (little-endian) order.
+func decodeRaw(data []byte) ([]bpf.RawInstruction, error) {
+	if len(data) == 0 || len(data)%8 != 0 {
+		return nil, fmt.Errorf("%w: %d bytes is not a whole number of instructions", ErrBadProgram, len(data))
+	}
+	out := make([]bpf.RawInstruction, len(data)/8)
+	for i := range out {
+		b := data[i*8:]
+		out[i] = bpf.RawInstruction{
+			Op: binary.LittleEndian.Uint16(b[0:]),
+			Jt: b[2],
+			Jf: b[3],
+			K:  binary.LittleEndian.Uint32(b[4:]),
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,35 @@
+package enforcer
+
+import "errors"
+
+// Sentinel errors (test with errors.Is). Problems with a profile's content
+// are returned as *profiles.Error values (naming the JSON path and value)
+// that wrap one of these or one of the profiles package's sentinels
+// (profiles.ErrUnknownSyscall, ErrUnknownArch, ErrUnknownFlag, ErrBadArg,
+// ErrUnknownAction); IsBadInput recognises all of them.
+var (
+	// ErrUnsupportedAction: SCMP_ACT_NOTIFY needs a seccomp agent that
+	// sysward does not run.
+	ErrUnsupportedAction = errors.New("action not supported by sysward's enforcer")
+	// ErrAmbiguous: a syscall has argument-conditioned entries whose action
+	// differs from another entry naming it. libseccomp resolves such
+	// overlaps by its own tree order (an unconditional rule silently wins,
+	// conditions on lower argument indexes are tested first), not by entry
+	// order, so the filter would not do what the file appears to say.
+	ErrAmbiguous = errors.New("ambiguous argument-conditioned entries")
+	// ErrExecveBlocked: the profile does not let the launched command
+	// start (execve is not allowed); refused unless forced.
+	ErrExecveBlocked = errors.New("profile blocks execve")
+	// ErrLauncherBlocked: the profile explicitly denies a syscall the
+	// launcher needs between installing the filter and execve.
+	ErrLauncherBlocked = errors.New("profile denies a syscall the launcher needs")
+	// ErrMismatch: the compiled filter's verdict differs from the profile's.
+	ErrMismatch = errors.New("filter verdict differs from profile")
+	// ErrNotCacheable: an argument-free allowed syscall is not eligible for
+	// the kernel's per-syscall allow cache.
+	ErrNotCacheable = errors.New("allowed syscall not eligible for the seccomp allow cache")
+	// ErrBadProgram: the exported program is not a valid seccomp cBPF program.
+	ErrBadProgram = errors.New("invalid seccomp program")
+	// ErrBadCommand: the command to run cannot be resolved.
+	ErrBadCommand = errors.New("cannot resolve command")
+)

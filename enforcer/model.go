@@ -1,0 +1,220 @@
+package enforcer
+
+import (
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/sysward/sysward/profiles"
+)
+
+// SECCOMP_RET_* action values (linux/seccomp.h); the low 16 bits carry data.
+const (
+	RetKillProcess uint32 = 0x80000000
+	RetKillThread  uint32 = 0x00000000
+	RetTrap        uint32 = 0x00030000
+	RetErrno       uint32 = 0x00050000
+	RetUserNotif   uint32 = 0x7fc00000
+	RetTrace       uint32 = 0x7ff00000
+	RetLog         uint32 = 0x7ffc0000
+	RetAllow       uint32 = 0x7fff0000
+
+	retActionMask uint32 = 0xffff0000
+	retDataMask   uint32 = 0x0000ffff
+)
+
+// x32 syscall numbers carry this bit and share x86_64's audit token.
+const x32SyscallBit = 0x40000000
+
+// AuditArch returns the AUDIT_ARCH_* token the kernel puts in
+// seccomp_data.arch for arch.
+func AuditArch(arch profiles.Arch) (uint32, bool) {
+	switch arch {
+	case profiles.ArchX86_64, profiles.ArchX32:
+		return unix.AUDIT_ARCH_X86_64, true
+	case profiles.ArchX86:
+		return unix.AUDIT_ARCH_I386, true
+	case profiles.ArchAARCH64:
+		return unix.AUDIT_ARCH_AARCH64, true
+	case profiles.ArchARM:
+		return unix.AUDIT_ARCH_ARM, true
+	}
+	return 0, false
+}
+
+// is32 reports whether libseccomp treats arch as 32-bit (x86, arm, and x32,
+// whose longs are 32 bits); libseccomp
+// compares only their low 32 bits there, and truncates condition values to 32
+// bits (db.c _db_rule_gen_32 "implicitly strips off the upper 32 bit").
+func is32(arch profiles.Arch) bool {
+	return arch == profiles.ArchX86 || arch == profiles.ArchARM || arch == profiles.ArchX32
+}
+
+// RetValue is the SECCOMP_RET_* value a filter returns for action a with
+// errnoRet (nil: EPERM, the way runc defaults ERRNO and TRACE).
+func RetValue(a profiles.Action, errnoRet *uint) uint32 {
+	data := uint32(unix.EPERM)
+	if errnoRet != nil {
+		data = uint32(*errnoRet) & retDataMask
+	}
+	switch a {
+	case profiles.ActKill, profiles.ActKillThread:
+		return RetKillThread
+	case profiles.ActKillProcess:
+		return RetKillProcess
+	case profiles.ActTrap:
+		return RetTrap
+	case profiles.ActErrno:
+		return RetErrno | data
+	case profiles.ActTrace:
+		return RetTrace | data
+	case profiles.ActAllow:
+		return RetAllow
+	case profiles.ActLog:
+		return RetLog
+	case profiles.ActNotify:
+		return RetUserNotif
+	}
+	return RetKillThread
+}
+
+// RetString names a SECCOMP_RET_* value ("ERRNO(1)", "ALLOW").
+func RetString(v uint32) string {
+	data := v & retDataMask
+	switch v & retActionMask {
+	case RetKillProcess:
+		return "KILL_PROCESS"
+	case RetKillThread:
+		return "KILL_THREAD"
+	case RetTrap:
+		return "TRAP"
+	case RetErrno:
+		return fmt.Sprintf("ERRNO(%d)", data)
+	case RetUserNotif:
+		return "USER_NOTIF"
+	case RetTrace:
+		return fmt.Sprintf("TRACE(%d)", data)
+	case RetLog:
+		return "LOG"
+	case RetAllow:
+		return "ALLOW"
+	}
+	return fmt.Sprintf("0x%08x", v)
+}
+
+// Expect is the verdict the profile p gives a syscall: the SECCOMP_RET_*
+// value a correct filter returns for syscall number nr on arch with args.
+// It is the oracle Verify checks compiled programs against, and states the
+// semantics sysward (and runc) give a profile:
+//
+//   - an architecture outside the filter gets libseccomp's bad-arch action
+//     (KILL_THREAD); the native architecture is always in the filter;
+//   - a number with no name on arch, or a name no entry mentions, gets the
+//     default action;
+//   - an unconditional entry naming the syscall decides, whatever
+//     conditional entries say (libseccomp drops conditions once a syscall
+//     has an unconditional rule); Check refuses profiles where that would
+//     change the outcome;
+//   - otherwise an entry whose conditions all hold decides (AND); when
+//     one entry has several conditions on the same argument they OR, one
+//     rule each (runc's rule);
+//   - on 32-bit architectures only the low 32 bits of arguments and of
+//     condition values count.
+func Expect(p *profiles.Profile, filterArches []profiles.Arch, arch profiles.Arch, nr int, args [6]uint64) uint32 {
+	if !containsArch(filterArches, arch) {
+		return RetKillThread
+	}
+	def := RetValue(p.DefaultAction, p.DefaultErrnoRet)
+	name, ok := profiles.SyscallName(arch, nr)
+	if !ok {
+		return def
+	}
+	var cond []int
+	for i, s := range p.Syscalls {
+		if !containsName(s.Names, name) {
+			continue
+		}
+		if len(s.Args) == 0 {
+			return RetValue(s.Action, s.ErrnoRet)
+		}
+		cond = append(cond, i)
+	}
+	for _, i := range cond {
+		s := p.Syscalls[i]
+		if condsHold(s.Args, args, is32(arch)) {
+			return RetValue(s.Action, s.ErrnoRet)
+		}
+	}
+	return def
+}
+
+func condsHold(conds []specs.LinuxSeccompArg, args [6]uint64, narrow bool) bool {
+	count := map[uint]int{}
+	for _, c := range conds {
+		count[c.Index]++
+	}
+	split := false
+	for _, n := range count {
+		split = split || n > 1
+	}
+	if split { // OR of single-condition rules
+		for _, c := range conds {
+			if condHolds(c, args, narrow) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range conds {
+		if !condHolds(c, args, narrow) {
+			return false
+		}
+	}
+	return true
+}
+
+func condHolds(c specs.LinuxSeccompArg, args [6]uint64, narrow bool) bool {
+	if c.Index > 5 {
+		return false
+	}
+	v, val, two := args[c.Index], c.Value, c.ValueTwo
+	if narrow {
+		v, val, two = uint64(uint32(v)), uint64(uint32(val)), uint64(uint32(two))
+	}
+	switch c.Op {
+	case specs.OpEqualTo:
+		return v == val
+	case specs.OpNotEqual:
+		return v != val
+	case specs.OpLessThan:
+		return v < val
+	case specs.OpLessEqual:
+		return v <= val
+	case specs.OpGreaterThan:
+		return v > val
+	case specs.OpGreaterEqual:
+		return v >= val
+	case specs.OpMaskedEqual:
+		return v&val == two
+	}
+	return false
+}
+
+func containsArch(as []profiles.Arch, a profiles.Arch) bool {
+	for _, x := range as {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func containsName(ns []string, n string) bool {
+	for _, x := range ns {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
