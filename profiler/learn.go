@@ -116,7 +116,7 @@ type Result struct {
 // returns the learned profile. A cancelled ctx is a normal stop
 // (StopInterrupted): the profile is still returned. Any cgroup directory
 // Learn created is removed before it returns, its processes killed.
-func Learn(ctx context.Context, target Target, opts *LearnOptions) (res *Result, err error) {
+func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, err error) {
 	if opts == nil {
 		opts = &LearnOptions{}
 	}
@@ -124,7 +124,7 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (res *Result,
 	if err != nil {
 		return nil, err
 	}
-	res = &Result{ExitCode: -1}
+	res := &Result{ExitCode: -1}
 	prov := profiles.Provenance{Tool: version.Tool(), Target: kind, Kernel: kernelRelease()}
 	prov.Host, _ = os.Hostname()
 	flags := FlagFirstSeen
@@ -169,8 +169,9 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (res *Result,
 		}
 	}
 	if created {
+		dir := res.Cgroup
 		defer func() {
-			if rerr := removeCgroup(res.Cgroup, 5*time.Second); rerr != nil && err == nil {
+			if rerr := removeCgroup(dir, 5*time.Second); rerr != nil && err == nil {
 				err = rerr
 			}
 		}()
@@ -202,6 +203,7 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (res *Result,
 	evCtx, stopEvents := context.WithCancel(context.Background())
 	var evWG sync.WaitGroup
 	if flags&FlagFirstSeen != 0 {
+		cgid := res.CgroupID
 		evWG.Add(1)
 		go func() {
 			defer evWG.Done()
@@ -210,7 +212,7 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (res *Result,
 				if err != nil {
 					return
 				}
-				if ev.Kind == EventFirstSeen && ev.CgroupID == res.CgroupID && ev.Nr >= 0 {
+				if ev.Kind == EventFirstSeen && ev.CgroupID == cgid && ev.Nr >= 0 {
 					firstSeen.note(ev.Arch, ev.Nr, ev.Time)
 				}
 			}
