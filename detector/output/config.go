@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
 
 	"github.com/sysward/sysward/detector/metrics"
 )
@@ -168,8 +170,8 @@ func (c *Config) validate(name string, data []byte) error {
 		if c.HTTP.URL == "" {
 			return bad("http", "url is required")
 		}
-		if _, err := NewHTTPValidate(c.HTTP.HTTPConfig); err != nil {
-			return bad("http.url", "%v", errors.Unwrap(err))
+		if _, _, _, err := c.HTTP.HTTPConfig.prepare(); err != nil {
+			return bad("http", "%s", strings.TrimPrefix(err.Error(), ErrBadConfig.Error()+": "))
 		}
 		if c.HTTP.MaxRetries > 100 {
 			return bad("http.max_retries", "%d is more than 100", c.HTTP.MaxRetries)
@@ -200,7 +202,7 @@ func position(data []byte, dotted string) (int, int) {
 	if err != nil {
 		return 0, 0
 	}
-	file, err := parseFile(data)
+	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return 0, 0
 	}

@@ -79,9 +79,24 @@ func (e *errStatus) Error() string {
 
 // NewHTTP validates cfg and returns an output posting alerts to cfg.URL.
 func NewHTTP(cfg HTTPConfig, opts *Options) (*HTTP, error) {
+	cfg, u, tlsCfg, err := cfg.prepare()
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	tr.MaxIdleConnsPerHost = 4
+	hs := &httpSink{cfg: cfg, url: u, client: &http.Client{Transport: tr}}
+	h := &HTTP{queue: newQueue(opts.withDefaults("http"), hs), hs: hs}
+	hs.onRetry = h.queue.failed // set before any Send can reach the goroutine
+	return h, nil
+}
+
+// prepare applies defaults and checks cfg, reading its TLS files.
+func (cfg HTTPConfig) prepare() (HTTPConfig, string, *tls.Config, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: http url %q: want http:// or https:// with a host", ErrBadConfig, cfg.URL)
+		return cfg, "", nil, fmt.Errorf("%w: http url %q: want http:// or https:// with a host", ErrBadConfig, cfg.URL)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = Duration(5 * time.Second)
@@ -96,22 +111,16 @@ func NewHTTP(cfg HTTPConfig, opts *Options) (*HTTP, error) {
 		cfg.BackoffMax = Duration(10 * time.Second)
 	}
 	if cfg.BackoffMax < cfg.BackoffMin {
-		return nil, fmt.Errorf("%w: http backoff_max %v is below backoff_min %v", ErrBadConfig, cfg.BackoffMax, cfg.BackoffMin)
+		return cfg, "", nil, fmt.Errorf("%w: http backoff_max %v is below backoff_min %v", ErrBadConfig, cfg.BackoffMax, cfg.BackoffMin)
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "sysward/" + version.Version
 	}
 	tlsCfg, err := cfg.tlsConfig()
 	if err != nil {
-		return nil, err
+		return cfg, "", nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
-	tr.MaxIdleConnsPerHost = 4
-	hs := &httpSink{cfg: cfg, url: u.String(), client: &http.Client{Transport: tr}}
-	h := &HTTP{queue: newQueue(opts.withDefaults("http"), hs), hs: hs}
-	hs.onRetry = h.queue.failed // set before any Send can reach the goroutine
-	return h, nil
+	return cfg, u.String(), tlsCfg, nil
 }
 
 func (c *HTTPConfig) tlsConfig() (*tls.Config, error) {
