@@ -1,0 +1,48 @@
+// Package watch closes sysward's loop: it holds a workload to its seccomp
+// profile in the kernel (the profiler's per-cgroup allowed set), turns the
+// kernel's events into detector events enriched from /proc, runs them
+// through the rules engine (sysward's own rules, embedded, plus any Falco
+// rules files), and summarises what deviated.
+//
+// # Flow
+//
+//	profiler ring buffer ─► Watcher.handle ─► procinfo (exe, cmdline, parent,
+//	user, container) ─► detector.Event ─► Engine.Process ─► sink (outputs)
+//	                                       └► event record (JSONL, --record)
+//
+// Kernel events: a call outside the profile that reached sys_enter
+// (deviation: complain mode, or nothing enforcing), a call seccomp refused
+// (denied, seen at sys_exit with its errno), a process exec, and a process
+// killed by SIGSYS. By default the kernel reports every deviating call, so
+// repeats are counted; the output's dedup collapses repeated identical alerts
+// (same rule, workload, syscall) after the first, detailed one.
+//
+// The deviation set reported by Summary comes from the kernel's per-cgroup
+// deviation bitmap, not from the events: it is complete even when the ring
+// buffer overflowed. Overflows are counted in the kernel; the Watcher polls
+// the counter, records it as a metric and raises an internal alert
+// (DropRule) whenever it grew.
+//
+// # Lifetimes and threading
+//
+// New loads the profiler (or adopts Options.Profiler, which it then does not
+// close); Close untracks the workloads, closes what the Watcher loaded and
+// writes the event record (atomically: a temp file renamed into place).
+// Run must be called from one goroutine: it owns the profiler's ring buffer
+// reader and the engine (detector.Engine.Process is single-goroutine). Add,
+// Remove, Summary and ProcStats are safe to call concurrently with Run.
+// Drain is for after Run returned: it handles what the ring buffer still
+// holds.
+//
+// Session bundles what `sysward watch` and `sysward run --watch` need around
+// a Watcher: rules, outputs (text or JSON to stdout, HTTP in falcosidekick's
+// shape), metrics endpoint, and a command started in a fresh cgroup.
+//
+// # Errors
+//
+// Errors name the step ("loading profiler: …", "watching <workload>: …") and
+// wrap the profiler's sentinels (profiler.ErrPermission, profiler.ErrNoBTF,
+// profiler.ErrNotTracked …) for errors.Is. A process that exited before it
+// could be enriched is not an error: the kernel's own facts (comm, pid,
+// uid) stand in.
+package watch

@@ -1,0 +1,41 @@
+package watch
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+
+	"github.com/sysward/sysward/detector"
+)
+
+// DefaultRulesName is the name the embedded rules file carries in errors
+// and warnings.
+const DefaultRulesName = "sysward_rules.yaml (built in)"
+
+// DefaultRules is sysward's own rules file (rules/sysward_rules.yaml),
+// embedded in the binary.
+//
+//go:embed rules/sysward_rules.yaml
+var DefaultRules []byte
+
+// LoadRules loads the embedded rules followed by files, in order, with the
+// detector's Falco-compatible loader: a later file can append to, override
+// or disable what the embedded file defines. With noDefault the embedded
+// file is left out.
+func LoadRules(noDefault bool, files ...string) (*detector.Ruleset, error) {
+	var in []detector.RulesFile
+	if !noDefault {
+		in = append(in, detector.RulesFile{Name: DefaultRulesName, Data: DefaultRules})
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("reading rules file: %w", err)
+		}
+		in = append(in, detector.RulesFile{Name: f, Data: b})
+	}
+	if len(in) == 0 {
+		return nil, fmt.Errorf("no rules: --no-default-rules needs at least one --rules file")
+	}
+	return detector.LoadRulesFiles(in...)
+}

@@ -1,0 +1,112 @@
+package watch
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Summary is what a watch session saw, written when it ends.
+type Summary struct {
+	Workload string    `json:"workload"`
+	Profile  string    `json:"profile"`
+	Mode     string    `json:"mode"`
+	Started  time.Time `json:"started"`
+	Ended    time.Time `json:"ended"`
+	// Deviations is every syscall outside the profile that the workload
+	// made, read from the kernel's per-cgroup deviation bitmap: complete
+	// even when events were dropped.
+	Deviations []Deviation `json:"deviations"`
+	// Events counts kernel events received (deviations, denials, execs, exits).
+	Events uint64 `json:"events"`
+	// Drops counts events the kernel could not queue (ring buffer full).
+	Drops uint64 `json:"drops"`
+	// Alerts counts alerts per rule, before deduplication.
+	Alerts map[string]uint64 `json:"alerts"`
+	// OutputDrops counts alerts an output's queue had no room for.
+	OutputDrops uint64 `json:"output_drops,omitempty"`
+}
+
+// Deviation is one syscall outside the profile.
+type Deviation struct {
+	Syscall string `json:"syscall"`
+	// Events is how many events for it reached user space (0 when every
+	// one was dropped: the bitmap still knows).
+	Events uint64 `json:"events"`
+	// Denied counts the calls seccomp refused.
+	Denied uint64 `json:"denied"`
+}
+
+// TotalAlerts sums Alerts.
+func (s *Summary) TotalAlerts() uint64 {
+	var n uint64
+	for _, v := range s.Alerts {
+		n += v
+	}
+	return n
+}
+
+// Syscalls returns the deviating syscall names, sorted.
+func (s *Summary) Syscalls() []string {
+	out := make([]string, len(s.Deviations))
+	for i, d := range s.Deviations {
+		out[i] = d.Syscall
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WriteText writes the summary for people.
+func (s *Summary) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sysward watch summary: workload %s, profile %s, mode %s, %s\n",
+		s.Workload, s.Profile, s.Mode, s.Ended.Sub(s.Started).Round(time.Millisecond))
+	if len(s.Deviations) == 0 {
+		fmt.Fprintf(&b, "  no syscall outside the profile\n")
+	} else {
+		fmt.Fprintf(&b, "  %d syscall(s) outside the profile (kernel bitmap, complete):\n", len(s.Deviations))
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "    SYSCALL\tEVENTS\tDENIED\n")
+		for _, d := range s.Deviations {
+			ev := fmt.Sprint(d.Events)
+			if d.Events == 0 {
+				ev = "0 (all dropped)"
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%d\n", d.Syscall, ev, d.Denied)
+		}
+		tw.Flush()
+	}
+	rules := make([]string, 0, len(s.Alerts))
+	for r := range s.Alerts {
+		rules = append(rules, r)
+	}
+	sort.Strings(rules)
+	fmt.Fprintf(&b, "  events %d, kernel drops %d, alerts %d", s.Events, s.Drops, s.TotalAlerts())
+	if s.OutputDrops > 0 {
+		fmt.Fprintf(&b, ", output drops %d", s.OutputDrops)
+	}
+	b.WriteString("\n")
+	for _, r := range rules {
+		fmt.Fprintf(&b, "    %6d  %s\n", s.Alerts[r], r)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteJSON writes the summary as one JSON line.
+func (s *Summary) WriteJSON(w io.Writer) error {
+	type alias Summary
+	v := struct {
+		Summary *alias `json:"summary"`
+	}{(*alias)(s)}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
