@@ -79,6 +79,9 @@ func actionText(a Action, errno *uint) string {
 	return string(a)
 }
 
+// ConditionText renders argument conditions as "arg0 == 0x1 && arg1 & 0x8 == 0x0".
+func ConditionText(args []specs.LinuxSeccompArg) string { return argsText(args) }
+
 func argsText(args []specs.LinuxSeccompArg) string {
 	var parts []string
 	for _, a := range sortedArgs(args) {

@@ -284,7 +284,7 @@ func exportFalco(p *Profile, o *ExportOptions) ([]byte, error) {
 	}
 	b.WriteString("]\n\n")
 	fmt.Fprintf(&b, "- macro: %s_workload\n  condition: %s\n\n", id, yamlScalar(cond))
-	fmt.Fprintf(&b, "- rule: %s\n", FalcoRuleName(name))
+	fmt.Fprintf(&b, "- rule: %s\n", yamlScalar(FalcoRuleName(name)))
 	fmt.Fprintf(&b, "  desc: %s\n", yamlScalar("A process of workload "+name+" made a system call its learned seccomp profile does not allow."))
 	fmt.Fprintf(&b, "  condition: %s\n", yamlScalar(fmt.Sprintf("evt.dir = < and %s_workload and not evt.type in (%s_syscalls)", id, id)))
 	fmt.Fprintf(&b, "  output: %s\n", yamlScalar("Syscall outside seccomp profile (syscall=%evt.type res=%evt.res proc=%proc.name cmdline=%proc.cmdline pid=%proc.pid container=%container.id image=%container.image.repository workload="+name+")"))
@@ -301,5 +301,5 @@ func yamlScalar(s string) string {
 }
 
 // FalcoRuleName is the name of the deviation rule the Falco export writes
-// for a workload (YAML-quoted as it appears in the file).
-func FalcoRuleName(name string) string { return yamlScalar("Syscall outside seccomp profile " + name) }
+// for the workload called name.
+func FalcoRuleName(name string) string { return "Syscall outside seccomp profile " + name }

@@ -86,7 +86,6 @@ var DangerousSyscalls = map[string]Dangerous{
 	"settimeofday":      {SevMedium, "sets the host clock (time is not namespaced)"},
 	"stime":             {SevMedium, "sets the host clock (time is not namespaced)"},
 	"clock_settime":     {SevMedium, "sets the host clock (time is not namespaced)"},
-	"clock_adjtime":     {SevLow, "adjusts the host clock when given modes (Docker allows it read-only via adjtimex semantics)"},
 	"pidfd_getfd":       {SevMedium, "copies file descriptors out of another process"},
 	"kcmp":              {SevLow, "compares kernel objects of other processes, leaking layout information"},
 	"fanotify_init":     {SevLow, "filesystem-wide event monitoring"},
@@ -102,7 +101,7 @@ var DangerousSyscalls = map[string]Dangerous{
 	"get_kernel_syms":   {SevLow, "obsolete, exposes kernel symbols"},
 	"query_module":      {SevLow, "obsolete module interface"},
 	"vhangup":           {SevLow, "hangs up terminals"},
-	"personality":       {SevLow, "unrestricted, it can disable address space randomisation (ADDR_NO_RANDOMIZE); Docker allows only a few values"},
+	"personality":       {SevLow, "can disable address space randomisation (ADDR_NO_RANDOMIZE) unless argument conditions restrict it to a few values, as Docker's default does"},
 }
 
 // Finding is one lint result.

@@ -605,33 +605,40 @@ func suggest(s string, cands []string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance, giving up (returning max) early.
+// editDistance is the optimal-string-alignment distance (Levenshtein plus
+// adjacent transpositions, so "getpdi" is 1 from "getpid"), giving up early
+// (returning max) once it cannot be below max.
 func editDistance(a, b string, max int) int {
 	if abs(len(a)-len(b)) >= max {
 		return max
 	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	rows := make([][]int, len(a)+1)
+	for i := range rows {
+		rows[i] = make([]int, len(b)+1)
+		rows[i][0] = i
+	}
+	for j := range rows[0] {
+		rows[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		rowMin := cur[0]
+		rowMin := rows[i][0]
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			rowMin = min(rowMin, cur[j])
+			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d = min(d, rows[i-2][j-2]+1)
+			}
+			rows[i][j] = d
+			rowMin = min(rowMin, d)
 		}
 		if rowMin >= max {
 			return max
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return rows[len(a)][len(b)]
 }
 
 func abs(x int) int {
