@@ -2,15 +2,166 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/profiler"
+	"github.com/sysward/sysward/profiles"
 )
 
-// learnCommand is built under issue 3.
+// learnCommand is `sysward learn`: flags in, profiler.Learn, profile out.
 func learnCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "learn",
-		Usage:  "not built yet (issue 3)",
-		Action: func(*cli.Context) error { return errors.New("learn: not built yet") },
+		Name:      "learn",
+		Usage:     "learn a workload's syscalls with eBPF and write a seccomp profile",
+		ArgsUsage: "[-- CMD ARGS...]",
+		UsageText: `sysward learn [-o FILE] [--duration D] [--until-stable D] [--default-action ACTION] [--quiet]
+              (-- CMD ARGS... | --cgroup PATH | --pid PID | --container ID)
+
+Tracks the workload's cgroup in the kernel (every thread and descendant) and
+writes the syscalls it made as an OCI/Docker seccomp profile, with provenance
+and per-syscall first-seen times. A command runs in a fresh cgroup that is
+removed afterwards; only what it does from its execve on is learned. A
+container with a seccomp profile is learned from the moment its runtime
+installs the filter: learn it under an allow-all profile (defaultAction
+SCMP_ACT_ALLOW) so runc's own setup stays out of the profile.
+
+Stops when the command exits, the cgroup empties, after --duration, after
+--until-stable with nothing new, or on Ctrl-C/SIGTERM (the profile is still
+written). Without -o (or with -o -) the profile goes to stdout and the
+command's stdout to stderr. Needs root (CAP_BPF+CAP_PERFMON), kernel BTF and
+a cgroup2 mount.
+
+Example:
+   sysward learn -o ls.json -- ls /
+   sysward learn --container 3f2a --until-stable 30s -o web.json
+   sysward learn --pid 4242 --duration 5m --default-action SCMP_ACT_LOG > app.json`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the profile to `FILE` (atomically); - is stdout"},
+			&cli.DurationFlag{Name: "duration", Usage: "stop after `D`"},
+			&cli.DurationFlag{Name: "until-stable", Usage: "stop when no new syscall was seen for `D`"},
+			&cli.StringFlag{Name: "default-action", Value: string(profiles.ActErrno), Usage: "the profile's default `ACTION`"},
+			&cli.StringFlag{Name: "cgroup", Usage: "learn the cgroup2 directory `PATH` (absolute or relative to the mount)"},
+			&cli.IntFlag{Name: "pid", Usage: "learn the cgroup of process `PID`"},
+			&cli.StringFlag{Name: "container", Usage: "learn the runc/containerd/podman container `ID` (or unique prefix)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line"},
+		},
+		Action: learnAction,
 	}
 }
+
+func learnAction(c *cli.Context) error {
+	target := profiler.Target{
+		Command:   c.Args().Slice(),
+		Cgroup:    c.String("cgroup"),
+		PID:       c.Int("pid"),
+		Container: c.String("container"),
+	}
+	n := 0
+	for _, set := range []bool{len(target.Command) > 0, target.Cgroup != "", c.IsSet("pid"), target.Container != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return usagef("learn: give exactly one of -- CMD ARGS..., --cgroup, --pid or --container (see --help)")
+	}
+	if c.IsSet("pid") && target.PID <= 0 {
+		return usagef("learn: --pid %d: want a positive process id", target.PID)
+	}
+	action := profiles.Action(c.String("default-action"))
+	if !validAction(action) {
+		return usagef("learn: --default-action %q: want one of %v", action, profiles.KnownActions())
+	}
+	if c.Duration("duration") < 0 || c.Duration("until-stable") < 0 {
+		return usagef("learn: durations must not be negative")
+	}
+	out := c.String("output")
+	toStdout := out == "" || out == "-"
+
+	stderr := c.App.ErrWriter
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	stdout := c.App.Writer
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	opts := &profiler.LearnOptions{
+		Duration:      c.Duration("duration"),
+		UntilStable:   c.Duration("until-stable"),
+		DefaultAction: action,
+		Stdin:         os.Stdin,
+		Stdout:        stdout,
+		Stderr:        stderr,
+	}
+	if toStdout {
+		opts.Stdout = stderr // keep stdout for the profile
+	}
+	if !c.Bool("quiet") && isTerminal(stderr) {
+		opts.Progress = stderr
+	}
+
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := profiler.Learn(ctx, target, opts)
+	if err != nil {
+		switch {
+		case errors.Is(err, profiler.ErrUnknownTarget), errors.Is(err, profiler.ErrAmbiguous),
+			errors.Is(err, exec.ErrNotFound):
+			return usageErr(fmt.Errorf("learn: %w", err))
+		case errors.Is(err, cgroups.ErrNoCgroup2):
+			return fmt.Errorf("learn: %w (mount one: mount -t cgroup2 none /sys/fs/cgroup/unified)", err)
+		}
+		return fmt.Errorf("learn: %w", err)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(stderr, "sysward learn: warning: %s\n", w)
+	}
+	if res.Stop == profiler.StopCommandExited && res.ExitCode != 0 {
+		fmt.Fprintf(stderr, "sysward learn: warning: the command exited with status %d; the profile covers what it did\n", res.ExitCode)
+	}
+	data, err := profiles.Marshal(res.Profile)
+	if err != nil {
+		return err
+	}
+	if toStdout {
+		_, err = stdout.Write(data)
+		return err
+	}
+	if err := profiles.WriteFileAtomic(out, data, 0o644); err != nil {
+		return err
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintf(stderr, "sysward learn: %d syscalls (%s) written to %s\n", len(res.Profile.Names()), res.Stop, out)
+	}
+	return nil
+}
+
+func validAction(a profiles.Action) bool {
+	for _, k := range profiles.KnownActions() {
+		if k == a {
+			return true
+		}
+	}
+	return false
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/testutil"
+	"github.com/sysward/sysward/profiles"
+)
+
+func requireLearn(t *testing.T) {
+	t.Helper()
+	testutil.Require(t, testutil.Root, testutil.BTF, testutil.Cgroup2)
+}
+
+func TestLearnCLI(t *testing.T) {
+	requireLearn(t)
+	out := filepath.Join(t.TempDir(), "ls.json")
+	if code := run([]string{"sysward", "learn", "-q", "-o", out, "--", "ls", "/"}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	p, err := profiles.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"getdents64", "execve", "exit_group"} {
+		if !strings.Contains(strings.Join(p.Names(), " "), w) {
+			t.Errorf("profile lacks %s", w)
+		}
+	}
+	if p.DefaultAction != profiles.ActErrno {
+		t.Errorf("default action %s", p.DefaultAction)
+	}
+	if code := run([]string{"sysward", "learn", "-q", "--default-action", "SCMP_ACT_LOG", "-o", out, "--", "true"}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if p, err := profiles.Load(out); err != nil || p.DefaultAction != profiles.ActLog {
+		t.Errorf("--default-action: %v %v", p, err)
+	}
+}
+
+func TestLearnCLIBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"no target", []string{}},
+		{"two targets", []string{"--pid", "1", "--cgroup", "/", "--", "true"}},
+		{"bad action", []string{"--default-action", "SCMP_ACT_MAYBE", "--", "true"}},
+		{"bad pid", []string{"--pid", "-3"}},
+		{"negative duration", []string{"--duration", "-1s", "--", "true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := run(append([]string{"sysward", "learn"}, tc.args...)); code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+		})
+	}
+	requireLearn(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"unknown pid", []string{"--pid", "999999999"}},
+		{"unknown container", []string{"--container", "sysward-no-such-container"}},
+		{"unknown cgroup", []string{"--cgroup", "sysward/no/such/cgroup"}},
+		{"unknown command", []string{"--", "sysward-no-such-command"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := run(append([]string{"sysward", "learn", "-q"}, tc.args...)); code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+		})
+	}
+}
+
+// TestLearnCLIInterrupt sends SIGINT to a real sysward binary learning
+// `sleep 30`: the profile is still written, the sleep is killed and the
+// cgroup removed.
+func TestLearnCLIInterrupt(t *testing.T) {
+	requireLearn(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sysward")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	mnt, _ := cgroups.Mountpoint()
+	learnDirs := func() []string {
+		m, _ := filepath.Glob(filepath.Join(mnt, "sysward", "learn-*"))
+		return m
+	}
+	before := len(learnDirs())
+	out := filepath.Join(dir, "p.json")
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "learn", "-o", out, "--", "sleep", "30")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var cg string
+	for cg == "" && time.Now().Before(deadline) {
+		for _, d := range learnDirs() {
+			if strings.Contains(filepath.Base(d), "-"+itoa(cmd.Process.Pid)+"-") {
+				if procs, _ := os.ReadFile(filepath.Join(d, "cgroup.procs")); len(procs) > 0 {
+					cg = d
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cg == "" {
+		cmd.Process.Kill()
+		t.Fatalf("no populated learn cgroup appeared: %s", stderr.String())
+	}
+	time.Sleep(200 * time.Millisecond) // let sleep get to clock_nanosleep
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sysward learn after SIGINT: %v: %s", err, stderr.String())
+	}
+	p, err := profiles.Load(out)
+	if err != nil {
+		t.Fatalf("profile after SIGINT: %v", err)
+	}
+	names := strings.Join(p.Names(), " ")
+	if !strings.Contains(names, "execve") || !strings.Contains(names, "clock_nanosleep") {
+		t.Errorf("profile %s lacks execve/clock_nanosleep", names)
+	}
+	if _, err := os.Stat(cg); !os.IsNotExist(err) {
+		t.Errorf("cgroup %s left behind (%v)", cg, err)
+	}
+	if after := len(learnDirs()); after != before {
+		t.Errorf("learn cgroups before %d, after %d", before, after)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
