@@ -7,6 +7,6 @@ func int80(nr uintptr) uintptr
 func syscallX32(nr uintptr) uintptr
 
 func main() {
-	int80(64)                    // ia32 getppid
+	int80(64)                   // ia32 getppid
 	syscallX32(0x40000000 | 39) // x32 getpid (ENOSYS without CONFIG_X86_X32_ABI; sys_enter still fires)
 }
