@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	libseccomp "github.com/seccomp/libseccomp-golang"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
