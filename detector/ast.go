@@ -110,11 +110,14 @@ func joinExprs(es []Expr, sep string) string {
 
 func (e *AndExpr) String() string   { return "(" + joinExprs(e.Children, " and ") + ")" }
 func (e *OrExpr) String() string    { return "(" + joinExprs(e.Children, " or ") + ")" }
-func (e *NotExpr) String() string   { return "not " + e.Child.String() }
+func (e *NotExpr) String() string   { return "not (" + e.Child.String() + ")" }
 func (e *IdentExpr) String() string { return e.Name }
 func (e *FieldExpr) String() string {
 	if e.HasArg {
-		return e.Name + "[" + e.Arg + "]"
+		if e.Arg != "" && strings.IndexFunc(e.Arg, func(r rune) bool { return strings.ContainsRune("[]\"' \t\n\r\f\v\b\\", r) }) < 0 {
+			return e.Name + "[" + e.Arg + "]"
+		}
+		return e.Name + "[" + quoteValue(e.Arg) + "]"
 	}
 	return e.Name
 }
@@ -142,9 +145,16 @@ func quoteValue(v string) string {
 	b.WriteByte('"')
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; c {
-		case '"', '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			if i == len(v)-1 {
+				// Falco's lexer ends a string only at a quote not preceded
+				// by a backslash; "\ " is its escape for a final backslash.
+				b.WriteString(`\ `)
+			} else {
+				b.WriteString(`\\`)
+			}
 		case '\n':
 			b.WriteString(`\n`)
 		case '\r':

@@ -225,6 +225,9 @@ func DecodeEvents(name string, data []byte) ([]Event, error) {
 		if ev.Type == "" && ev.Source != SourceK8sAudit {
 			return nil, fmt.Errorf("%s:%d: event has no \"type\"", name, i+1)
 		}
+		if ev.Num == 0 {
+			ev.Num = uint64(len(out) + 1) // evt.num counts from 1, as in Falco
+		}
 		ev.Normalize()
 		out = append(out, ev)
 	}
