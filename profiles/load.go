@@ -181,9 +181,10 @@ func (w *walker) document() error {
 	if err := w.value("", profileSchema); err != nil {
 		return err
 	}
+	off := w.next()
 	if _, err := w.dec.Token(); err != io.EOF {
 		e := &Error{File: w.file, Err: ErrSyntax, Detail: "data after the profile's closing brace"}
-		e.Line, e.Col = lineCol(w.data, w.next())
+		e.Line, e.Col = lineCol(w.data, off)
 		return e
 	}
 	return nil
