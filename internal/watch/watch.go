@@ -45,6 +45,10 @@ type Workload struct {
 	// WaitExec ignores the cgroup until a task in it execs: for a command
 	// sysward starts itself, whose launcher runs in the cgroup before exec.
 	WaitExec bool
+	// WaitSeccomp ignores tasks of the cgroup that have no seccomp filter:
+	// for a launcher that installs the filter right before execve
+	// (`sysward run --watch`), whose own start-up must not count.
+	WaitSeccomp bool
 }
 
 // Options configure a Watcher.
@@ -162,6 +166,9 @@ func (w *Watcher) Add(wl Workload) error {
 	}
 	if wl.WaitExec {
 		flags |= profiler.FlagWaitExec
+	}
+	if wl.WaitSeccomp {
+		flags |= profiler.FlagWaitSeccomp
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -352,6 +359,7 @@ func (w *Watcher) handle(kev *profiler.Event) {
 		return
 	}
 	ev.Num = w.events
+	w.met.EventsProcessed(1)
 
 	p, _ := w.proc.Get(pid) // a process that already exited gives a partial answer
 	fillProcess(ev, p, kev)

@@ -1,0 +1,390 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/detector/metrics"
+	"github.com/sysward/sysward/detector/output"
+	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/profiler"
+	"github.com/sysward/sysward/profiles"
+)
+
+// DefaultDedupWindow is how long repeats of an alert (same rule, workload,
+// syscall) are counted after the first detailed one, before one summary
+// alert with the count goes out.
+const DefaultDedupWindow = 10 * time.Second
+
+// Config is everything a watch session needs besides its target.
+type Config struct {
+	// Profile the workload is held to; ProfileName names it in alerts.
+	Profile     *profiles.Profile
+	ProfileName string
+	// Mode is ModeEnforce, ModeComplain or ModeWatch (what enforces it).
+	Mode string
+	// Rules, loaded with LoadRules (sysward's own plus --rules files).
+	Rules *detector.Ruleset
+	// MinPriority drops less severe rules ("" : all).
+	MinPriority string
+	// Format of the alert lines on Stdout.
+	Format output.Format
+	// Stdout receives alert lines (nil: os.Stdout); Stderr the summary
+	// (nil: os.Stderr). The summary is JSON with FormatJSON.
+	Stdout, Stderr io.Writer
+	// NoStdout turns the stdout output off (HTTP only, for example).
+	NoStdout bool
+	// HTTPURL, if set, receives each alert as a POST in Falco's JSON shape
+	// (what falcosidekick accepts).
+	HTTPURL string
+	// MetricsAddr, if set, serves /metrics and /healthz there; MetricsListener
+	// is the same on a listener the caller opened (tests use :0).
+	MetricsAddr     string
+	MetricsListener net.Listener
+	// Metrics overrides the Prometheus recorder the session makes.
+	Metrics *metrics.Metrics
+	// Record writes every event as JSONL for `sysward rules test --events`.
+	Record string
+	// DedupWindow (0: DefaultDedupWindow; negative: no dedup).
+	DedupWindow time.Duration
+	// RingBufferSize of the profiler's event ring (0: its default).
+	RingBufferSize int
+	// FirstOnly: one kernel event per (workload, syscall); see Options.
+	FirstOnly bool
+	// Profiler to share (tests); nil loads one for the session.
+	Profiler *profiler.Profiler
+	// Logger for output delivery errors (nil: discarded).
+	Logger *slog.Logger
+	// Ready, if set, is called once the workload is tracked, before a
+	// command starts, with its cgroup id.
+	Ready func(cgroupID uint64)
+}
+
+// Target is what a session watches: exactly one of Command, Cgroup, Container.
+type Target struct {
+	// Command runs in a fresh cgroup; the session returns its exit status.
+	Command []string
+	// Launch, if set, builds the command to start instead of
+	// exec.Command(Command...); the session places it in the cgroup.
+	// `sysward run --watch` uses it to start the enforcing launcher.
+	Launch func() (*exec.Cmd, error)
+	// WaitSeccomp watches the command only once a seccomp filter is
+	// installed (a launcher that installs one right before execve), instead
+	// of from its first exec.
+	WaitSeccomp bool
+	// Stdin, Stdout, Stderr of the command (nil: the session's own os.Std*).
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Cgroup is a cgroup2 directory (absolute or relative to the mount).
+	Cgroup string
+	// Container is a runc/containerd/crun container id or unique prefix.
+	Container string
+	// Name overrides the workload name in alerts.
+	Name string
+}
+
+// Result is what a session ends with.
+type Result struct {
+	Summary *Summary
+	// ExitCode is the command's exit status (128+signal if killed); -1
+	// when the target was not a command.
+	ExitCode int
+	// OutputStats are the outputs' delivery counters, by output name.
+	OutputStats map[string]output.Stats
+}
+
+// Session watches one target until it ends (a command exits, a cgroup
+// empties) or ctx is done, then writes the summary.
+func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error) {
+	if cfg.Profile == nil || cfg.Rules == nil {
+		return nil, errors.New("watch session: profile and rules are required")
+	}
+	n := 0
+	for _, set := range []bool{len(t.Command) > 0 || t.Launch != nil, t.Cgroup != "", t.Container != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, errors.New("exactly one of a command, --cgroup or --container is needed")
+	}
+	stdout, stderr := cfg.Stdout, cfg.Stderr
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	window := cfg.DedupWindow
+	if window == 0 {
+		window = DefaultDedupWindow
+	}
+
+	// Resolve a cgroup or container target first: a bad one is bad input.
+	wl := Workload{Name: t.Name, Profile: cfg.Profile, ProfileName: cfg.ProfileName, Mode: cfg.Mode}
+	var cg *Cgroup
+	switch {
+	case t.Cgroup != "":
+		dir, err := profiler.ResolveCgroup(t.Cgroup)
+		if err != nil {
+			return nil, err
+		}
+		if wl.CgroupID, err = cgroups.ID(dir); err != nil {
+			return nil, fmt.Errorf("%w: %v", profiler.ErrUnknownTarget, err)
+		}
+		if wl.Name == "" {
+			mnt, _ := cgroups.Mountpoint()
+			wl.Name = "/" + strings.TrimPrefix(strings.TrimPrefix(dir, mnt), "/")
+		}
+		cg = &Cgroup{Dir: dir, ID: wl.CgroupID}
+	case t.Container != "":
+		c, err := profiler.ResolveContainer(t.Container, nil)
+		if err != nil {
+			return nil, err
+		}
+		if wl.CgroupID, err = cgroups.ID(c.Cgroup); err != nil {
+			return nil, fmt.Errorf("%w: %v", profiler.ErrUnknownTarget, err)
+		}
+		if wl.Name == "" {
+			wl.Name = c.ID
+		}
+		cg = &Cgroup{Dir: c.Cgroup, ID: wl.CgroupID}
+	default:
+		if wl.Name == "" {
+			wl.Name = strings.Join(t.Command, " ")
+		}
+		wl.WaitExec = !t.WaitSeccomp
+		wl.WaitSeccomp = t.WaitSeccomp
+	}
+
+	// Outputs, metrics, engine.
+	met := cfg.Metrics
+	if met == nil {
+		met = metrics.New(&metrics.Options{NoRuntimeCollectors: cfg.MetricsAddr == "" && cfg.MetricsListener == nil})
+	}
+	oopts := &output.Options{Recorder: met, Logger: cfg.Logger}
+	var outs []output.Output
+	if !cfg.NoStdout {
+		outs = append(outs, output.NewWriter(stdout, cfg.Format, withName(oopts, "stdout")))
+	}
+	if cfg.HTTPURL != "" {
+		h, err := output.NewHTTP(output.HTTPConfig{URL: cfg.HTTPURL}, withName(oopts, "http"))
+		if err != nil {
+			return nil, err
+		}
+		outs = append(outs, h)
+	}
+	dcfg := output.DispatcherConfig{Hostname: output.DefaultHostname(), Recorder: met}
+	if window > 0 {
+		dcfg.Dedup = output.DedupConfig{Window: output.Duration(window)}
+	}
+	disp := output.NewDispatcher(dcfg, outs...)
+	dispClosed := false
+	defer func() {
+		if !dispClosed {
+			disp.Close()
+		}
+	}()
+	eng, err := detector.NewEngine(cfg.Rules, &detector.EngineOptions{MinPriority: cfg.MinPriority, Hostname: dcfg.Hostname, Sink: disp})
+	if err != nil {
+		return nil, err
+	}
+	met.RulesLoaded(eng.RulesLoaded())
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	if cfg.MetricsAddr != "" || cfg.MetricsListener != nil {
+		ln := cfg.MetricsListener
+		if ln == nil {
+			var lc net.ListenConfig
+			if ln, err = lc.Listen(ctx, "tcp", cfg.MetricsAddr); err != nil {
+				return nil, fmt.Errorf("listening for metrics on %s: %w", cfg.MetricsAddr, err)
+			}
+		}
+		served := make(chan struct{})
+		go func() { defer close(served); _ = met.ServeListener(runCtx, ln) }()
+		defer func() { stopRun(); <-served }()
+	}
+
+	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, Engine: eng,
+		Internal: disp, Metrics: met, Record: cfg.Record, FirstOnly: cfg.FirstOnly})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := w.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+
+	if cg == nil { // command target: a fresh cgroup
+		if cg, err = NewCgroup(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if rerr := cg.Remove(5 * time.Second); rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
+		wl.CgroupID = cg.ID
+	}
+	if err := w.Add(wl); err != nil {
+		return nil, err
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(wl.CgroupID)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- w.Run(runCtx) }()
+
+	res = &Result{ExitCode: -1}
+	if len(t.Command) > 0 || t.Launch != nil {
+		code, err := runCommand(ctx, cg, t)
+		if err != nil {
+			stopRun()
+			<-runDone
+			return nil, err
+		}
+		res.ExitCode = code
+	} else {
+		waitEmpty(ctx, cg.Dir)
+	}
+
+	stopRun()
+	if err := <-runDone; err != nil {
+		return nil, err
+	}
+	w.Drain(0, 2*time.Second)
+	if err := w.Remove(wl.CgroupID); err != nil && !errors.Is(err, profiler.ErrNotTracked) {
+		return nil, err
+	}
+	if res.Summary, err = w.Summary(wl.CgroupID); err != nil {
+		return nil, err
+	}
+	// Deliver everything (dedup summaries included) before the summary.
+	dispClosed = true
+	cerr := disp.Close()
+	res.OutputStats = map[string]output.Stats{}
+	for _, o := range disp.Outputs() {
+		st := o.Stats()
+		res.OutputStats[o.Name()] = st
+		res.Summary.OutputDrops += st.Dropped
+	}
+	if cfg.Format == output.FormatJSON {
+		err = res.Summary.WriteJSON(stderr)
+	} else {
+		err = res.Summary.WriteText(stderr)
+	}
+	if err == nil && cerr != nil {
+		err = fmt.Errorf("delivering alerts: %w", cerr)
+	}
+	return res, err
+}
+
+func withName(o *output.Options, name string) *output.Options {
+	c := *o
+	c.Name = name
+	return &c
+}
+
+// runCommand starts the command inside cg and waits for it. When ctx is done
+// first, everything in the cgroup is killed.
+func runCommand(ctx context.Context, cg *Cgroup, t Target) (int, error) {
+	var cmd *exec.Cmd
+	if t.Launch != nil {
+		var err error
+		if cmd, err = t.Launch(); err != nil {
+			return -1, err
+		}
+	} else {
+		cmd = exec.Command(t.Command[0], t.Command[1:]...)
+	}
+	if cmd.Stdin == nil {
+		cmd.Stdin = orDefault(t.Stdin, os.Stdin)
+	}
+	if cmd.Stdout == nil {
+		cmd.Stdout = orDefaultW(t.Stdout, os.Stdout)
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = orDefaultW(t.Stderr, os.Stderr)
+	}
+	started, err := cg.Place(cmd)
+	if err != nil {
+		return -1, err
+	}
+	err = cmd.Start()
+	started()
+	if err != nil {
+		return -1, fmt.Errorf("starting %s: %w", filepath.Base(cmd.Path), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err = <-done:
+		case <-time.After(3 * time.Second):
+			_ = os.WriteFile(filepath.Join(cg.Dir, "cgroup.kill"), []byte("1"), 0)
+			err = <-done
+		}
+	}
+	return exitStatus(err), nil
+}
+
+func orDefault(r, d io.Reader) io.Reader {
+	if r == nil {
+		return d
+	}
+	return r
+}
+
+func orDefaultW(w, d io.Writer) io.Writer {
+	if w == nil {
+		return d
+	}
+	return w
+}
+
+func exitStatus(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return 1
+}
+
+// waitEmpty returns when the cgroup has no processes left, or ctx is done.
+func waitEmpty(ctx context.Context, dir string) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			raw, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+			if err != nil || strings.Contains(string(raw), "populated 0") {
+				return
+			}
+		}
+	}
+}
