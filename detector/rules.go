@@ -95,6 +95,8 @@ type Exception struct {
 	// operator ("in" by default).
 	SingleField bool
 	Pos         Position
+
+	rawValues *ynode // values appended before the fields are known
 }
 
 // ExceptionValue is one value of an exception tuple: a string, or a list
@@ -704,7 +706,7 @@ func (l *loader) setRuleKeys(r *Rule, it *ynode, item string, only map[string]st
 		}
 	}
 	if want("exceptions") {
-		r.Exceptions = l.exceptions(it.get("exceptions"), item)
+		r.Exceptions = l.exceptions(it.get("exceptions"), item, false)
 	}
 }
 
@@ -752,15 +754,24 @@ func (l *loader) modifyRule(r *Rule, it *ynode, item string, app bool, ov map[st
 				r.Tags = append(append([]string(nil), r.Tags...), t...)
 			}
 		case "exceptions":
-			for _, ex := range l.exceptions(it.get("exceptions"), item) {
+			for _, ex := range l.exceptions(it.get("exceptions"), item, true) {
 				merged := false
 				for i := range r.Exceptions {
-					if r.Exceptions[i].Name == ex.Name {
+					if r.Exceptions[i].Name != ex.Name {
+						continue
+					}
+					merged = true
+					if ex.Fields == nil {
+						l.exValues(ex.rawValues, &r.Exceptions[i], item+" exception "+ex.Name)
+					} else {
 						r.Exceptions[i].Values = append(r.Exceptions[i].Values, ex.Values...)
-						merged = true
 					}
 				}
 				if !merged {
+					if ex.Fields == nil {
+						l.errorf(ex.Pos, item+" exception "+ex.Name, ErrInvalidRule, "exception has no fields and no exception %s was defined before", ex.Name)
+						continue
+					}
 					r.Exceptions = append(r.Exceptions, ex)
 				}
 			}
@@ -768,7 +779,56 @@ func (l *loader) modifyRule(r *Rule, it *ynode, item string, app bool, ov map[st
 	}
 }
 
-func (l *loader) exceptions(n *ynode, item string) []Exception {
+// exValues reads an exception's values according to its fields.
+func (l *loader) exValues(vn *ynode, ex *Exception, where string) bool {
+	if vn == nil || vn.kind == yNull {
+		return true
+	}
+	if vn.kind != ySeq {
+		l.errorf(vn.pos, where, ErrInvalidRule, "values must be a sequence")
+		return false
+	}
+	if ex.SingleField {
+		var vals []string
+		for _, v := range vn.seq {
+			if v.kind != yScalar {
+				l.errorf(v.pos, where, ErrInvalidRule, "values of a single-field exception must be scalars")
+				return false
+			}
+			vals = append(vals, v.str)
+		}
+		if len(vals) > 0 {
+			ex.Values = append(ex.Values, []ExceptionValue{{List: vals, Pos: vn.pos}})
+		}
+		return true
+	}
+	for _, tup := range vn.seq {
+		if tup.kind != ySeq || len(tup.seq) != len(ex.Fields) {
+			l.errorf(tup.pos, where, ErrInvalidRule, "each value must be a sequence of %d items, one per field", len(ex.Fields))
+			return false
+		}
+		var row []ExceptionValue
+		for _, v := range tup.seq {
+			switch v.kind {
+			case yScalar:
+				row = append(row, ExceptionValue{Str: v.str, Pos: v.pos})
+			case ySeq:
+				vals, ok := l.strList(v, "values", where)
+				if !ok {
+					return false
+				}
+				row = append(row, ExceptionValue{List: vals, Pos: v.pos})
+			default:
+				l.errorf(v.pos, where, ErrInvalidRule, "exception value must be a string or a list")
+				return false
+			}
+		}
+		ex.Values = append(ex.Values, row)
+	}
+	return true
+}
+
+func (l *loader) exceptions(n *ynode, item string, appending bool) []Exception {
 	if n == nil || n.kind == yNull {
 		return nil
 	}
@@ -791,6 +851,10 @@ func (l *loader) exceptions(n *ynode, item string) []Exception {
 		where := item + " exception " + ex.Name
 		fieldsN, compsN := e.get("fields"), e.get("comps")
 		switch {
+		case (fieldsN == nil || fieldsN.kind == yNull) && appending:
+			// appending values to an exception defined earlier: its
+			// fields decide how to read them (in modifyRule).
+			ex.rawValues = e.get("values")
 		case fieldsN == nil || fieldsN.kind == yNull:
 			l.errorf(e.pos, where, ErrInvalidRule, "exception has no fields")
 			continue
@@ -805,22 +869,8 @@ func (l *loader) exceptions(n *ynode, item string) []Exception {
 				continue
 			}
 			ex.Comps = []string{comp}
-			if vn := e.get("values"); vn != nil && vn.kind != yNull {
-				if vn.kind != ySeq {
-					l.errorf(vn.pos, where, ErrInvalidRule, "values must be a sequence")
-					continue
-				}
-				var vals []string
-				for _, v := range vn.seq {
-					if v.kind != yScalar {
-						l.errorf(v.pos, where, ErrInvalidRule, "values of a single-field exception must be scalars")
-						continue
-					}
-					vals = append(vals, v.str)
-				}
-				if len(vals) > 0 {
-					ex.Values = [][]ExceptionValue{{{List: vals, Pos: vn.pos}}}
-				}
+			if !l.exValues(e.get("values"), &ex, where) {
+				continue
 			}
 		default:
 			fields, ok := l.strList(fieldsN, "fields", where)
@@ -843,30 +893,8 @@ func (l *loader) exceptions(n *ynode, item string) []Exception {
 					ex.Comps = append(ex.Comps, "=")
 				}
 			}
-			if vn := e.get("values"); vn != nil && vn.kind != yNull {
-				if vn.kind != ySeq {
-					l.errorf(vn.pos, where, ErrInvalidRule, "values must be a sequence of tuples")
-					continue
-				}
-				for _, tup := range vn.seq {
-					if tup.kind != ySeq || len(tup.seq) != len(fields) {
-						l.errorf(tup.pos, where, ErrInvalidRule, "each value must be a sequence of %d items, one per field", len(fields))
-						continue
-					}
-					var row []ExceptionValue
-					for _, v := range tup.seq {
-						switch v.kind {
-						case yScalar:
-							row = append(row, ExceptionValue{Str: v.str, Pos: v.pos})
-						case ySeq:
-							vals, _ := l.strList(v, "values", where)
-							row = append(row, ExceptionValue{List: vals, Pos: v.pos})
-						default:
-							l.errorf(v.pos, where, ErrInvalidRule, "exception value must be a string or a list")
-						}
-					}
-					ex.Values = append(ex.Values, row)
-				}
+			if !l.exValues(e.get("values"), &ex, where) {
+				continue
 			}
 		}
 		for _, c := range ex.Comps {
@@ -1019,23 +1047,16 @@ func exceptionsAST(exs []Exception, p CondPos) (Expr, error) {
 				}
 				comp := ex.Comps[i]
 				var right Expr
-				switch {
-				case v.List != nil || isListOp(comp):
-					vals := v.List
-					if v.List == nil {
-						// a bare name after in/pmatch: a list reference
-						right = &ValueExpr{P: p, Value: v.Str}
-						break
-					}
-					for j := range vals {
-						vals[j] = listValue(vals[j])
+				if v.List != nil {
+					vals := make([]string, len(v.List))
+					for j, x := range v.List {
+						vals[j] = listValue(x)
 					}
 					right = &ListExpr{P: p, Values: vals}
-				default:
-					right = &ValueExpr{P: p, Value: v.Str}
-				}
-				if isListOp(comp) && v.List == nil && !ex.SingleField {
-					right = &ValueExpr{P: p, Value: v.Str}
+				} else {
+					// a scalar: a literal, or after in/pmatch/intersects a
+					// list name (resolved by the compiler)
+					right = &ValueExpr{P: p, Value: listValue(v.Str)}
 				}
 				ands = append(ands, &BinaryCheck{P: p, Left: fe, Op: comp, Right: right})
 			}
@@ -1112,8 +1133,8 @@ func (l *loader) condFilePos(itemPos Position, node *ynode, cp CondPos) Position
 			return node.pos // escapes in a quoted scalar: give up
 		}
 	}
-	for j < len(src) && i == cp.Idx && (src[j] == '\n' || (src[j] == ' ' && i < len(cond) && cond[i] != ' ')) {
-		j++
+	for i < len(cond) && j < len(src) && src[j] != cond[i] && isSpace(src[j]) {
+		j++ // the condition continues on the next line
 	}
 	return offsetPos(node.pos.File, src, j)
 }
