@@ -169,7 +169,12 @@ func FuzzParseCondition(f *testing.F) {
 			}
 			return
 		}
-		// what we print parses back to the same tree
+		// what we print parses back to the same tree (except for values
+		// with a NUL byte: Falco's quoted strings end at NUL, so such a
+		// value has no quoted spelling)
+		if strings.IndexByte(cond, 0) >= 0 {
+			return
+		}
 		s := e.String()
 		e2, err := ParseCondition(s)
 		if err != nil {
