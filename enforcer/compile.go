@@ -110,7 +110,7 @@ func IsBadInput(err error) bool {
 	if errors.As(err, &pe) {
 		return true
 	}
-	for _, s := range []error{ErrUnsupportedAction, ErrAmbiguous, ErrExecveBlocked, ErrLauncherBlocked, ErrBadCommand,
+	for _, s := range []error{ErrUnsupportedAction, ErrAmbiguous, ErrMiscompiled, ErrExecveBlocked, ErrLauncherBlocked, ErrBadCommand,
 		profiles.ErrUnknownSyscall, profiles.ErrUnknownArch, profiles.ErrUnknownFlag, profiles.ErrBadArg, profiles.ErrUnknownAction} {
 		if errors.Is(err, s) {
 			return true
@@ -430,7 +430,68 @@ func Compile(p *profiles.Profile, opts *CompileOptions) (*Filter, error) {
 	for i, r := range raw {
 		f.Instructions[i] = r.Disassemble()
 	}
+	if err := checkConditional(q, f); err != nil {
+		return nil, err
+	}
 	return f, nil
+}
+
+// checkConditional runs the program for every argument-conditioned syscall
+// with the boundary argument vectors Verify uses (see ErrMiscompiled for
+// why). Syscalls without conditions are left to Verify: libseccomp's
+// syscall-number tree has not been seen to go wrong, and checking every
+// number would double the cost of a compile.
+func checkConditional(p *profiles.Profile, f *Filter) error {
+	var names []string
+	seen := map[string]bool{}
+	for _, s := range p.Syscalls {
+		if len(s.Args) == 0 {
+			continue
+		}
+		for _, n := range s.Names {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	prog, err := NewProgram(f.Instructions)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		for _, arch := range f.Arches {
+			nr, ok := profiles.SyscallNumber(arch, name)
+			token, tok := AuditArch(arch)
+			if !ok || !tok {
+				continue
+			}
+			bad := 0
+			var first Mismatch
+			for _, args := range argVectors(p, name, is32(arch), nil, 0) {
+				got, err := prog.Run(SeccompData{Nr: int32(nr), Arch: token, Args: args})
+				if err != nil {
+					return err
+				}
+				if want := Expect(p, f.Arches, arch, nr, args); got != want {
+					if bad == 0 {
+						first = Mismatch{Arch: arch, Nr: nr, Name: name, Args: args, Want: want, Got: got}
+					}
+					bad++
+				}
+			}
+			if bad > 0 {
+				errs = append(errs, badInput("syscalls", name, ErrMiscompiled,
+					fmt.Sprintf("%s; simplify or merge the argument-conditioned entries for %s", first, name)))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // conditions converts an entry's argument conditions; split reports that

@@ -28,6 +28,14 @@ var (
 	// ErrNotCacheable: an argument-free allowed syscall is not eligible for
 	// the kernel's per-syscall allow cache.
 	ErrNotCacheable = errors.New("allowed syscall not eligible for the seccomp allow cache")
+	// ErrMiscompiled: libseccomp produced a program that does not do what
+	// the profile says. libseccomp 2.5.4 does this for a syscall with
+	// several argument-conditioned entries where one compares two or more
+	// arguments: a false branch jumps to a comparison that assumes the
+	// accumulator still holds the first argument, but it holds the one
+	// loaded last. Compile checks every argument-conditioned syscall
+	// and refuses such a program rather than install it.
+	ErrMiscompiled = errors.New("libseccomp miscompiled argument conditions")
 	// ErrBadProgram: the exported program is not a valid seccomp cBPF program.
 	ErrBadProgram = errors.New("invalid seccomp program")
 	// ErrBadCommand: the command to run cannot be resolved.

@@ -320,7 +320,7 @@ func argVectors(p *profiles.Profile, name string, narrow bool, rng *rand.Rand, n
 				out = append(out, a)
 			}
 		}
-		for i := 0; i < nRand; i++ {
+		for i := 0; rng != nil && i < nRand; i++ {
 			a := base
 			c := s.Args[rng.Intn(len(s.Args))]
 			if c.Index <= 5 {

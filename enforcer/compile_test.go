@@ -1,0 +1,269 @@
+package enforcer
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/net/bpf"
+
+	"github.com/sysward/sysward/profiles"
+)
+
+func TestCompileErrors(t *testing.T) {
+	base := func() *profiles.Profile {
+		p := profiles.New(profiles.ActErrno, profiles.ArchX86_64)
+		p.Allow("read", "write")
+		return p
+	}
+	tests := []struct {
+		name  string
+		edit  func(p *profiles.Profile)
+		want  error
+		field string
+	}{
+		{"unknown syscall", func(p *profiles.Profile) { p.Syscalls[0].Names = append(p.Syscalls[0].Names, "getpdi") },
+			profiles.ErrUnknownSyscall, "syscalls[0].names[2]"},
+		{"notify", func(p *profiles.Profile) {
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"mount"}, Action: profiles.ActNotify})
+		}, ErrUnsupportedAction, "syscalls[1].action"},
+		{"unknown action", func(p *profiles.Profile) { p.DefaultAction = "SCMP_ACT_MAYBE" }, profiles.ErrUnknownAction, "defaultAction"},
+		{"missing default", func(p *profiles.Profile) { p.DefaultAction = "" }, profiles.ErrMissingField, "defaultAction"},
+		{"unknown arch", func(p *profiles.Profile) { p.Architectures = append(p.Architectures, "SCMP_ARCH_VAX") }, profiles.ErrUnknownArch, "architectures[1]"},
+		{"unknown flag", func(p *profiles.Profile) { p.Flags = []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_FAST"} }, profiles.ErrUnknownFlag, "flags[0]"},
+		{"bad op", func(p *profiles.Profile) {
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"kill"}, Action: profiles.ActAllow,
+				Args: []specs.LinuxSeccompArg{{Index: 0, Op: "SCMP_CMP_SOMETIMES"}}})
+		}, profiles.ErrBadArg, "syscalls[1].args[0].op"},
+		{"bad index", func(p *profiles.Profile) {
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"kill"}, Action: profiles.ActAllow,
+				Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}})
+		}, profiles.ErrBadArg, "syscalls[1].args[0].index"},
+		{"ambiguous", func(p *profiles.Profile) {
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"read"}, Action: profiles.ActKillProcess,
+				Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpEqualTo, Value: 3}}})
+		}, ErrAmbiguous, "syscalls[1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := base()
+			tt.edit(p)
+			_, err := Compile(p, nil)
+			var pe *profiles.Error
+			if !errors.Is(err, tt.want) || !errors.As(err, &pe) || !IsBadInput(err) {
+				t.Fatalf("Compile: %v, want %v as *profiles.Error", err, tt.want)
+			}
+			if pe.Field != tt.field {
+				t.Fatalf("field %q, want %q (%v)", pe.Field, tt.field, err)
+			}
+		})
+	}
+}
+
+func TestCompileFeatures(t *testing.T) {
+	tests := []struct {
+		name  string
+		p     func() *profiles.Profile
+		opts  *CompileOptions
+		check func(t *testing.T, f *Filter)
+	}{
+		{"native arch always present", func() *profiles.Profile {
+			p := profiles.New(profiles.ActErrno, profiles.ArchAARCH64)
+			p.Allow("read")
+			return p
+		}, nil, func(t *testing.T, f *Filter) {
+			if !containsArch(f.Arches, profiles.NativeArch()) || !containsArch(f.Arches, profiles.ArchAARCH64) {
+				t.Fatalf("arches %v", f.Arches)
+			}
+		}},
+		{"flags", func() *profiles.Profile {
+			p := profiles.New(profiles.ActErrno)
+			p.Allow("read")
+			p.Flags = []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow, "SECCOMP_FILTER_FLAG_TSYNC"}
+			return p
+		}, nil, func(t *testing.T, f *Filter) {
+			if f.Flags != FlagLog|FlagSpecAllow|FlagTSync {
+				t.Fatalf("flags %#x", f.Flags)
+			}
+		}},
+		{"errnoRet", func() *profiles.Profile {
+			p := profiles.New(profiles.ActAllow)
+			p.AddRule(profiles.ActErrno, ptr(38), "mount")
+			return p
+		}, nil, func(t *testing.T, f *Filter) {
+			if !strings.Contains(DisassembleString(f.Instructions), "ERRNO(38)") {
+				t.Fatal("no ERRNO(38) return")
+			}
+		}},
+		{"complain turns denials into LOG", func() *profiles.Profile {
+			p := profiles.New(profiles.ActKillProcess)
+			p.Allow("read")
+			p.AddRule(profiles.ActErrno, nil, "mount")
+			return p
+		}, &CompileOptions{Mode: Complain}, func(t *testing.T, f *Filter) {
+			dis := DisassembleString(f.Instructions)
+			if strings.Contains(dis, "ERRNO") || strings.Contains(dis, "KILL_PROCESS") || !strings.Contains(dis, "LOG") {
+				t.Fatalf("complain program:\n%s", dis)
+			}
+		}},
+		{"extra syscalls override explicit denial", func() *profiles.Profile {
+			p := profiles.New(profiles.ActErrno)
+			p.AddRule(profiles.ActKillProcess, nil, "execve")
+			return p
+		}, &CompileOptions{ExtraAllow: []string{"execve"}}, func(t *testing.T, f *Filter) {
+			arch := profiles.NativeArch()
+			nr, _ := profiles.SyscallNumber(arch, "execve")
+			if Expect(f.Profile, f.Arches, arch, nr, [6]uint64{}) != RetAllow {
+				t.Fatal("execve not allowed")
+			}
+		}},
+		{"same-argument conditions OR, as runc", func() *profiles.Profile {
+			p := profiles.New(profiles.ActErrno)
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"personality"}, Action: profiles.ActAllow,
+				Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpEqualTo, Value: 0}, {Index: 0, Op: specs.OpEqualTo, Value: 8}}})
+			return p
+		}, nil, func(t *testing.T, f *Filter) {
+			arch := profiles.NativeArch()
+			nr, _ := profiles.SyscallNumber(arch, "personality")
+			prog, err := NewProgram(f.Instructions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			token, _ := AuditArch(arch)
+			for arg, want := range map[uint64]uint32{0: RetAllow, 8: RetAllow, 3: RetErrno | 1} {
+				got, _ := prog.Run(SeccompData{Nr: int32(nr), Arch: token, Args: [6]uint64{arg}})
+				if got != want {
+					t.Errorf("personality(%d) = %s, want %s", arg, RetString(got), RetString(want))
+				}
+			}
+		}},
+		{"large profile uses the binary tree", func() *profiles.Profile {
+			p := profiles.New(profiles.ActErrno)
+			p.Allow(profiles.Syscalls(profiles.NativeArch())[:100]...)
+			return p
+		}, nil, func(t *testing.T, f *Filter) {
+			if !f.Optimized {
+				t.Fatal("not optimised")
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Compile(tt.p(), tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, f)
+			r, err := Verify(f.Profile, f, nil)
+			if err != nil || r.Err() != nil {
+				t.Fatalf("verify: %v %v", err, r.Err())
+			}
+		})
+	}
+}
+
+// Compile does not modify its input.
+func TestCompilePure(t *testing.T) {
+	p := lsProfile(t)
+	before, _ := profiles.Marshal(p)
+	if _, err := Compile(p, &CompileOptions{Mode: Complain, ExtraAllow: []string{"kill"}}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := profiles.Marshal(p)
+	if !bytes.Equal(before, after) {
+		t.Fatal("Compile modified its input")
+	}
+}
+
+// The disassembly of the ls profile is pinned by a golden file
+// (regenerate with SYSWARD_UPDATE_GOLDEN=1 after a deliberate change).
+func TestDisassembleGolden(t *testing.T) {
+	f, err := Compile(lsProfile(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := DisassembleString(f.Instructions)
+	golden := filepath.Join("testdata", "ls.disasm.golden")
+	if os.Getenv("SYSWARD_UPDATE_GOLDEN") == "1" {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("disassembly differs from %s:\n%s", golden, got)
+	}
+}
+
+// FuzzCompile: any profile that Parse accepts either fails Compile with a
+// bad-input error or compiles into a program that verifies.
+func FuzzCompile(f *testing.F) {
+	for _, glob := range []string{"testdata/*.json", "../examples/profiles/*.json"} {
+		m, _ := filepath.Glob(glob)
+		for _, p := range m {
+			data, err := os.ReadFile(p)
+			if err == nil {
+				f.Add(data)
+			}
+		}
+	}
+	f.Add([]byte(`{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"},{"index":0,"value":0,"op":"SCMP_CMP_EQ"}]}]}`))
+	f.Add([]byte(`{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86","SCMP_ARCH_ARM"],"syscalls":[{"names":["clone"],"action":"SCMP_ACT_ERRNO","errnoRet":38,"args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := profiles.Parse("fuzz.json", data)
+		if err != nil {
+			return
+		}
+		filter, err := Compile(p, nil)
+		if err != nil {
+			if !IsBadInput(err) {
+				t.Fatalf("Compile failed with a runtime error on parsed input: %v", err)
+			}
+			return
+		}
+		r, err := Verify(filter.Profile, filter, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Err(); err != nil && !errors.Is(err, ErrNotCacheable) {
+			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzProgram: the program decoder, checker, VM run and cache analysis
+// never panic on arbitrary bytes.
+func FuzzProgram(f *testing.F) {
+	if fl, err := Compile(profiles.New(profiles.ActErrno), nil); err == nil {
+		var b []byte
+		for _, r := range fl.Raw {
+			b = append(b, byte(r.Op), byte(r.Op>>8), r.Jt, r.Jf, byte(r.K), byte(r.K>>8), byte(r.K>>16), byte(r.K>>24))
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0x06, 0, 0, 0, 0, 0, 0xff, 0x7f})
+	f.Add([]byte{0x20, 0, 0, 0, 16, 0, 0, 0, 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		raw, err := decodeRaw(data)
+		if err != nil {
+			return
+		}
+		ins := make([]bpf.Instruction, len(raw))
+		for i, r := range raw {
+			ins[i] = r.Disassemble()
+		}
+		prog, err := NewProgram(ins)
+		if err != nil {
+			return
+		}
+		_, _ = prog.Run(SeccompData{Nr: 1, Arch: 0xc000003e})
+		_, _ = CacheEligible(ins, 0xc000003e, 1)
+	})
+}

@@ -1,0 +1,354 @@
+package enforcer
+
+import (
+	"errors"
+	"fmt"
+	"math/rand"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/net/bpf"
+
+	"github.com/sysward/sysward/profiles"
+)
+
+// sampleProfiles are every profile the project ships: enforcer/testdata and
+// examples/profiles (written by the profiles work; absent is fine).
+func sampleProfiles(t *testing.T) []string {
+	t.Helper()
+	var paths []string
+	for _, glob := range []string{"testdata/*.json", "../examples/profiles/*.json"} {
+		m, err := filepath.Glob(glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range m {
+			if b := filepath.Base(p); !strings.Contains(b, "invalid") && !strings.HasPrefix(b, "bad-") {
+				paths = append(paths, p)
+			}
+		}
+	}
+	if len(paths) == 0 {
+		t.Fatal("no sample profiles")
+	}
+	return paths
+}
+
+// compileVerify compiles p and verifies the program against the effective
+// profile, failing t with the disassembly on a mismatch.
+func compileVerify(t *testing.T, name string, p *profiles.Profile, opts *CompileOptions, seed int64) *Report {
+	t.Helper()
+	f, err := Compile(p, opts)
+	if err != nil {
+		t.Fatalf("%s: compile: %v", name, err)
+	}
+	r, err := Verify(f.Profile, f, &VerifyOptions{Seed: seed})
+	if err != nil {
+		t.Fatalf("%s: verify: %v", name, err)
+	}
+	if err := r.Err(); err != nil {
+		dis := DisassembleString(f.Instructions)
+		if len(dis) > 6000 {
+			dis = dis[:6000] + "…"
+		}
+		t.Fatalf("%s: %v\nprogram:\n%s", name, err, dis)
+	}
+	return r
+}
+
+func TestVerifySamples(t *testing.T) {
+	for _, path := range sampleProfiles(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			p, err := profiles.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mode := range []Mode{Enforce, Complain} {
+				r := compileVerify(t, path, p, &CompileOptions{Mode: mode}, 1)
+				t.Logf("%s: %d checks over %d syscalls on %v, %d cacheable", mode, r.Checks, r.Syscalls, r.Arches, r.Cacheable)
+			}
+		})
+	}
+}
+
+func TestVerifyDockerDefault(t *testing.T) {
+	for _, arch := range profiles.KnownArches() {
+		t.Run(string(arch), func(t *testing.T) {
+			p, _, err := profiles.DockerDefault(arch, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := compileVerify(t, "docker default", p, nil, 2)
+			if r.Cacheable < 250 {
+				t.Fatalf("only %d cacheable syscalls", r.Cacheable)
+			}
+		})
+	}
+}
+
+// Both layouts (linear and binary tree) must implement the same profile.
+func TestVerifyOptimizeLevels(t *testing.T) {
+	p, _, err := profiles.DockerDefault(profiles.ArchX86_64, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lin := compileVerify(t, "linear", p, &CompileOptions{Optimize: 1}, 3)
+	tree := compileVerify(t, "tree", p, &CompileOptions{Optimize: 2}, 3)
+	if lin.Checks != tree.Checks {
+		t.Fatalf("different check counts %d vs %d", lin.Checks, tree.Checks)
+	}
+	fl, _ := Compile(p, &CompileOptions{Optimize: 1})
+	ft, _ := Compile(p, &CompileOptions{Optimize: 2})
+	if fl.Optimized || !ft.Optimized {
+		t.Fatal("Optimize option ignored")
+	}
+}
+
+// The check can fail: a filter compiled from one profile does not verify
+// against another, and the report names the syscall.
+func TestVerifyCatchesMismatch(t *testing.T) {
+	a := lsProfile(t)
+	b := without(a, "getdents64")
+	f, err := Compile(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Verify(a, f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Err()
+	if !errors.Is(err, ErrMismatch) || len(r.Mismatches) != 1 || r.Mismatches[0].Name != "getdents64" {
+		t.Fatalf("want exactly one mismatch on getdents64, got %v", err)
+	}
+	m := r.Mismatches[0]
+	if m.Want != RetAllow || m.Got != RetErrno|1 {
+		t.Fatalf("mismatch %v", m)
+	}
+
+	// A changed errno, an argument condition and a changed default are caught too.
+	c := a.Clone()
+	c.DefaultErrnoRet = ptr(38)
+	f, _ = Compile(c, nil)
+	if r, _ := Verify(a, f, nil); !errors.Is(r.Err(), ErrMismatch) {
+		t.Fatal("errno change not caught")
+	}
+	d := a.Clone()
+	d.Syscalls = append(d.Syscalls, specs.LinuxSyscall{Names: []string{"kill"}, Action: profiles.ActAllow,
+		Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpEqualTo, Value: 0}}})
+	f, _ = Compile(d, nil)
+	r, _ = Verify(a, f, nil)
+	if !errors.Is(r.Err(), ErrMismatch) {
+		// Verify(a, …) runs only zero arguments for kill (a has no
+		// condition on it), which the extra rule matches.
+		t.Fatal("extra conditional rule not caught")
+	}
+}
+
+func ptr(v uint) *uint { return &v }
+
+// The allow-cache check fails on a program whose ALLOW path reads an
+// argument, and passes on libseccomp's nr/arch-only tree.
+func TestCacheEligible(t *testing.T) {
+	token, _ := AuditArch(profiles.ArchX86_64)
+	prog := []bpf.Instruction{
+		bpf.LoadAbsolute{Off: offArch, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: token, SkipTrue: 1},
+		bpf.RetConstant{Val: RetKillProcess},
+		bpf.LoadAbsolute{Off: offNr, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 39, SkipFalse: 1}, // getpid: allowed after reading args[0]
+		bpf.LoadAbsolute{Off: offArgs, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipFalse: 1},
+		bpf.RetConstant{Val: RetAllow},
+		bpf.RetConstant{Val: RetErrno | 1},
+	}
+	tests := []struct {
+		name string
+		nr   int
+		arch uint32
+		ok   bool
+		why  string
+	}{
+		{"reads args", 39, token, false, "args[0]"},
+		{"denied", 1, token, false, "ERRNO(1)"},
+		{"other arch", 39, 0x40000003, false, "KILL_PROCESS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, why := CacheEligible(prog, tt.arch, tt.nr)
+			if ok != tt.ok || !strings.Contains(why, tt.why) {
+				t.Fatalf("CacheEligible = %v %q, want %v containing %q", ok, why, tt.ok, tt.why)
+			}
+		})
+	}
+	// Verify reports the miss for a profile that allows getpid unconditionally.
+	p := profiles.New(profiles.ActErrno, profiles.ArchX86_64)
+	p.Allow("getpid")
+	f := &Filter{Profile: p, Instructions: prog, Arches: []profiles.Arch{profiles.ArchX86_64}}
+	misses, _, err := cacheCheck(p, f, profiles.ArchX86_64, token)
+	if err != nil || len(misses) != 1 || misses[0].Name != "getpid" {
+		t.Fatalf("cacheCheck: %v %v", misses, err)
+	}
+}
+
+// TestVerifyRandomProfiles is the property test: any valid profile,
+// compiled, verifies against itself. Seeded, so a failure reproduces.
+func TestVerifyRandomProfiles(t *testing.T) {
+	n := 60
+	if testing.Short() {
+		n = 10
+	}
+	refused := 0
+	for seed := int64(1); seed <= int64(n); seed++ {
+		p := randomProfile(rand.New(rand.NewSource(seed)))
+		if err := p.Validate(); err != nil {
+			t.Fatalf("seed %d: generator made an invalid profile: %v", seed, err)
+		}
+		// Compile either refuses a program libseccomp got wrong, or the
+		// program verifies: never a silently wrong filter.
+		if _, err := Compile(p, nil); errors.Is(err, ErrMiscompiled) {
+			refused++
+			t.Logf("seed %d: refused: %v", seed, err)
+			continue
+		}
+		compileVerify(t, fmt.Sprintf("seed %d", seed), p, nil, seed)
+	}
+}
+
+// TestCompileRefusesMiscompiled pins the libseccomp 2.5.4 accumulator bug
+// that the verifier found (seed 3 of the property test): two
+// argument-conditioned entries for one syscall, the first comparing two
+// arguments. If a libseccomp update fixes it, Compile succeeds and this
+// test must change with it.
+func TestCompileRefusesMiscompiled(t *testing.T) {
+	p := profiles.New(profiles.ActAllow, profiles.ArchX86_64)
+	p.Syscalls = append(p.Syscalls,
+		specs.LinuxSyscall{Names: []string{"faccessat"}, Action: profiles.ActLog, Args: []specs.LinuxSeccompArg{
+			{Index: 5, Op: specs.OpGreaterEqual, Value: 1012230410353386044}, {Index: 4, Op: specs.OpLessEqual, Value: 1694617630}}},
+		specs.LinuxSyscall{Names: []string{"faccessat"}, Action: profiles.ActLog, Args: []specs.LinuxSeccompArg{
+			{Index: 4, Op: specs.OpGreaterEqual, Value: 9353488370881805128}, {Index: 5, Op: specs.OpGreaterEqual, Value: 1024}}})
+	_, err := Compile(p, nil)
+	if !errors.Is(err, ErrMiscompiled) || !IsBadInput(err) || !strings.Contains(err.Error(), "faccessat") {
+		t.Fatalf("Compile: %v, want ErrMiscompiled naming faccessat", err)
+	}
+	// Each entry alone compiles correctly.
+	for i := range p.Syscalls {
+		q := p.Clone()
+		q.Syscalls = q.Syscalls[i : i+1]
+		compileVerify(t, fmt.Sprintf("entry %d alone", i), q, nil, 1)
+	}
+}
+
+var randomActions = []profiles.Action{profiles.ActAllow, profiles.ActErrno, profiles.ActLog, profiles.ActKillProcess,
+	profiles.ActKillThread, profiles.ActKill, profiles.ActTrap, profiles.ActTrace}
+
+var randomOps = []specs.LinuxSeccompOperator{specs.OpEqualTo, specs.OpNotEqual, specs.OpLessThan, specs.OpLessEqual,
+	specs.OpGreaterThan, specs.OpGreaterEqual, specs.OpMaskedEqual}
+
+// multiplexed names libseccomp also rewrites into socketcall/ipc rules on
+// x86 (arg0 selects the call): their verdicts under arguments are
+// libseccomp's business, so random profiles leave them out.
+var multiplexed = map[string]bool{"socketcall": true, "ipc": true}
+
+// randomProfile builds a valid, unambiguous profile: random default action,
+// architectures, flags, and 1–300 syscalls in entries with random actions,
+// errno values and argument conditions (each syscall keeps one action
+// across its entries, as Check requires).
+func randomProfile(rng *rand.Rand) *profiles.Profile {
+	p := &profiles.Profile{}
+	p.DefaultAction = randomActions[rng.Intn(len(randomActions))]
+	if p.DefaultAction == profiles.ActErrno || p.DefaultAction == profiles.ActTrace {
+		if rng.Intn(2) == 0 {
+			p.DefaultErrnoRet = ptr(uint(rng.Intn(200)))
+		}
+	}
+	arches := []profiles.Arch{profiles.NativeArch()}
+	for _, a := range profiles.KnownArches() {
+		if rng.Intn(3) == 0 {
+			arches = append(arches, a)
+		}
+	}
+	for _, a := range arches {
+		p.AddArch(a)
+	}
+	if rng.Intn(3) == 0 {
+		p.Flags = append(p.Flags, specs.LinuxSeccompFlagLog)
+	}
+	// Candidate names: the union over the arches.
+	set := map[string]bool{}
+	for _, a := range arches {
+		for _, n := range profiles.Syscalls(a) {
+			if !multiplexed[n] {
+				set[n] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	count := 1 + rng.Intn(300)
+	if count > len(names) {
+		count = len(names)
+	}
+	chosen := names[:count]
+	type verdict struct {
+		action profiles.Action
+		errno  *uint
+	}
+	verdicts := map[string]verdict{}
+	for len(chosen) > 0 {
+		k := 1 + rng.Intn(20)
+		if k > len(chosen) {
+			k = len(chosen)
+		}
+		group := chosen[:k]
+		chosen = chosen[k:]
+		v := verdict{action: randomActions[rng.Intn(len(randomActions))]}
+		if (v.action == profiles.ActErrno || v.action == profiles.ActTrace) && rng.Intn(2) == 0 {
+			v.errno = ptr(uint(1 + rng.Intn(130)))
+		}
+		for _, n := range group {
+			verdicts[n] = v
+		}
+		e := specs.LinuxSyscall{Names: append([]string(nil), group...), Action: v.action, ErrnoRet: v.errno}
+		if rng.Intn(3) == 0 {
+			e.Args = randomConds(rng)
+		}
+		p.Syscalls = append(p.Syscalls, e)
+		// Sometimes a second conditional entry for some of the same names,
+		// with the same verdict (they OR).
+		if rng.Intn(4) == 0 {
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: append([]string(nil), group[:1+rng.Intn(len(group))]...),
+				Action: v.action, ErrnoRet: v.errno, Args: randomConds(rng)})
+		}
+	}
+	return p
+}
+
+func randomConds(rng *rand.Rand) []specs.LinuxSeccompArg {
+	var conds []specs.LinuxSeccompArg
+	for i := 0; i < 1+rng.Intn(3); i++ {
+		c := specs.LinuxSeccompArg{Index: uint(rng.Intn(6)), Op: randomOps[rng.Intn(len(randomOps))]}
+		switch rng.Intn(4) {
+		case 0:
+			c.Value = uint64(rng.Intn(16))
+		case 1:
+			c.Value = uint64(rng.Uint32())
+		case 2:
+			c.Value = rng.Uint64()
+		default:
+			c.Value = 1 << uint(rng.Intn(64))
+		}
+		if c.Op == specs.OpMaskedEqual {
+			c.ValueTwo = c.Value & rng.Uint64()
+		}
+		conds = append(conds, c)
+	}
+	return conds
+}
