@@ -59,8 +59,7 @@ func (d *DiffResult) Empty() bool {
 
 // ruleText renders what p does with name on arch: the action (with errno),
 // plus each argument-conditioned entry.
-func ruleText(p *Profile, arch Arch, name string) string {
-	d := p.Decide(arch, name)
+func ruleText(p *Profile, d Decision) string {
 	s := actionText(d.Action, d.ErrnoRet)
 	if d.Entry < 0 {
 		s += " (default)"
@@ -133,10 +132,11 @@ func Diff(from, to *Profile, fromName, toName string) *DiffResult {
 	sort.Slice(arches, func(i, j int) bool { return arches[i] < arches[j] })
 	for _, a := range arches {
 		ad := ArchDiff{Arch: a, Added: []SyscallChange{}, Removed: []SyscallChange{}, Changed: []SyscallChange{}}
+		fdc, tdc := from.decider(), to.decider()
 		for _, name := range Syscalls(a) {
-			fd, td := from.Decide(a, name), to.Decide(a, name)
+			fd, td := fdc.decide(a, name), tdc.decide(a, name)
 			fAllow, tAllow := fd.MayAllow(from), td.MayAllow(to)
-			fr, tr := ruleText(from, a, name), ruleText(to, a, name)
+			fr, tr := ruleText(from, fd), ruleText(to, td)
 			c := SyscallChange{Syscall: name, From: fr, To: tr}
 			switch {
 			case tAllow && !fAllow:

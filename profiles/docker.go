@@ -139,8 +139,9 @@ func CompareDocker(p *Profile, arch Arch) (*DockerComparison, error) {
 		return nil, err
 	}
 	c := &DockerComparison{Arch: arch, BlockedByDocker: []string{}, RestrictedByDocker: []string{}}
+	pdc, ddc := p.decider(), d.decider()
 	for _, name := range Syscalls(arch) {
-		pd, dd := p.Decide(arch, name), d.Decide(arch, name)
+		pd, dd := pdc.decide(arch, name), ddc.decide(arch, name)
 		pa, da := pd.MayAllow(p), dd.MayAllow(d)
 		if pa {
 			c.Allowed++

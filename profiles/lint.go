@@ -292,9 +292,10 @@ func Lint(p *Profile) *LintReport {
 	}
 	// Redundant: an argument-conditioned entry whose action equals the
 	// unconditional one for the same name.
+	dc := p.decider()
 	for _, a := range arches {
 		for _, name := range p.Names() {
-			d := p.Decide(a, name)
+			d := dc.decide(a, name)
 			for _, i := range d.Conditional {
 				if d.Entry >= 0 && p.Syscalls[i].Action == d.Action && eqUintPtr(p.Syscalls[i].ErrnoRet, d.ErrnoRet) {
 					add(Finding{Severity: SevInfo, Code: "redundant-entry", Syscall: name, Field: fmt.Sprintf("syscalls[%d]", i),

@@ -542,6 +542,9 @@ func validate(p *Profile, mk errorFunc) []error {
 		}
 		ak := argsKey(s.Args)
 		for j, name := range s.Names {
+			if len(errs) >= maxErrors {
+				break
+			}
 			np := fmt.Sprintf("%s.names[%d]", base, j)
 			if !knownOn(name, arches) {
 				add(unknownSyscall(mk, np, name, arches))
@@ -564,6 +567,9 @@ func validate(p *Profile, mk errorFunc) []error {
 	}
 	if p.Sysward != nil {
 		for name, st := range p.Sysward.Stats {
+			if len(errs) >= maxErrors {
+				break
+			}
 			sp := "sysward.stats." + name
 			if !KnownSyscall(name) {
 				add(unknownSyscall(mk, sp, name, KnownArches()))

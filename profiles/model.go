@@ -145,18 +145,51 @@ func (p *Profile) Decide(arch Arch, name string) Decision {
 		return d
 	}
 	for i, s := range p.Syscalls {
-		if !containsString(s.Names, name) {
-			continue
-		}
-		if len(s.Args) > 0 {
-			d.Conditional = append(d.Conditional, i)
-			continue
-		}
-		if d.Entry < 0 {
-			d.Action, d.ErrnoRet, d.Entry = s.Action, s.ErrnoRet, i
+		if containsString(s.Names, name) {
+			d.add(p, i)
 		}
 	}
 	return d
+}
+
+func (d *Decision) add(p *Profile, i int) {
+	s := p.Syscalls[i]
+	if len(s.Args) > 0 {
+		d.Conditional = append(d.Conditional, i)
+		return
+	}
+	if d.Entry < 0 {
+		d.Action, d.ErrnoRet, d.Entry = s.Action, s.ErrnoRet, i
+	}
+}
+
+// decider answers Decide for many names with one pass over the entries.
+type decider struct {
+	p       *Profile
+	entries map[string][]int // name → entry indexes, in order
+}
+
+func (p *Profile) decider() *decider {
+	d := &decider{p: p, entries: map[string][]int{}}
+	for i, s := range p.Syscalls {
+		for _, n := range s.Names {
+			if l := d.entries[n]; len(l) == 0 || l[len(l)-1] != i {
+				d.entries[n] = append(l, i)
+			}
+		}
+	}
+	return d
+}
+
+func (d *decider) decide(arch Arch, name string) Decision {
+	r := Decision{Action: d.p.DefaultAction, ErrnoRet: d.p.DefaultErrnoRet, Entry: -1}
+	if _, ok := SyscallNumber(arch, name); !ok && tables[arch] != nil {
+		return r
+	}
+	for _, i := range d.entries[name] {
+		r.add(d.p, i)
+	}
+	return r
 }
 
 // DecideNr is Decide for syscall number nr on arch; ok is false when nr is
@@ -220,8 +253,9 @@ func argsMatch(conds []specs.LinuxSeccompArg, args [6]uint64) bool {
 // that is every syscall of arch except those an unconditional entry denies.
 func (p *Profile) AllowedSyscalls(arch Arch) []string {
 	var out []string
+	dc := p.decider()
 	for _, name := range Syscalls(arch) {
-		if p.Decide(arch, name).MayAllow(p) {
+		if dc.decide(arch, name).MayAllow(p) {
 			out = append(out, name)
 		}
 	}
