@@ -110,7 +110,7 @@ func IsBadInput(err error) bool {
 	if errors.As(err, &pe) {
 		return true
 	}
-	for _, s := range []error{ErrUnsupportedAction, ErrAmbiguous, ErrMiscompiled, ErrExecveBlocked, ErrLauncherBlocked, ErrBadCommand,
+	for _, s := range []error{ErrUnsupportedAction, ErrAmbiguous, ErrMiscompiled, ErrExecveBlocked, ErrLauncherBlocked, ErrBadCommand, ErrBadName,
 		profiles.ErrUnknownSyscall, profiles.ErrUnknownArch, profiles.ErrUnknownFlag, profiles.ErrBadArg, profiles.ErrUnknownAction} {
 		if errors.Is(err, s) {
 			return true

@@ -342,4 +342,3 @@ func TestLaunchFilterInherited(t *testing.T) {
 		t.Fatalf("command starts with blocked signals %s", fields["SigBlk"])
 	}
 }
-
