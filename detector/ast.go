@@ -117,7 +117,7 @@ func (e *FieldExpr) String() string {
 		if e.Arg != "" && strings.IndexFunc(e.Arg, func(r rune) bool { return strings.ContainsRune("[]\"' \t\n\r\f\v\b\\", r) }) < 0 {
 			return e.Name + "[" + e.Arg + "]"
 		}
-		return e.Name + "[" + quoteValue(e.Arg) + "]"
+		return e.Name + "[" + quoted(e.Arg) + "]"
 	}
 	return e.Name
 }
@@ -141,6 +141,11 @@ func quoteValue(v string) string {
 	}) < 0 {
 		return v
 	}
+	return quoted(v)
+}
+
+// quoted writes v double-quoted, with the escapes Falco's parser resolves.
+func quoted(v string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for i := 0; i < len(v); i++ {

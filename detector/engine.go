@@ -3,7 +3,6 @@ package detector
 import (
 	"fmt"
 	"os"
-	"strings"
 	"sync/atomic"
 )
 
@@ -229,15 +228,3 @@ func (e *Engine) Rules() []*Rule { return e.active }
 
 // Hostname is the hostname the engine puts into alerts.
 func (e *Engine) Hostname() string { return e.hostname }
-
-// FormatAlertText renders an alert as Falco prints it on stdout:
-// "<time>: <Priority> <output>".
-func FormatAlertText(a *Alert) string {
-	var b strings.Builder
-	b.WriteString(a.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00"))
-	b.WriteString(": ")
-	b.WriteString(a.Priority.String())
-	b.WriteString(" ")
-	b.WriteString(a.Output)
-	return b.String()
-}

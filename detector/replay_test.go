@@ -2,9 +2,7 @@ package detector
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"reflect"
 	"testing"
@@ -69,12 +67,9 @@ func TestReplayStableRules(t *testing.T) {
 
 	var buf bytes.Buffer
 	for _, a := range alerts {
-		fmt.Fprintln(&buf, FormatAlertText(a))
-		j, err := json.Marshal(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		buf.Write(j)
+		buf.Write(a.AppendText(nil))
+		buf.WriteByte('\n')
+		buf.Write(a.AppendJSON(nil))
 		buf.WriteByte('\n')
 	}
 	golden := "testdata/replay.golden"
