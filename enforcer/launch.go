@@ -205,7 +205,7 @@ func (l *Launch) Explain(w io.Writer) {
 		fmt.Fprint(w, ", binary tree")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "before the filter: resolve the command, compile, block signals, prctl(PR_SET_NO_NEW_PRIVS), restore RLIMIT_NOFILE; then seccomp(SECCOMP_SET_MODE_FILTER) on the exec'ing thread only")
+	fmt.Fprintln(w, "before the filter: resolve the command, compile, restore RLIMIT_NOFILE, block signals, prctl(PR_SET_NO_NEW_PRIVS); then seccomp(SECCOMP_SET_MODE_FILTER) on the exec'ing thread only")
 	fmt.Fprintln(w, "after the filter, the launcher calls:")
 	for _, ls := range LauncherSyscalls {
 		state := "not on this architecture"

@@ -1,16 +1,68 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/sysward/sysward/enforcer"
+	"github.com/sysward/sysward/profiles"
 )
 
-// runCommand is built under issue 4.
+// runCommand is `sysward run --profile FILE [--mode enforce|complain] -- CMD ARGS…`.
 func runCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "run",
-		Usage:  "not built yet (issue 4)",
-		Action: func(*cli.Context) error { return errors.New("run: not built yet") },
+		Name:  "run",
+		Usage: "run a command under a seccomp profile",
+		UsageText: `sysward run --profile FILE [--mode enforce|complain] [--explain] [--force] -- CMD ARGS...
+
+Resolves CMD on PATH, loads and compiles the profile, then installs the filter
+and execs CMD in place, so the exit status is CMD's own. Everything that can
+fail is checked before the filter is installed: a bad profile, an unknown
+syscall, or a command that cannot be found is exit status 2 with nothing
+applied. A profile that does not allow execve is refused (the command could
+not start) unless --force. The few syscalls sysward itself makes between
+installing the filter and execve are added to the profile if it lacks them;
+--explain lists them.
+
+--mode complain logs what the profile would refuse (SCMP_ACT_LOG: the kernel
+writes an audit record, type=1326, to the kernel log or auditd) and lets it run.
+
+Example:
+   sysward run --profile ls.json -- ls -l /
+   sysward run --profile ls.json --mode complain --explain -- ls /tmp`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Required: true, Usage: "seccomp profile `FILE`"},
+			&cli.StringFlag{Name: "mode", Value: string(enforcer.Enforce), Usage: "`MODE`: enforce refuses, complain logs"},
+			&cli.BoolFlag{Name: "explain", Usage: "print, on stderr, what will be installed and which syscalls sysward adds"},
+			&cli.BoolFlag{Name: "force", Usage: "run even if the profile blocks execve or a syscall sysward needs"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("run: no command given (sysward run --profile FILE -- CMD ARGS...)")
+			}
+			mode, err := enforcer.ParseMode(c.String("mode"))
+			if err != nil {
+				return usagef("--mode: %v", err)
+			}
+			path := c.String("profile")
+			p, err := profiles.Load(path)
+			if err != nil {
+				return usageErr(err)
+			}
+			l, err := enforcer.PrepareLaunch(p, c.Args().Slice(), &enforcer.LaunchOptions{Mode: mode, Force: c.Bool("force")})
+			if err != nil {
+				if enforcer.IsBadInput(err) {
+					return usageErr(fmt.Errorf("%s: %w", path, err))
+				}
+				return err
+			}
+			if c.Bool("explain") {
+				l.Explain(c.App.ErrWriter)
+			}
+			// Exec returns only if the filter could not be installed.
+			err = l.Exec()
+			return fmt.Errorf("run: %w", err)
+		},
 	}
 }
