@@ -39,6 +39,12 @@ profiles strictly: a profile that fails to load is bad input (exit status 2).
 Example:
    sysward profile lint examples/profiles/nginx.json`,
 		Subcommands: subs,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("profile: unknown command %q (see sysward profile --help)", c.Args().First())
+			}
+			return cli.ShowSubcommandHelp(c)
+		},
 	}
 }
 
