@@ -97,10 +97,19 @@ type Reader struct {
 
 	mu      sync.Mutex
 	entries map[int]*entry
+	known   map[int]Known // from events, for processes /proc no longer has
 	stats   Stats
 
 	umu   sync.Mutex            // guards users; held while a user table is (re)read
 	users map[string]*userTable // key: container id, "" for the host
+}
+
+// Known is what an event source (the kernel's exec events) said about a
+// process; it stands in when the process is gone before /proc is read.
+type Known struct {
+	PPID    int
+	Name    string
+	ExePath string
 }
 
 type entry struct {
@@ -143,7 +152,7 @@ func New(opts *Options) *Reader {
 	if o.Revalidate == 0 {
 		o.Revalidate = time.Second
 	}
-	return &Reader{opts: o, entries: make(map[int]*entry), users: make(map[string]*userTable)}
+	return &Reader{opts: o, entries: make(map[int]*entry), known: make(map[int]Known), users: make(map[string]*userTable)}
 }
 
 // Stats returns the cache counters so far.
@@ -151,6 +160,31 @@ func (r *Reader) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.stats
+}
+
+// Note records what an event said about pid (empty fields leave what was
+// noted before). Get uses it for a process that exited before /proc could
+// be read, and for its ancestors: short-lived processes are common, and an
+// event is read a few milliseconds after it happened.
+func (r *Reader) Note(pid int, k Known) {
+	r.mu.Lock()
+	old, ok := r.known[pid]
+	if ok {
+		if k.Name == "" {
+			k.Name = old.Name
+		}
+		if k.ExePath == "" {
+			k.ExePath = old.ExePath
+		}
+		if k.PPID == 0 {
+			k.PPID = old.PPID
+		}
+	}
+	if !ok && len(r.known) >= r.opts.MaxEntries {
+		clear(r.known)
+	}
+	r.known[pid] = k
+	r.mu.Unlock()
 }
 
 // Invalidate drops pid's cached details; call it when pid execs.
@@ -201,6 +235,7 @@ func (r *Reader) get(pid, depth int) (*Process, error) {
 	p, err := r.read(pid, depth)
 	if err != nil {
 		r.count(func(s *Stats) { s.Exited++ })
+		r.fromKnown(p, depth)
 		return p, err
 	}
 	if p.Exe == "" && p.ExePath != "" {
@@ -213,6 +248,33 @@ func (r *Reader) get(pid, depth int) (*Process, error) {
 	r.entries[pid] = &entry{p: p, checked: now}
 	r.mu.Unlock()
 	return p, nil
+}
+
+// fromKnown completes a partial (exited) process with what Note recorded,
+// and its ancestors from the cache, /proc or Note.
+func (r *Reader) fromKnown(p *Process, depth int) {
+	r.mu.Lock()
+	k, ok := r.known[p.PID]
+	r.mu.Unlock()
+	if ok {
+		if k.Name != "" {
+			p.Name = k.Name
+		}
+		if k.ExePath != "" {
+			p.ExePath = k.ExePath
+		}
+		if k.PPID != 0 {
+			p.PPID = k.PPID
+		}
+	}
+	if depth > 0 && p.PPID > 0 && len(p.Ancestors) == 0 {
+		if parent, _ := r.get(p.PPID, depth-1); parent != nil && parent.Name != "" {
+			p.Ancestors = append([]Ancestor{{PID: parent.PID, Name: parent.Name, ExePath: parent.ExePath, Cmdline: parent.Cmdline()}}, parent.Ancestors...)
+			if len(p.Ancestors) > r.opts.MaxAncestors {
+				p.Ancestors = p.Ancestors[:r.opts.MaxAncestors]
+			}
+		}
+	}
 }
 
 func (r *Reader) count(f func(*Stats)) {

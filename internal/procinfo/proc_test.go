@@ -187,3 +187,22 @@ func TestReaderPidReuse(t *testing.T) {
 		t.Fatalf("recycled pid not re-read: %+v", p)
 	}
 }
+
+// TestReaderNoteExited: what an event noted stands in for a process that is
+// gone, and its ancestry continues through the live parent.
+func TestReaderNoteExited(t *testing.T) {
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	r := New(nil)
+	r.Note(cmd.Process.Pid, Known{PPID: os.Getpid(), Name: "true"})
+	r.Note(cmd.Process.Pid, Known{ExePath: "/bin/true"}) // merges with the first note
+	p, err := r.Get(cmd.Process.Pid)
+	if !errors.Is(err, ErrExited) {
+		t.Fatalf("err = %v", err)
+	}
+	if p.Name != "true" || p.ExePath != "/bin/true" || p.PPID != os.Getpid() || len(p.Ancestors) == 0 || p.Ancestors[0].PID != os.Getpid() {
+		t.Fatalf("partial %+v", p)
+	}
+}
