@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/sysward/sysward/detector"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -145,5 +147,44 @@ func TestProfileCLIHelp(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Example") {
 			t.Errorf("%s --help: exit %d, no Example:\n%s", sub.Name, code, out)
 		}
+	}
+}
+
+// TestProfileFalcoExportRunsInDetector: the exported Falco snippet loads in
+// sysward's own rules engine and fires exactly on a syscall outside the
+// profile made by the selected workload.
+func TestProfileFalcoExportRunsInDetector(t *testing.T) {
+	code, out, errs := profileCLI(t, "export", "--format", "falco", "--name", "web", samples+"busybox-httpd.json")
+	if code != 0 {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	rs, err := detector.LoadRulesFiles(detector.RulesFile{Name: "web.yaml", Data: []byte(out)})
+	if err != nil {
+		t.Fatalf("detector rejects the exported snippet: %v\n%s", err, out)
+	}
+	var alerts []*detector.Alert
+	eng, err := detector.NewEngine(rs, &detector.EngineOptions{Hostname: "test", Sink: detector.AlertFunc(func(a *detector.Alert) { alerts = append(alerts, a) })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		workload, syscall string
+		fires             bool
+	}{
+		{"web", "accept", false}, // in the profile
+		{"web", "ptrace", true},  // outside it
+		{"web", "mount", true},   // outside it
+		{"db", "ptrace", false},  // another workload
+		{"web", "socket", false}, // in the profile
+	}
+	for _, tt := range tests {
+		ev := &detector.Event{Type: tt.syscall, Workload: tt.workload, Time: time.Unix(1764000000, 0)}
+		ev.Normalize()
+		if got := eng.Process(ev) > 0; got != tt.fires {
+			t.Errorf("%s in %s: fired %v, want %v", tt.syscall, tt.workload, got, tt.fires)
+		}
+	}
+	if len(alerts) != 2 || alerts[0].Rule != profiles.FalcoRuleName("web") {
+		t.Errorf("alerts: %+v", alerts)
 	}
 }
