@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -139,5 +140,33 @@ func TestMatchingFirstAndPriority(t *testing.T) {
 	}
 	if _, err := NewEngine(rs, &EngineOptions{MinPriority: "loud"}); err == nil {
 		t.Error("bad MinPriority accepted")
+	}
+}
+
+// TestREADMEEventExample decodes the event shown in README's "Event file
+// format", so the documentation cannot drift from the decoder.
+func TestREADMEEventExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	i := strings.Index(s, "### Event file format")
+	if i < 0 {
+		t.Fatal("README has no Event file format section")
+	}
+	s = s[i:]
+	start := strings.Index(s, "```\n{")
+	end := strings.Index(s[start+4:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("no example block")
+	}
+	line := strings.ReplaceAll(s[start+4:start+4+end], "\n", "")
+	evs, err := DecodeEvents("README.md", []byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Proc.Ancestors[0].Name != "runc:[1:CHILD]" || evs[0].Workload != "shop/web" || evs[0].Container.ImageTag != "1.25" {
+		t.Errorf("decoded %+v", evs)
 	}
 }
