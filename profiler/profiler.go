@@ -86,6 +86,8 @@ type TrackOptions struct {
 // Profiler is a loaded and attached set of sysward eBPF programs.
 type Profiler struct {
 	mu      sync.Mutex
+	slots   map[uint64]uint32 // tracked cgroup id -> slot in the states map
+	free    []uint32          // free slots, next last
 	objs    profilerObjects
 	links   []link.Link
 	rd      *ringbuf.Reader
@@ -115,10 +117,16 @@ func Load(opts *Options) (*Profiler, error) {
 	if opts.RingBufferSize > 0 {
 		spec.Maps["events"].MaxEntries = uint32(opts.RingBufferSize)
 	}
+	maxCgroups := uint32(1024)
 	if opts.MaxCgroups > 0 {
-		spec.Maps["cgroups"].MaxEntries = uint32(opts.MaxCgroups)
+		maxCgroups = uint32(opts.MaxCgroups)
 	}
-	p := &Profiler{bootOff: bootOffset()}
+	spec.Maps["tracked"].MaxEntries = maxCgroups
+	spec.Maps["states"].MaxEntries = maxCgroups
+	p := &Profiler{bootOff: bootOffset(), slots: map[uint64]uint32{}}
+	for i := int(maxCgroups) - 1; i >= 0; i-- {
+		p.free = append(p.free, uint32(i))
+	}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -134,34 +142,27 @@ func Load(opts *Options) (*Profiler, error) {
 		p.links = append(p.links, l)
 		return nil
 	}
-	steps := []struct {
+	type step struct {
 		name string
-		f    func() (link.Link, error)
-	}{
-		{"raw_tp/sys_enter", func() (link.Link, error) {
-			return link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: p.objs.SysEnter})
-		}},
-		{"tp_btf/sched_process_exec", func() (link.Link, error) {
-			return link.AttachTracing(link.TracingOptions{Program: p.objs.SchedProcessExec})
-		}},
+		prog *ebpf.Program
+	}
+	// sched_switch first: sys_enter relies on its per-CPU cache.
+	steps := []step{
+		{"tp_btf/sched_switch", p.objs.SchedSwitch},
+		{"tp_btf/cgroup_attach_task", p.objs.CgroupAttachTask},
+		{"tp_btf/sched_process_exec", p.objs.SchedProcessExec},
+		{"tp_btf/sys_enter", p.objs.SysEnter},
 	}
 	if opts.Watch {
 		steps = append(steps,
-			struct {
-				name string
-				f    func() (link.Link, error)
-			}{"tp_btf/sys_exit", func() (link.Link, error) {
-				return link.AttachTracing(link.TracingOptions{Program: p.objs.SysExit})
-			}},
-			struct {
-				name string
-				f    func() (link.Link, error)
-			}{"tp_btf/sched_process_exit", func() (link.Link, error) {
-				return link.AttachTracing(link.TracingOptions{Program: p.objs.SchedProcessExit})
-			}})
+			step{"tp_btf/sys_exit", p.objs.SysExit},
+			step{"tp_btf/sched_process_exit", p.objs.SchedProcessExit})
 	}
 	for _, s := range steps {
-		if err := attach(s.name, s.f); err != nil {
+		prog := s.prog
+		if err := attach(s.name, func() (link.Link, error) {
+			return link.AttachTracing(link.TracingOptions{Program: prog})
+		}); err != nil {
 			p.Close()
 			return nil, err
 		}
@@ -205,12 +206,17 @@ func (p *Profiler) Close() error {
 
 // Track starts tracking cgroupID (the inode of its cgroup2 directory, see
 // cgroups.ID). Tracking it again replaces its state: seen, deviation and
-// denied sets start empty.
+// denied sets start empty. Tracking takes effect for each task of the cgroup
+// at its next context switch (see doc.go).
 func (p *Profiler) Track(cgroupID uint64, t TrackOptions) error {
 	if t.Mode != ModeLearn && t.Mode != ModeWatch {
 		return fmt.Errorf("tracking cgroup %d: invalid mode %d", cgroupID, t.Mode)
 	}
+	if cgroupID == 0 {
+		return fmt.Errorf("tracking cgroup 0: %w", ErrUnknownTarget)
+	}
 	var st profilerCgroupState
+	st.CgroupId = cgroupID
 	st.Mode = uint32(t.Mode)
 	st.Flags = uint32(t.Flags)
 	if t.Allowed != nil {
@@ -221,25 +227,49 @@ func (p *Profiler) Track(cgroupID uint64, t TrackOptions) error {
 	if p.closed {
 		return ErrClosed
 	}
-	if err := p.objs.Cgroups.Update(cgroupID, &st, ebpf.UpdateAny); err != nil {
+	slot, ok := p.slots[cgroupID]
+	if !ok {
+		if len(p.free) == 0 {
+			return fmt.Errorf("tracking cgroup %d: all %d slots in use (Options.MaxCgroups)", cgroupID, len(p.slots))
+		}
+		slot = p.free[len(p.free)-1]
+	}
+	// State first, then the index that makes sched_switch find it.
+	if err := p.objs.States.Update(slot, &st, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("tracking cgroup %d: writing state: %w", cgroupID, err)
+	}
+	if err := p.objs.Tracked.Update(cgroupID, slot, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
+	}
+	if !ok {
+		p.free = p.free[:len(p.free)-1]
+		p.slots[cgroupID] = slot
 	}
 	return nil
 }
 
-// Untrack stops tracking cgroupID.
+// Untrack stops tracking cgroupID and frees its state.
 func (p *Profiler) Untrack(cgroupID uint64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return ErrClosed
 	}
-	if err := p.objs.Cgroups.Delete(cgroupID); err != nil {
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("untracking cgroup %d: %w", cgroupID, ErrNotTracked)
-		}
+	slot, ok := p.slots[cgroupID]
+	if !ok {
+		return fmt.Errorf("untracking cgroup %d: %w", cgroupID, ErrNotTracked)
+	}
+	if err := p.objs.Tracked.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("untracking cgroup %d: %w", cgroupID, err)
 	}
+	// A CPU that cached this slot before the delete sees cgroup id 0 and
+	// ignores it.
+	var zero profilerCgroupState
+	if err := p.objs.States.Update(slot, &zero, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("untracking cgroup %d: clearing state: %w", cgroupID, err)
+	}
+	delete(p.slots, cgroupID)
+	p.free = append(p.free, slot)
 	return nil
 }
 
@@ -267,11 +297,12 @@ func (p *Profiler) State(cgroupID uint64) (*State, error) {
 	if p.closed {
 		return nil, ErrClosed
 	}
+	slot, ok := p.slots[cgroupID]
+	if !ok {
+		return nil, fmt.Errorf("reading cgroup %d: %w", cgroupID, ErrNotTracked)
+	}
 	var st profilerCgroupState
-	if err := p.objs.Cgroups.Lookup(cgroupID, &st); err != nil {
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil, fmt.Errorf("reading cgroup %d: %w", cgroupID, ErrNotTracked)
-		}
+	if err := p.objs.States.Lookup(slot, &st); err != nil {
 		return nil, fmt.Errorf("reading cgroup %d: %w", cgroupID, err)
 	}
 	out := &State{

@@ -15,6 +15,7 @@ import (
 
 type profilerCgroupState struct {
 	_              structs.HostLayout
+	CgroupId       uint64
 	Mode           uint32
 	Flags          uint32
 	DeviationCount uint64
@@ -23,6 +24,13 @@ type profilerCgroupState struct {
 	Seen           [3][16]uint64
 	Deviated       [3][16]uint64
 	Denied         [3][16]uint64
+}
+
+type profilerCpuCurrent struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Slot     uint32
+	Tracked  uint32
 }
 
 type profilerEvent struct {
@@ -47,12 +55,16 @@ type profilerEvent struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	profilerMapCgroups           = "cgroups"
+	profilerMapCpuCurrent        = "cpu_current"
 	profilerMapDrops             = "drops"
 	profilerMapEntered           = "entered"
 	profilerMapEvents            = "events"
+	profilerMapStates            = "states"
+	profilerMapTracked           = "tracked"
+	profilerProgCgroupAttachTask = "cgroup_attach_task"
 	profilerProgSchedProcessExec = "sched_process_exec"
 	profilerProgSchedProcessExit = "sched_process_exit"
+	profilerProgSchedSwitch      = "sched_switch"
 	profilerProgSysEnter         = "sys_enter"
 	profilerProgSysExit          = "sys_exit"
 	profilerVarUnusedEvent       = "unused_event"
@@ -100,8 +112,10 @@ type profilerSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerProgramSpecs struct {
+	CgroupAttachTask *ebpf.ProgramSpec `ebpf:"cgroup_attach_task"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
+	SchedSwitch      *ebpf.ProgramSpec `ebpf:"sched_switch"`
 	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
@@ -110,10 +124,12 @@ type profilerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerMapSpecs struct {
-	Cgroups *ebpf.MapSpec `ebpf:"cgroups"`
-	Drops   *ebpf.MapSpec `ebpf:"drops"`
-	Entered *ebpf.MapSpec `ebpf:"entered"`
-	Events  *ebpf.MapSpec `ebpf:"events"`
+	CpuCurrent *ebpf.MapSpec `ebpf:"cpu_current"`
+	Drops      *ebpf.MapSpec `ebpf:"drops"`
+	Entered    *ebpf.MapSpec `ebpf:"entered"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	States     *ebpf.MapSpec `ebpf:"states"`
+	Tracked    *ebpf.MapSpec `ebpf:"tracked"`
 }
 
 // profilerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -143,18 +159,22 @@ func (o *profilerObjects) Close() error {
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerMaps struct {
-	Cgroups *ebpf.Map `ebpf:"cgroups"`
-	Drops   *ebpf.Map `ebpf:"drops"`
-	Entered *ebpf.Map `ebpf:"entered"`
-	Events  *ebpf.Map `ebpf:"events"`
+	CpuCurrent *ebpf.Map `ebpf:"cpu_current"`
+	Drops      *ebpf.Map `ebpf:"drops"`
+	Entered    *ebpf.Map `ebpf:"entered"`
+	Events     *ebpf.Map `ebpf:"events"`
+	States     *ebpf.Map `ebpf:"states"`
+	Tracked    *ebpf.Map `ebpf:"tracked"`
 }
 
 func (m *profilerMaps) Close() error {
 	return _ProfilerClose(
-		m.Cgroups,
+		m.CpuCurrent,
 		m.Drops,
 		m.Entered,
 		m.Events,
+		m.States,
+		m.Tracked,
 	)
 }
 
@@ -169,16 +189,20 @@ type profilerVariables struct {
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerPrograms struct {
+	CgroupAttachTask *ebpf.Program `ebpf:"cgroup_attach_task"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
+	SchedSwitch      *ebpf.Program `ebpf:"sched_switch"`
 	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *profilerPrograms) Close() error {
 	return _ProfilerClose(
+		p.CgroupAttachTask,
 		p.SchedProcessExec,
 		p.SchedProcessExit,
+		p.SchedSwitch,
 		p.SysEnter,
 		p.SysExit,
 	)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -60,6 +61,9 @@ func callDeviating(times int) {
 
 // runChild is the workload side of the watch tests, in a re-exec'd test binary.
 func runChild(mode string) int {
+	if n, ok := strings.CutPrefix(mode, "loop:"); ok {
+		return loopChild(n)
+	}
 	switch mode {
 	case "deviate":
 		callDeviating(3)

@@ -57,6 +57,7 @@ struct bpf_raw_tracepoint_args {
 struct pt_regs {
 	unsigned long r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
 	unsigned long ax, cx, dx, si, di, orig_ax, ip;
+	unsigned long flags;
 };
 
 struct thread_info {
@@ -69,8 +70,21 @@ struct seccomp {
 	int mode;
 };
 
+struct kernfs_node {
+	__u64 id;
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+};
+
 struct task_struct {
 	struct thread_info thread_info;
+	struct css_set *cgroups;
 	int exit_code;
 	pid_t pid;
 	pid_t tgid;

@@ -1,0 +1,304 @@
+package profiler
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/sysward/sysward/internal/testutil"
+	"github.com/sysward/sysward/profiles"
+)
+
+// loopChild times n getppid calls (raw: no Go scheduler hooks) in chunks
+// and prints the fastest chunk's ns per call: on a shared, noisy machine the
+// minimum is what the code costs, the rest is other tenants' interference.
+func loopChild(arg string) int {
+	n, err := strconv.Atoi(arg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loop:", err)
+		return 2
+	}
+	const chunk = 10000
+	for i := 0; i < chunk; i++ { // warm up, and set the seen bit
+		unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
+	}
+	best := time.Duration(1 << 62)
+	for c := 0; c < n/chunk; c++ {
+		start := time.Now()
+		for i := 0; i < chunk; i++ {
+			unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
+		}
+		if d := time.Since(start); d < best {
+			best = d
+		}
+	}
+	fmt.Printf("%.3f\n", float64(best.Nanoseconds())/chunk)
+	return 0
+}
+
+// timeLoop runs the getppid loop in a child process placed in cgroup dir
+// and returns its ns per call.
+func timeLoop(b *testing.B, dir string, n int) float64 {
+	b.Helper()
+	cg, err := os.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cg.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=loop:"+strconv.Itoa(n))
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("loop child: %v", err)
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		b.Fatalf("loop child output %q: %v", out, err)
+	}
+	return v
+}
+
+// emptyRawTP attaches raw_tp programs that only return to each tracepoint
+// (sys_enter; sys_exit too for the watch baseline): the floor any syscall
+// tracer pays.
+func emptyRawTP(b *testing.B, tracepoints ...string) func() {
+	b.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.RawTracepoint,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var links []link.Link
+	for _, tp := range tracepoints {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: prog})
+		if err != nil {
+			prog.Close()
+			b.Fatal(err)
+		}
+		links = append(links, l)
+	}
+	return func() {
+		for _, l := range links {
+			l.Close()
+		}
+		prog.Close()
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func benchCgroup(b *testing.B) (string, uint64) {
+	b.Helper()
+	dir, err := newLearnCgroup()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { removeCgroup(dir, 5*time.Second) })
+	id, err := cgroupID(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir, id
+}
+
+// BenchmarkSyscallOverhead times a tight getppid loop in a child process
+// under each condition, interleaved over several rounds (median), and prints
+// ratios against the empty raw_tp program measured in the same run.
+// Targets (issue 3): untracked <= 1.05x, tracked <= 1.10x.
+func BenchmarkSyscallOverhead(b *testing.B) {
+	testutil.Require(b, testutil.Root, testutil.BTF, testutil.Cgroup2)
+	const n = 1_000_000
+	const rounds = 3
+	loopDir, loopID := benchCgroup(b)
+	_, otherID := benchCgroup(b)
+
+	allowed := &SyscallSet{}
+	for _, name := range profiles.Syscalls(profiles.ArchX86_64) {
+		nr, _ := profiles.SyscallNumber(profiles.ArchX86_64, name)
+		allowed.Add(profiles.ArchX86_64, nr)
+	}
+
+	type cond struct {
+		name string
+		with func() func() // sets up, returns teardown
+	}
+	sysward := func(opts *Options, track func(p *Profiler) error) func() func() {
+		return func() func() {
+			p, err := Load(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := track(p); err != nil {
+				b.Fatal(err)
+			}
+			return func() { p.Close() }
+		}
+	}
+	conds := []cond{
+		{"bare (no program)", func() func() { return func() {} }},
+		{"empty raw_tp program", func() func() { return emptyRawTP(b, "sys_enter") }},
+		{"sysward, other cgroup tracked", sysward(nil, func(p *Profiler) error {
+			return p.Track(otherID, TrackOptions{Mode: ModeLearn})
+		})},
+		{"sysward learning this cgroup", sysward(nil, func(p *Profiler) error {
+			return p.Track(loopID, TrackOptions{Mode: ModeLearn, Flags: FlagFirstSeen})
+		})},
+		{"empty raw_tp on sys_enter + sys_exit", func() func() { return emptyRawTP(b, "sys_enter", "sys_exit") }},
+		{"sysward watching this cgroup (+sys_exit)", sysward(&Options{Watch: true}, func(p *Profiler) error {
+			return p.Track(loopID, TrackOptions{Mode: ModeWatch, Allowed: allowed})
+		})},
+	}
+	results := make([][]float64, len(conds))
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			for ci, c := range conds {
+				teardown := c.with()
+				results[ci] = append(results[ci], timeLoop(b, loopDir, n))
+				teardown()
+			}
+		}
+	}
+	base, base2 := median(results[1]), median(results[4])
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\ngetppid loop, %d calls x %d rounds per condition, median ns/call:\n", n, rounds*b.N)
+	fmt.Fprintf(&sb, "%-42s %9s %12s\n", "condition", "ns/call", "vs empty")
+	for ci, c := range conds {
+		m := median(results[ci])
+		fmt.Fprintf(&sb, "%-42s %9.1f %11.3fx\n", c.name, m, m/base)
+	}
+	fmt.Fprintf(&sb, "watching vs empty programs on both tracepoints: %.3fx\n", median(results[5])/base2)
+	fmt.Fprintf(&sb, "targets: other cgroup <= 1.05x, this cgroup <= 1.10x\n")
+	fmt.Print(sb.String())
+	b.ReportMetric(median(results[2])/base, "untracked/empty")
+	b.ReportMetric(median(results[3])/base, "learned/empty")
+	b.ReportMetric(median(results[5])/base2, "watched/empty-enter+exit")
+}
+
+// BenchmarkRedisLearned compares redis-benchmark throughput against a
+// redis-server being learned (profiler.Learn on the command) and an
+// untraced one, interleaved rounds, median. Target: >= 0.97.
+func BenchmarkRedisLearned(b *testing.B) {
+	testutil.Require(b, testutil.Root, testutil.BTF, testutil.Cgroup2,
+		testutil.Binary("redis-server"), testutil.Binary("redis-benchmark"))
+	const rounds = 5
+	var plain, learned []float64
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			plain = append(plain, redisRound(b, false))
+			learned = append(learned, redisRound(b, true))
+		}
+	}
+	mp, ml := median(plain), median(learned)
+	fmt.Printf("\nredis-benchmark (SET+GET, 50 clients, 100k requests each), median of %d rounds:\n", len(plain))
+	fmt.Printf("%-28s %12s %9s\n", "redis-server", "requests/s", "ratio")
+	fmt.Printf("%-28s %12.0f %9.3f\n", "untraced", mp, 1.0)
+	fmt.Printf("%-28s %12.0f %9.3f\n", "being learned (sysward)", ml, ml/mp)
+	fmt.Printf("target: learned >= 0.97 of untraced\n")
+	b.ReportMetric(ml/mp, "learned/untraced")
+}
+
+func freePort(b *testing.B) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// redisRound starts redis-server (under Learn when learn is set), runs
+// redis-benchmark against it and returns the mean requests/s of SET and GET.
+func redisRound(b *testing.B, learn bool) float64 {
+	b.Helper()
+	port := strconv.Itoa(freePort(b))
+	args := []string{"redis-server", "--port", port, "--save", "", "--appendonly", "no", "--dir", b.TempDir()}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var stop func()
+	if learn {
+		tracking := make(chan struct{})
+		var lerr error
+		var res *Result
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, lerr = Learn(ctx, Target{Command: args}, &LearnOptions{Tracking: func(uint64, string) { close(tracking) }})
+		}()
+		<-tracking
+		stop = func() {
+			cancel()
+			wg.Wait()
+			if lerr != nil {
+				b.Fatalf("Learn redis-server: %v", lerr)
+			}
+			if !names(res.Profile)["epoll_wait"] && !names(res.Profile)["epoll_pwait"] {
+				b.Errorf("learned redis profile lacks epoll_wait: %v", res.Profile.Names())
+			}
+		}
+	} else {
+		cmd := exec.Command(args[0], args[1:]...)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		stop = func() { cancel(); cmd.Process.Kill(); cmd.Wait() }
+	}
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("redis-server did not listen on %s", port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out, err := exec.Command("redis-benchmark", "-p", port, "-q", "-n", "100000", "-c", "50", "-t", "set,get", "--csv").Output()
+	if err != nil {
+		b.Fatalf("redis-benchmark: %v", err)
+	}
+	var sum float64
+	var k int
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), ",")
+		if len(f) < 2 || !strings.HasPrefix(f[0], `"SET"`) && !strings.HasPrefix(f[0], `"GET"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.Trim(f[1], `"`), 64)
+		if err == nil {
+			sum += v
+			k++
+		}
+	}
+	if k != 2 {
+		b.Fatalf("redis-benchmark output: %q", out)
+	}
+	return sum / 2
+}
+
