@@ -301,4 +301,3 @@ func redisRound(b *testing.B, learn bool) float64 {
 	}
 	return sum / 2
 }
-
