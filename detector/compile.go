@@ -540,6 +540,10 @@ func boolCheck(get func(*Event) (int64, bool), op string, vals []string) (evalua
 	}
 	switch op {
 	case "=", "==", "in":
+		if len(want) == 1 {
+			w := want[0]
+			return func(e *Event) bool { n, ok := get(e); return ok && n == w }, nil
+		}
 		return func(e *Event) bool {
 			n, ok := get(e)
 			if !ok {

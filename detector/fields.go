@@ -405,18 +405,20 @@ func argHas(e *Event, arg string, names ...string) bool {
 	if !ok {
 		return false
 	}
-	for v != "" {
-		tok := v
-		if i := strings.IndexAny(v, "|( "); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			v = ""
+	// walk the "A|B|C" tokens without allocating
+	start := 0
+	for i := 0; i <= len(v); i++ {
+		if i < len(v) && v[i] != '|' && v[i] != '(' && v[i] != ')' && v[i] != ' ' {
+			continue
 		}
-		for _, n := range names {
-			if tok == n {
-				return true
+		if tok := v[start:i]; tok != "" {
+			for _, n := range names {
+				if tok == n {
+					return true
+				}
 			}
 		}
+		start = i + 1
 	}
 	return false
 }

@@ -9,6 +9,7 @@ import (
 // outputFormat is a rule's compiled output string: literal text and %field
 // substitutions, each field's accessor bound once.
 type outputFormat struct {
+	size    int // literal bytes plus an allowance per field, to size the buffer once
 	parts   []outputPart
 	unknown []string // fields the registry lacks; they print <NA>
 }
@@ -90,12 +91,16 @@ func compileOutput(reg *registry, s string) *outputFormat {
 		i = end
 	}
 	flush()
+	for _, p := range o.parts {
+		o.size += len(p.text) + 24
+	}
 	return o
 }
 
 // render produces the output text and the output_fields map.
 func (o *outputFormat) render(ev *Event) (string, map[string]any) {
 	var b strings.Builder
+	b.Grow(o.size)
 	fields := make(map[string]any, len(o.parts))
 	for _, p := range o.parts {
 		if p.name == "" {
