@@ -76,6 +76,10 @@ type dedupEntry struct {
 // called from Dedup's sweeper goroutine, from Close, and from Offer when it
 // finds an expired window first, so it must be safe for concurrent use.
 func NewDedup(cfg DedupConfig, rec metrics.Recorder, emit func(*detector.Alert)) *Dedup {
+	return newDedup(cfg, rec, emit, time.Now)
+}
+
+func newDedup(cfg DedupConfig, rec metrics.Recorder, emit func(*detector.Alert), now func() time.Time) *Dedup {
 	if rec == nil {
 		rec = metrics.Nop
 	}
@@ -88,7 +92,7 @@ func NewDedup(cfg DedupConfig, rec metrics.Recorder, emit func(*detector.Alert))
 		maxKeys = 10000
 	}
 	d := &Dedup{window: time.Duration(cfg.Window), keyFields: keys, maxPer: (maxKeys + dedupShards - 1) / dedupShards,
-		emit: emit, rec: rec, seed: maphash.MakeSeed(), stop: make(chan struct{}), done: make(chan struct{}), now: time.Now}
+		emit: emit, rec: rec, seed: maphash.MakeSeed(), stop: make(chan struct{}), done: make(chan struct{}), now: now}
 	for i := range d.shards {
 		d.shards[i].entries = make(map[uint64]*dedupEntry)
 	}

@@ -1,0 +1,224 @@
+package output
+
+import (
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/detector/metrics"
+)
+
+// fakeClock is a clock the test moves.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+type collected struct {
+	mu     sync.Mutex
+	alerts []*detector.Alert
+}
+
+func (c *collected) emit(a *detector.Alert) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.alerts = append(c.alerts, a)
+}
+
+func (c *collected) get() []*detector.Alert {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*detector.Alert(nil), c.alerts...)
+}
+
+func newTestDedup(t *testing.T, cfg DedupConfig) (*Dedup, *fakeClock, *collected) {
+	t.Helper()
+	clk := &fakeClock{}
+	clk.ns.Store(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	c := &collected{}
+	d := newDedup(cfg, nil, c.emit, clk.now)
+	t.Cleanup(d.Close)
+	return d, clk, c
+}
+
+func TestDedupKey(t *testing.T) {
+	base := alert(0)
+	vary := func(f func(a *detector.Alert)) *detector.Alert {
+		a := alert(0)
+		a.OutputFields = map[string]any{"sysward.workload": "default/web", "evt.type": "execve", "proc.name": "sh"}
+		f(a)
+		return a
+	}
+	base.OutputFields = map[string]any{"sysward.workload": "default/web", "evt.type": "execve", "proc.name": "sh"}
+	cases := []struct {
+		name   string
+		other  *detector.Alert
+		repeat bool
+	}{
+		{"identical", vary(func(a *detector.Alert) {}), true},
+		{"different time and output text still repeat", vary(func(a *detector.Alert) { a.Time = a.Time.Add(time.Second); a.Output = "x" }), true},
+		{"non-key field differs: repeat", vary(func(a *detector.Alert) { a.OutputFields["proc.name"] = "bash" }), true},
+		{"other rule", vary(func(a *detector.Alert) { a.Rule = "Other" }), false},
+		{"other workload", vary(func(a *detector.Alert) { a.Workload = "default/db" }), false},
+		{"other syscall", vary(func(a *detector.Alert) { a.Syscall = "ptrace" }), false},
+		{"other key field value", vary(func(a *detector.Alert) { a.OutputFields["evt.type"] = "execveat" }), false},
+		{"key field missing", vary(func(a *detector.Alert) { delete(a.OutputFields, "sysward.workload") }), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, _, _ := newTestDedup(t, DedupConfig{Window: Duration(time.Minute)})
+			if !d.Offer(base) {
+				t.Fatal("first alert held back")
+			}
+			if got := !d.Offer(c.other); got != c.repeat {
+				t.Errorf("counted as repeat: %v, want %v", got, c.repeat)
+			}
+		})
+	}
+}
+
+func TestDedupWindowSummary(t *testing.T) {
+	d, clk, c := newTestDedup(t, DedupConfig{Window: Duration(10 * time.Second)})
+	first := alert(0)
+	if !d.Offer(first) {
+		t.Fatal("first held back")
+	}
+	var last *detector.Alert
+	for i := 1; i <= 5; i++ {
+		clk.advance(time.Second)
+		last = alert(i)
+		if d.Offer(last) {
+			t.Fatalf("repeat %d passed", i)
+		}
+	}
+	if len(c.get()) != 0 {
+		t.Fatal("summary before the window closed")
+	}
+	clk.advance(5 * time.Second) // 10s after the first
+	d.sweep(false)
+	got := c.get()
+	if len(got) != 1 {
+		t.Fatalf("%d summaries", len(got))
+	}
+	s := got[0]
+	if s.OutputFields[FieldRepeatCount] != uint64(5) || s.OutputFields[FieldRepeatWindow] != "10s" ||
+		s.OutputFields["n"] != int64(5) || s.Time != last.Time ||
+		s.Output != last.Output+" (repeated 5 more times within 10s)" {
+		t.Errorf("summary %+v", s)
+	}
+	if _, shared := last.OutputFields[FieldRepeatCount]; shared {
+		t.Error("summary modified the repeat's shared OutputFields")
+	}
+	// A window opens afresh: the next alert passes.
+	if !d.Offer(alert(6)) {
+		t.Error("alert after the window held back")
+	}
+	// The summary is a valid Falco alert.
+	var back map[string]any
+	if err := json.Unmarshal(s.AppendJSON(nil), &back); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDedupExpiredWindowClosedByOffer(t *testing.T) {
+	d, clk, c := newTestDedup(t, DedupConfig{Window: Duration(time.Second)})
+	d.Offer(alert(0))
+	d.Offer(alert(1))
+	clk.advance(2 * time.Second)
+	// Before any sweep: the expired window is closed by this Offer, its
+	// summary emitted first, and the alert passes.
+	if !d.Offer(alert(2)) {
+		t.Fatal("alert after expiry held back")
+	}
+	if got := c.get(); len(got) != 1 || got[0].OutputFields[FieldRepeatCount] != uint64(1) {
+		t.Fatalf("summaries %v", got)
+	}
+	if d.Offer(alert(3)) == true {
+		t.Error("repeat in the new window passed")
+	}
+}
+
+func TestDedupNoRepeatsNoSummary(t *testing.T) {
+	d, clk, c := newTestDedup(t, DedupConfig{Window: Duration(time.Second)})
+	d.Offer(alert(0))
+	clk.advance(2 * time.Second)
+	d.sweep(false)
+	if len(c.get()) != 0 {
+		t.Error("summary for an alert without repeats")
+	}
+}
+
+func TestDedupCloseFlushesOpenWindows(t *testing.T) {
+	d, _, c := newTestDedup(t, DedupConfig{Window: Duration(time.Hour)})
+	a, b := alert(0), alert(0)
+	b.Workload = "other"
+	for range 3 {
+		d.Offer(a)
+		d.Offer(b)
+	}
+	d.Close()
+	if got := c.get(); len(got) != 2 {
+		t.Fatalf("%d summaries, want 2", len(got))
+	}
+	d.Close() // idempotent
+}
+
+func TestDedupMaxKeysPassesThrough(t *testing.T) {
+	d, _, _ := newTestDedup(t, DedupConfig{Window: Duration(time.Hour), MaxKeys: 16})
+	passed := 0
+	for i := range 1000 {
+		a := alert(0)
+		a.Workload = string(rune('A' + i%500))
+		if d.Offer(a) {
+			passed++
+		}
+	}
+	// At most 16 keys are tracked; the second round of the other 484
+	// workloads passes again.
+	if passed < 1000-16 {
+		t.Errorf("%d passed", passed)
+	}
+}
+
+func TestDedupDisabled(t *testing.T) {
+	d, _, _ := newTestDedup(t, DedupConfig{})
+	for range 3 {
+		if !d.Offer(alert(0)) {
+			t.Fatal("dedup with window 0 held an alert back")
+		}
+	}
+}
+
+// TestDispatcherDedupRealTime runs the window on the real clock through a
+// Dispatcher: 1 alert in full, 9 repeats, one summary when the window closes.
+func TestDispatcherDedupRealTime(t *testing.T) {
+	m := metrics.New(&metrics.Options{NoRuntimeCollectors: true})
+	var buf syncBuffer
+	d := NewDispatcher(DispatcherConfig{Recorder: m, Dedup: DedupConfig{Window: Duration(100 * time.Millisecond)}},
+		NewWriter(&buf, FormatJSON, &Options{Recorder: m}))
+	for i := range 10 {
+		d.Send(alert(i))
+	}
+	waitFor(t, "the summary", func() bool { return len(buf.Lines()) == 2 })
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := buf.Lines()
+	var first, sum map[string]any
+	json.Unmarshal([]byte(lines[0]), &first)
+	json.Unmarshal([]byte(lines[1]), &sum)
+	ff := first["output_fields"].(map[string]any)
+	sf := sum["output_fields"].(map[string]any)
+	if ff["n"] != float64(0) || ff[FieldRepeatCount] != nil || sf[FieldRepeatCount] != float64(9) || sf["n"] != float64(9) {
+		t.Errorf("first %v\nsummary %v", ff, sf)
+	}
+	if got := counter(t, m, metrics.AlertsTotal, map[string]string{"rule": "Terminal shell in container"}); got != 10 {
+		t.Errorf("alerts_total %v, want 10 (every alert counts)", got)
+	}
+	if got := counter(t, m, metrics.AlertsSuppressedTotal, map[string]string{"rule": "Terminal shell in container"}); got != 9 {
+		t.Errorf("suppressed %v, want 9", got)
+	}
+}
