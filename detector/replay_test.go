@@ -170,3 +170,47 @@ func TestREADMEEventExample(t *testing.T) {
 		t.Errorf("decoded %+v", evs)
 	}
 }
+
+// TestStatsConcurrent reads Stats while Process runs (run with -race).
+func TestStatsConcurrent(t *testing.T) {
+	rs := loadStable(t)
+	eng, err := NewEngine(rs, &EngineOptions{Matching: MatchAll, Sink: AlertFunc(func(*Alert) {})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile("testdata/events.jsonl")
+	evs, err := DecodeEvents("events.jsonl", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			for j := range evs {
+				eng.Process(&evs[j])
+			}
+		}
+	}()
+	var last uint64
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		st := eng.Stats()
+		if st.Events < last {
+			t.Fatalf("events went back from %d to %d", last, st.Events)
+		}
+		last = st.Events
+	}
+	st := eng.Stats()
+	var sum uint64
+	for _, r := range st.Rules {
+		sum += r.Matches
+	}
+	if st.Events != uint64(200*len(evs)) || st.Matches != 200*6 || sum != st.Matches {
+		t.Errorf("stats %d events %d matches (rules sum %d)", st.Events, st.Matches, sum)
+	}
+}
