@@ -10,17 +10,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/sysward/sysward/enforcer"
-	"github.com/sysward/sysward/profiles"
 )
 
 // childEnv selects what a re-exec'd test binary does instead of running tests.
 const childEnv = "SYSWARD_WATCH_TEST_CHILD"
 
-// TestMain lets the test binary be its own workload and launcher:
+// TestMain lets the test binary be its own workload (the launcher for
+// `run --watch` is this package's init, see Launcher):
 //
-//	launch:<mode>:<profile> ARGS…  install the profile's filter and exec ARGS
-//	                                (what `sysward run` does)
 //	storm:<n>:<nr,nr,…>            call getppid n times, then each nr once
 //	paced:<n>:<duration>           call getppid n times, pausing between calls
 func TestMain(m *testing.M) {
@@ -33,26 +30,6 @@ func TestMain(m *testing.M) {
 func child(spec string, args []string) int {
 	kind, rest, _ := strings.Cut(spec, ":")
 	switch kind {
-	case "launch":
-		mode, path, _ := strings.Cut(rest, ":")
-		p, err := profiles.Load(path)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		env := make([]string, 0, len(os.Environ()))
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, childEnv+"=") {
-				env = append(env, kv)
-			}
-		}
-		l, err := enforcer.PrepareLaunch(p, args, &enforcer.LaunchOptions{Mode: enforcer.Mode(mode), Env: env})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
-		}
-		fmt.Fprintln(os.Stderr, l.Exec())
-		return 1
 	case "storm":
 		ns, list, _ := strings.Cut(rest, ":")
 		n, _ := strconv.Atoi(ns)

@@ -23,6 +23,10 @@ type Summary struct {
 	Deviations []Deviation `json:"deviations"`
 	// Events counts kernel events received (deviations, denials, execs, exits).
 	Events uint64 `json:"events"`
+	// Calls and DeniedCalls are the kernel's own counts of calls outside the
+	// profile (all of them, and those seccomp refused): complete, like the set.
+	Calls       uint64 `json:"calls"`
+	DeniedCalls uint64 `json:"denied_calls"`
 	// Drops counts events the kernel could not queue (ring buffer full).
 	Drops uint64 `json:"drops"`
 	// Alerts counts alerts per rule, before deduplication.
@@ -85,7 +89,8 @@ func (s *Summary) WriteText(w io.Writer) error {
 		rules = append(rules, r)
 	}
 	sort.Strings(rules)
-	fmt.Fprintf(&b, "  events %d, kernel drops %d, alerts %d", s.Events, s.Drops, s.TotalAlerts())
+	fmt.Fprintf(&b, "  calls outside the profile %d (denied %d), events %d, kernel drops %d, alerts %d",
+		s.Calls, s.DeniedCalls, s.Events, s.Drops, s.TotalAlerts())
 	if s.OutputDrops > 0 {
 		fmt.Fprintf(&b, ", output drops %d", s.OutputDrops)
 	}

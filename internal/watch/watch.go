@@ -439,6 +439,7 @@ func (w *Watcher) Summary(cgroupID uint64) (*Summary, error) {
 		Workload: wl.Name, Profile: wl.ProfileName, Mode: wl.Mode,
 		Started: wl.started, Ended: time.Now(),
 		Events: w.events, Drops: w.drops, Alerts: map[string]uint64{},
+		Calls: st.DeviationCount + st.DeniedCount, DeniedCalls: st.DeniedCount,
 	}
 	for _, a := range st.Deviations.Arches() {
 		for _, name := range st.Deviations.Names(a) {
