@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
 )
 
 // childEnv selects what a re-exec'd test binary does instead of running tests.
