@@ -166,3 +166,33 @@ func cString(b []int8) string {
 	}
 	return string(out)
 }
+
+// Events delivers events on a channel until ctx is done or the Profiler is
+// closed; then the channel is closed. It starts one goroutine that calls
+// ReadEvent, so do not call ReadEvent while it runs. The returned function
+// waits for that goroutine to end and returns the read error that ended the
+// stream, if any (nil for ctx's end or Close).
+func (p *Profiler) Events(ctx context.Context) (<-chan Event, func() error) {
+	ch := make(chan Event, 64)
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		for {
+			ev, rerr := p.ReadEvent(ctx)
+			if rerr != nil {
+				if !errors.Is(rerr, ErrClosed) && ctx.Err() == nil {
+					err = rerr
+				}
+				return
+			}
+			select {
+			case ch <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch, func() error { <-done; return err }
+}

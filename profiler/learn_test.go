@@ -2,6 +2,7 @@ package profiler
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -224,4 +225,40 @@ func learnDirs(t *testing.T) int {
 	}
 	m, _ := filepath.Glob(filepath.Join(mnt, "sysward", "learn-*"))
 	return len(m)
+}
+
+func TestLearnProgress(t *testing.T) {
+	requireBPF(t)
+	var buf syncBuffer
+	res, err := Learn(context.Background(), Target{Command: []string{"sh", "-c", "sleep 0.4; ls / >/dev/null"}}, &LearnOptions{
+		Progress: &buf, ProgressInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Count(out, "syscalls learned") < 2 || !strings.Contains(out, "new in last 100ms") || !strings.HasSuffix(out, "\n") {
+		t.Errorf("progress output %q", out)
+	}
+	final := fmt.Sprintf("%d syscalls learned", res.Seen.Len())
+	if !strings.Contains(out, final) {
+		t.Errorf("progress lacks the final count %q: %q", final, out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,0 +1,68 @@
+package profiler
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"testing"
+	"unsafe"
+)
+
+// FuzzDecodeEvent: any ring-buffer record decodes or fails cleanly.
+func FuzzDecodeEvent(f *testing.F) {
+	var e profilerEvent
+	e.Kind, e.Nr, e.Arch, e.Ret = uint32(EventDenied), 309, 0, -1
+	copy(e.Comm[:], []int8{'s', 'h'})
+	var buf bytes.Buffer
+	binary.Write(&buf, binary.NativeEndian, &e)
+	f.Add(buf.Bytes())
+	e.Kind, e.Arch, e.Nr = uint32(EventDeviation), 2, 39
+	buf.Reset()
+	binary.Write(&buf, binary.NativeEndian, &e)
+	f.Add(buf.Bytes())
+	f.Add([]byte{1, 2, 3})
+	p := &Profiler{}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev, err := p.decode(raw)
+		if len(raw) < int(unsafe.Sizeof(profilerEvent{})) {
+			if err == nil {
+				t.Fatal("short record decoded")
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Syscall != "" && ev.Nr < 0 {
+			t.Fatalf("syscall %q with nr %d", ev.Syscall, ev.Nr)
+		}
+	})
+}
+
+// FuzzContainerState: any runc state.json or crun status either resolves or
+// fails with an error, never panics.
+func FuzzContainerState(f *testing.F) {
+	f.Add([]byte(`{"init_process_pid": 1, "config": {"seccomp": {"default_action": 2}}}`), false)
+	f.Add([]byte(`{"init_process_pid": -4}`), false)
+	f.Add([]byte(`{"pid": 1, "bundle": "/nonexistent"}`), true)
+	f.Add([]byte(`not json`), true)
+	f.Fuzz(func(t *testing.T, data []byte, crun bool) {
+		root := t.TempDir()
+		dir := filepath.Join(root, "c1")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		name := "state.json"
+		if crun {
+			name = "status"
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := ResolveContainer("c1", []string{root})
+		if err == nil && (c.InitPID <= 0 || c.Cgroup == "") {
+			t.Fatalf("resolved without pid or cgroup: %+v", c)
+		}
+	})
+}
