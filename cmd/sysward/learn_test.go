@@ -82,16 +82,49 @@ func TestLearnCLIBadInput(t *testing.T) {
 	}
 }
 
+// buildSysward builds the CLI into a temp dir (for tests that need a real
+// process: signals, or `run`, which execs in place).
+func buildSysward(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sysward")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	return bin
+}
+
+// TestLearnThenRun: a profile learned from a command runs that command under
+// `sysward run` with no EPERM, and refuses a call it never made.
+func TestLearnThenRun(t *testing.T) {
+	requireLearn(t)
+	bin := buildSysward(t)
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "p.json")
+	work := []string{"sh", "-c", "ls / >/dev/null; cat /etc/hostname; echo ok"}
+	if out, err := exec.Command(bin, append([]string{"learn", "-q", "-o", prof, "--"}, work...)...).CombinedOutput(); err != nil {
+		t.Fatalf("learn: %v: %s", err, out)
+	}
+	out, err := exec.Command(bin, append([]string{"run", "--profile", prof, "--"}, work...)...).CombinedOutput()
+	if err != nil || !strings.HasSuffix(string(out), "ok\n") || strings.Contains(string(out), "not permitted") {
+		t.Fatalf("run under the learned profile: %v: %s", err, out)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if out, err := exec.Command("mkfifo", fifo+"0").CombinedOutput(); err != nil {
+		t.Fatalf("mkfifo without a profile: %v: %s", err, out)
+	}
+	out, err = exec.Command(bin, "run", "--profile", prof, "--", "mkfifo", fifo).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not permitted") {
+		t.Errorf("mkfifo under the learned profile: %v: %s, want EPERM", err, out)
+	}
+}
+
 // TestLearnCLIInterrupt sends SIGINT to a real sysward binary learning
 // `sleep 30`: the profile is still written, the sleep is killed and the
 // cgroup removed.
 func TestLearnCLIInterrupt(t *testing.T) {
 	requireLearn(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "sysward")
-	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	bin := buildSysward(t)
 	mnt, _ := cgroups.Mountpoint()
 	learnDirs := func() []string {
 		m, _ := filepath.Glob(filepath.Join(mnt, "sysward", "learn-*"))
