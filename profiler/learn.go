@@ -125,6 +125,15 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		return nil, err
 	}
 	res := &Result{ExitCode: -1}
+	// Load first: missing privileges or BTF are reported before anything
+	// is created.
+	p, own := opts.Profiler, opts.Profiler == nil
+	if p == nil {
+		if p, err = Load(nil); err != nil {
+			return nil, err
+		}
+		defer p.Close()
+	}
 	prov := profiles.Provenance{Tool: version.Tool(), Target: kind, Kernel: kernelRelease()}
 	prov.Host, _ = os.Hostname()
 	flags := FlagFirstSeen
@@ -180,14 +189,8 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		return nil, fmt.Errorf("%w: %v", ErrUnknownTarget, err)
 	}
 
-	p := opts.Profiler
-	if p == nil {
-		if p, err = Load(nil); err != nil {
-			return nil, err
-		}
-		defer p.Close()
-	} else {
-		flags &^= FlagFirstSeen
+	if !own {
+		flags &^= FlagFirstSeen // the ring buffer belongs to the caller
 	}
 	if err := p.Track(res.CgroupID, TrackOptions{Mode: ModeLearn, Flags: flags}); err != nil {
 		return nil, err

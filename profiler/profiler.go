@@ -101,6 +101,9 @@ func Load(opts *Options) (*Profiler, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	if err := checkCaps(); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, ErrNoBTF
 	}
@@ -174,6 +177,22 @@ func Load(opts *Options) (*Profiler, error) {
 	}
 	p.rd = rd
 	return p, nil
+}
+
+// checkCaps fails with ErrPermission unless the process has CAP_SYS_ADMIN
+// or both CAP_BPF and CAP_PERFMON in its effective set (what loading and
+// attaching tracing programs needs).
+func checkCaps() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return nil // cannot tell: let the kernel decide
+	}
+	has := func(c uint) bool { return data[c/32].Effective&(1<<(c%32)) != 0 }
+	if has(unix.CAP_SYS_ADMIN) || has(unix.CAP_BPF) && has(unix.CAP_PERFMON) {
+		return nil
+	}
+	return fmt.Errorf("%w (euid %d)", ErrPermission, os.Geteuid())
 }
 
 func permErr(err error) error {
