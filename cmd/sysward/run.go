@@ -28,15 +28,21 @@ installing the filter and execve are added to the profile if it lacks them;
 --mode complain logs what the profile would refuse (SCMP_ACT_LOG: the kernel
 writes an audit record, type=1326, to the kernel log or auditd) and lets it run.
 
+--watch keeps sysward running as the command's watcher (see sysward watch):
+calls outside the profile become alerts that say whether seccomp denied them
+(enforce) or would have (complain).
+
 Example:
    sysward run --profile ls.json -- ls -l /
+   sysward run --profile app.json --watch --format json -- ./app
    sysward run --profile ls.json --mode complain --explain -- ls /tmp`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Required: true, Usage: "seccomp profile `FILE`"},
 			&cli.StringFlag{Name: "mode", Value: string(enforcer.Enforce), Usage: "`MODE`: enforce refuses, complain logs"},
 			&cli.BoolFlag{Name: "explain", Usage: "print, on stderr, what will be installed and which syscalls sysward adds"},
 			&cli.BoolFlag{Name: "force", Usage: "run even if the profile blocks execve or a syscall sysward needs"},
-		},
+			&cli.BoolFlag{Name: "watch", Usage: "also watch the command (sysward watch): calls outside the profile become alerts, denied or not; the watch flags below apply"},
+		}, watchFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("run: no command given (sysward run --profile FILE -- CMD ARGS...)")
@@ -59,6 +65,9 @@ Example:
 			}
 			if c.Bool("explain") {
 				l.Explain(c.App.ErrWriter)
+			}
+			if c.Bool("watch") {
+				return runWatch(c, p, path, mode, l)
 			}
 			// Exec returns only if the filter could not be installed.
 			err = l.Exec()

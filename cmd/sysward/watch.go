@@ -2,15 +2,195 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/detector/output"
+	"github.com/sysward/sysward/enforcer"
+	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/watch"
+	"github.com/sysward/sysward/profiler"
+	"github.com/sysward/sysward/profiles"
 )
 
-// watchCommand is built under issue 6.
-func watchCommand() *cli.Command {
-	return &cli.Command{
-		Name:   "watch",
-		Usage:  "not built yet (issue 6)",
-		Action: func(*cli.Context) error { return errors.New("watch: not built yet") },
+// watchFlags are the flags `sysward watch` and `sysward run --watch` share.
+func watchFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "rules", Usage: "Falco rules `FILE` loaded after sysward's built-in rules (repeatable; later files append to and override earlier ones)"},
+		&cli.BoolFlag{Name: "no-default-rules", Usage: "leave out sysward's built-in rules (then --rules is required)"},
+		&cli.StringFlag{Name: "format", Value: "text", Usage: "alert `FORMAT` on stdout: text (Falco's line) or json (Falco's JSON alert, one per line)"},
+		&cli.StringFlag{Name: "http-url", Usage: "also POST each alert as Falco's JSON to `URL` (falcosidekick)"},
+		&cli.BoolFlag{Name: "no-stdout", Usage: "do not print alerts on stdout (with --http-url)"},
+		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR` (e.g. 127.0.0.1:9376)"},
+		&cli.StringFlag{Name: "record", Usage: "record every event as JSONL to `FILE` (replay: sysward rules test --events FILE)"},
+		&cli.StringFlag{Name: "min-priority", Usage: "only rules at least as severe as `PRIORITY` (e.g. warning)"},
+		&cli.DurationFlag{Name: "dedup-window", Value: watch.DefaultDedupWindow, Usage: "repeats of an alert (same rule, workload, syscall) within `D` are counted into one summary alert; 0 off"},
+		&cli.BoolFlag{Name: "first-only", Usage: "one kernel event per (workload, syscall): cheaper, repeats are not counted"},
+		&cli.StringFlag{Name: "name", Usage: "workload `NAME` in alerts (default: the command line, container id or cgroup path)"},
 	}
+}
+
+func watchCommand() *cli.Command {
+	flags := append([]cli.Flag{
+		&cli.StringFlag{Name: "profile", Aliases: []string{"p"}, Usage: "seccomp profile `FILE` the workload is held to (required)"},
+		&cli.StringFlag{Name: "cgroup", Usage: "watch the cgroup2 directory `PATH` (absolute or relative to the mount)"},
+		&cli.StringFlag{Name: "container", Usage: "watch the runc/containerd/crun container `ID` (or unique prefix)"},
+		&cli.StringFlag{Name: "mode", Value: watch.ModeWatch, Usage: "what enforces the profile on the target, for the alerts: watch (nothing), complain or enforce"},
+	}, watchFlags()...)
+	return &cli.Command{
+		Name:      "watch",
+		Usage:     "watch a workload for syscalls outside its profile and alert with Falco-style rules",
+		ArgsUsage: "[-- CMD ARGS...]",
+		UsageText: `sysward watch --profile FILE [--rules FILE...] [--format text|json] [--http-url URL]
+              [--metrics-addr ADDR] [--record FILE] (-- CMD ARGS... | --cgroup PATH | --container ID)
+
+Puts the profile's allowed syscalls into the kernel's state for the
+workload's cgroup (eBPF). A call outside the profile sets a bit in a
+per-cgroup deviation bitmap and sends one event; exec events come too. Each
+event is enriched from /proc (executable, command line, parent, user,
+container) and run through the rules: sysward's built-in rules (syscall
+outside profile, shell spawned in the workload, package manager or network
+tool launched) plus any --rules files in Falco's language. The first alert
+per (rule, workload, syscall) is printed in full, repeats within
+--dedup-window are counted into one summary alert.
+
+A command runs in a fresh cgroup and watch returns its exit status. A
+--cgroup or --container target is watched until it empties or Ctrl-C. On
+exit a summary goes to stderr: every syscall outside the profile (from the
+kernel bitmap, complete even if events were dropped), counts, and drops.
+To enforce and watch in one step: sysward run --profile FILE --watch -- CMD.
+
+Example:
+   sysward watch --profile app.json -- ./app --serve
+   sysward watch --profile web.json --container 3f2a --format json --http-url http://127.0.0.1:2801/
+   sysward watch --profile app.json --rules local_rules.yaml --record events.jsonl -- ./app`,
+		Flags:  flags,
+		Action: watchAction,
+	}
+}
+
+func watchAction(c *cli.Context) error {
+	t := watch.Target{Command: c.Args().Slice(), Cgroup: c.String("cgroup"), Container: c.String("container"), Name: c.String("name")}
+	n := 0
+	for _, set := range []bool{len(t.Command) > 0, t.Cgroup != "", t.Container != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return usagef("watch: give exactly one of -- CMD ARGS..., --cgroup or --container (see --help)")
+	}
+	if c.String("profile") == "" {
+		return usagef("watch: --profile FILE is required")
+	}
+	mode := c.String("mode")
+	switch mode {
+	case watch.ModeWatch, watch.ModeComplain, watch.ModeEnforce:
+	default:
+		return usagef("watch: --mode %q: want watch, complain or enforce", mode)
+	}
+	if len(t.Command) > 0 {
+		if _, err := exec.LookPath(t.Command[0]); err != nil {
+			return usagef("watch: %v", err)
+		}
+	}
+	path := c.String("profile")
+	p, err := profiles.Load(path)
+	if err != nil {
+		return usageErr(err)
+	}
+	cfg, err := watchConfig(c, p, path, mode)
+	if err != nil {
+		return err
+	}
+	return runSession(c, cfg, t)
+}
+
+// watchConfig turns the shared flags into a watch.Config; bad flags and
+// rules files are usage errors (exit 2).
+func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.Config, error) {
+	cfg := watch.Config{Profile: p, ProfileName: path, Mode: mode,
+		HTTPURL: c.String("http-url"), NoStdout: c.Bool("no-stdout"), MetricsAddr: c.String("metrics-addr"),
+		Record: c.String("record"), MinPriority: c.String("min-priority"), FirstOnly: c.Bool("first-only"),
+		Stdout: c.App.Writer, Stderr: c.App.ErrWriter}
+	f, err := output.ParseFormat(c.String("format"))
+	if err != nil {
+		return cfg, usagef("--format: %v", err)
+	}
+	cfg.Format = f
+	if mp := cfg.MinPriority; mp != "" {
+		if _, err := detector.ParsePriority(mp); err != nil {
+			return cfg, usagef("--min-priority: %v", err)
+		}
+	}
+	switch d := c.Duration("dedup-window"); {
+	case d < 0:
+		return cfg, usagef("--dedup-window: must not be negative")
+	case d == 0:
+		cfg.DedupWindow = -1
+	default:
+		cfg.DedupWindow = d
+	}
+	if cfg.NoStdout && cfg.HTTPURL == "" {
+		return cfg, usagef("--no-stdout needs --http-url (alerts would go nowhere)")
+	}
+	rules := c.StringSlice("rules")
+	if c.Bool("no-default-rules") && len(rules) == 0 {
+		return cfg, usagef("--no-default-rules needs at least one --rules FILE")
+	}
+	rs, err := watch.LoadRules(c.Bool("no-default-rules"), rules...)
+	if err != nil {
+		return cfg, usageErr(err)
+	}
+	cfg.Rules = rs
+	return cfg, nil
+}
+
+// runSession runs a watch session with Ctrl-C/SIGTERM as the stop signal and
+// maps its errors to exit statuses.
+func runSession(c *cli.Context, cfg watch.Config, t watch.Target) error {
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	res, err := watch.Session(ctx, cfg, t)
+	if err != nil {
+		switch {
+		case errors.Is(err, profiler.ErrUnknownTarget), errors.Is(err, profiler.ErrAmbiguous):
+			return usageErr(fmt.Errorf("watch: %w", err))
+		case errors.Is(err, cgroups.ErrNoCgroup2):
+			return fmt.Errorf("watch: %w (mount one: mount -t cgroup2 none /sys/fs/cgroup/unified)", err)
+		}
+		return fmt.Errorf("watch: %w", err)
+	}
+	if res.ExitCode >= 0 {
+		return commandStatus(res.ExitCode)
+	}
+	return nil
+}
+
+// runWatch is `sysward run --watch`: the enforcing launcher runs as a
+// watched child, held to the profile it enforces (plus the launcher's own
+// last syscalls), so denied calls become alerts.
+func runWatch(c *cli.Context, p *profiles.Profile, path string, mode enforcer.Mode, l *enforcer.Launch) error {
+	eff := p.Clone()
+	for _, a := range l.Added {
+		eff.Allow(a.Name)
+	}
+	cfg, err := watchConfig(c, eff, path, string(mode))
+	if err != nil {
+		return err
+	}
+	argv := c.Args().Slice()
+	t := watch.Target{Launch: watch.Launcher(p, string(mode), c.Bool("force"), argv), WaitSeccomp: true,
+		Name: c.String("name"), Stdin: os.Stdin}
+	if t.Name == "" {
+		t.Name = strings.Join(argv, " ")
+	}
+	return runSession(c, cfg, t)
 }

@@ -110,6 +110,9 @@ type Known struct {
 	PPID    int
 	Name    string
 	ExePath string
+	// UID and GID (effective, from the kernel) name the user of a process
+	// that is gone, through its parent's user database.
+	UID, GID uint32
 }
 
 type entry struct {
@@ -178,6 +181,9 @@ func (r *Reader) Note(pid int, k Known) {
 		}
 		if k.PPID == 0 {
 			k.PPID = old.PPID
+		}
+		if k.UID == 0 && k.GID == 0 {
+			k.UID, k.GID = old.UID, old.GID
 		}
 	}
 	if !ok && len(r.known) >= r.opts.MaxEntries {
@@ -272,6 +278,16 @@ func (r *Reader) fromKnown(p *Process, depth int) {
 			p.Ancestors = append([]Ancestor{{PID: parent.PID, Name: parent.Name, ExePath: parent.ExePath, Cmdline: parent.Cmdline()}}, parent.Ancestors...)
 			if len(p.Ancestors) > r.opts.MaxAncestors {
 				p.Ancestors = p.Ancestors[:r.opts.MaxAncestors]
+			}
+			// A process forks into its parent's cgroup, container and user
+			// database; without an exec it also runs the parent's executable.
+			p.Cgroup, p.Container = parent.Cgroup, parent.Container
+			if p.ExePath == "" {
+				p.ExePath = parent.ExePath
+			}
+			if ok { // the parent may be gone too: names uses the cached database
+				p.UID, p.GID = k.UID, k.GID
+				p.User, p.Group = r.names(parent.PID, parent.Container.ID, k.UID, k.GID)
 			}
 		}
 	}

@@ -16,7 +16,7 @@ import (
 // and ancestors (from earlier exec events or the cache).
 func enrich(r *procinfo.Reader, ev *detector.Event, kev *profiler.Event) {
 	pid := int(kev.PID)
-	k := procinfo.Known{PPID: int(kev.PPID), Name: kev.Comm}
+	k := procinfo.Known{PPID: int(kev.PPID), Name: kev.Comm, UID: kev.UID, GID: kev.GID}
 	if kev.Kind == profiler.EventExec {
 		r.Invalidate(pid)
 		k.ExePath = kev.Filename
@@ -48,8 +48,15 @@ func fillProcess(ev *detector.Event, p *procinfo.Process, kev *profiler.Event) {
 		ev.Proc.Name = kev.Comm
 	}
 	ev.Proc.ExePath = p.ExePath
+	if p.Container.ID != "" {
+		ev.Container.ID = p.Container.ShortID()
+		ev.Container.Name = p.Container.ID
+	}
+	ev.K8s.PodUID = p.Container.PodUID
+	ev.User.Name = p.User
+	ev.Group.Name = p.Group
 	if p.Exited {
-		return // ids and the rest are not known beyond the kernel's
+		return // the rest is not known beyond the kernel's facts
 	}
 	ev.Proc.Exe = p.Exe
 	ev.Proc.Args = strings.Join(p.Args, " ")
@@ -57,13 +64,6 @@ func fillProcess(ev *detector.Event, p *procinfo.Process, kev *profiler.Event) {
 	ev.Proc.Cwd = p.Cwd
 	ev.Proc.TTY = int64(p.TTY)
 	ev.User.UID = int64(p.UID)
-	ev.User.Name = p.User
 	ev.User.LoginUID = p.LoginUID
 	ev.Group.GID = int64(p.GID)
-	ev.Group.Name = p.Group
-	if p.Container.ID != "" {
-		ev.Container.ID = p.Container.ShortID()
-		ev.Container.Name = p.Container.ID
-	}
-	ev.K8s.PodUID = p.Container.PodUID
 }

@@ -438,8 +438,12 @@ func (w *Watcher) Summary(cgroupID uint64) (*Summary, error) {
 	s := &Summary{
 		Workload: wl.Name, Profile: wl.ProfileName, Mode: wl.Mode,
 		Started: wl.started, Ended: time.Now(),
-		Events: w.events, Drops: w.drops, Alerts: map[string]uint64{},
+		Events: w.events, Drops: w.drops, Alerts: map[string]uint64{}, Deviations: []Deviation{},
 		Calls: st.DeviationCount + st.DeniedCount, DeniedCalls: st.DeniedCount,
+	}
+	if wl.installs <= s.DeniedCalls { // not calls of the workload (isFilterInstall)
+		s.Calls -= wl.installs
+		s.DeniedCalls -= wl.installs
 	}
 	for _, a := range st.Deviations.Arches() {
 		for _, name := range st.Deviations.Names(a) {

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sysward/sysward/internal/testutil"
+)
+
+const sampleNormal = "cat /etc/hostname >/dev/null; ls / >/dev/null"
+
+func TestWatchCLIBadInput(t *testing.T) {
+	dir := t.TempDir()
+	badRules := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(badRules, []byte("- rule: x\n  condition: evt.type = (\n  output: o\n  priority: WARNING\n  desc: d\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		says string
+	}{
+		{"no target", []string{"watch", "--profile", lsProfile}, "exactly one of"},
+		{"two targets", []string{"watch", "--profile", lsProfile, "--cgroup", "/", "--", "true"}, "exactly one of"},
+		{"no profile", []string{"watch", "--", "true"}, "profile"},
+		{"missing profile", []string{"watch", "--profile", filepath.Join(dir, "nope.json"), "--", "true"}, "nope.json"},
+		{"bad format", []string{"watch", "--profile", lsProfile, "--format", "xml", "--", "true"}, "--format"},
+		{"bad mode", []string{"watch", "--profile", lsProfile, "--mode", "strict", "--", "true"}, "--mode"},
+		{"bad priority", []string{"watch", "--profile", lsProfile, "--min-priority", "loud", "--", "true"}, "--min-priority"},
+		{"unknown command", []string{"watch", "--profile", lsProfile, "--", "no-such-command-sysward"}, "no-such-command-sysward"},
+		{"bad rules file", []string{"watch", "--profile", lsProfile, "--rules", badRules, "--", "true"}, "bad.yaml:2"},
+		{"no default rules, no rules", []string{"watch", "--profile", lsProfile, "--no-default-rules", "--", "true"}, "--rules"},
+		{"no-stdout without http", []string{"watch", "--profile", lsProfile, "--no-stdout", "--", "true"}, "--http-url"},
+		{"unknown container", []string{"watch", "--profile", lsProfile, "--container", "sysward-no-such-container"}, "sysward-no-such-container"},
+		{"run --watch bad format", []string{"run", "--profile", lsProfile, "--watch", "--format", "xml", "--", "ls"}, "--format"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := sysward(t, tc.args...)
+			if code != 2 || !strings.Contains(stderr, tc.says) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.says)
+			}
+		})
+	}
+}
+
+func TestWatchCLIHelp(t *testing.T) {
+	for _, cmd := range []string{"watch", "run"} {
+		out, _, code := sysward(t, cmd, "--help")
+		if code != 0 || !strings.Contains(out, "Example:") || !strings.Contains(out, "--rules") {
+			t.Errorf("%s --help: exit %d\n%s", cmd, code, out)
+		}
+	}
+}
+
+// TestWatchCLI is the loop as a user runs it: learn, watch a normal run
+// (nothing), watch new behaviour (alerts as Falco JSON lines, the command's
+// exit status, a summary, a record that `rules test` replays), then
+// `run --watch` in enforce mode.
+func TestWatchCLI(t *testing.T) {
+	testutil.Require(t, testutil.Root, testutil.BTF, testutil.Cgroup2, testutil.File(testutil.BusyboxPath))
+	dir := t.TempDir()
+	prof := filepath.Join(dir, "sample.json")
+	if _, stderr, code := sysward(t, "learn", "-q", "-o", prof, "--", "busybox", "sh", "-c", sampleNormal); code != 0 {
+		t.Fatalf("learn: exit %d: %s", code, stderr)
+	}
+
+	stdout, stderr, code := sysward(t, "watch", "--profile", prof, "--format", "json", "--", "busybox", "sh", "-c", sampleNormal+"; exit 7")
+	if code != 7 || strings.TrimSpace(stdout) != "" || !strings.Contains(stderr, `"deviations":[]`) {
+		t.Fatalf("normal run: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	record := filepath.Join(dir, "events.jsonl")
+	newRun := sampleNormal + "; sync; mkfifo " + dir + "/fifo"
+	stdout, stderr, code = sysward(t, "watch", "--profile", prof, "--format", "json", "--record", record, "--name", "sample", "--",
+		"busybox", "sh", "-c", newRun)
+	if code != 0 {
+		t.Fatalf("new run: exit %d: %s", code, stderr)
+	}
+	var rules []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var a struct {
+			Rule         string         `json:"rule"`
+			Priority     string         `json:"priority"`
+			OutputFields map[string]any `json:"output_fields"`
+		}
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("alert line %q: %v", line, err)
+		}
+		rules = append(rules, a.Rule+":"+a.OutputFields["evt.type"].(string))
+		if a.OutputFields["sysward.workload"] != "sample" {
+			t.Errorf("workload field %v", a.OutputFields["sysward.workload"])
+		}
+	}
+	got := strings.Join(rules, " ")
+	for _, want := range []string{"Syscall outside profile:sync", "Syscall outside profile:mknodat"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("alerts %q lack %q", got, want)
+		}
+	}
+	if len(rules) != 2 {
+		t.Errorf("alerts %q, want exactly two", got)
+	}
+	if !strings.Contains(stderr, `"deviations":[{"syscall":"mknodat"`) {
+		t.Errorf("summary: %s", stderr)
+	}
+	replay, stderr, code := sysward(t, "rules", "test", "--events", record, "../../internal/watch/rules/sysward_rules.yaml")
+	if code != 0 || !strings.Contains(replay, "syscall=sync") || !strings.Contains(replay, "syscall=mknodat") {
+		t.Errorf("rules test --events %s: exit %d\n%s\n%s", record, code, replay, stderr)
+	}
+
+	stdout, stderr, code = sysward(t, "run", "--profile", prof, "--watch", "--", "busybox", "sh", "-c", newRun+"2")
+	if code == 0 || !strings.Contains(stdout, "Critical Syscall outside profile denied by seccomp (syscall=sync errno=1") ||
+		!strings.Contains(stderr, "Operation not permitted") {
+		t.Errorf("run --watch: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+}
