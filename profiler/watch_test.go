@@ -153,6 +153,11 @@ func watchProfile(t testing.TB) *SyscallSet {
 // and returns the cgroup id and the child's exit error.
 func runWatchedChild(t *testing.T, p *Profiler, mode string, flags Flags) (uint64, error) {
 	t.Helper()
+	return runWatchedChildAllowed(t, p, mode, flags|FlagWaitExec, watchProfile(t))
+}
+
+func runWatchedChildAllowed(t *testing.T, p *Profiler, mode string, flags Flags, allowed *SyscallSet) (uint64, error) {
+	t.Helper()
 	dir, err := newLearnCgroup()
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +171,7 @@ func runWatchedChild(t *testing.T, p *Profiler, mode string, flags Flags) (uint6
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Track(id, TrackOptions{Mode: ModeWatch, Flags: flags | FlagWaitExec, Allowed: watchProfile(t)}); err != nil {
+	if err := p.Track(id, TrackOptions{Mode: ModeWatch, Flags: flags, Allowed: allowed}); err != nil {
 		t.Fatal(err)
 	}
 	cg, err := os.Open(dir)
@@ -382,4 +387,55 @@ func cgroupID(dir string) (uint64, error) {
 		return 0, err
 	}
 	return st.Ino, nil
+}
+
+// TestWatchWaitSeccompBoundary: with FlagWaitSeccomp (a container learned or
+// watched from its runtime's filter on), calls before the filter are neither
+// deviations nor "denied" — not even the seccomp() call that installs the
+// filter and returns with it in place — while calls after it are.
+func TestWatchWaitSeccompBoundary(t *testing.T) {
+	requireBPF(t)
+	p, err := Load(&Options{Watch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	prof := profiles.New(profiles.ActAllow, profiles.ArchX86_64)
+	prof.AddRule(profiles.ActErrno, nil, "seccomp", "prctl", "getcpu", "sysinfo", "getpgrp")
+	allowed, err := AllowedSet(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := runWatchedChildAllowed(t, p, "denied", FlagWaitSeccomp, allowed)
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	evs := drain(t, p, id, 300*time.Millisecond)
+	for _, e := range evs {
+		if e.Syscall == "seccomp" || e.Syscall == "prctl" {
+			t.Errorf("pre-filter call reported: %+v", e)
+		}
+	}
+	st, err := p.State(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := sortedNames(&st.Denied); !equal(g, []string{"getcpu"}) {
+		t.Errorf("denied set %v, want [getcpu]", g)
+	}
+	if g := sortedNames(&st.Deviations); !equal(g, []string{"getcpu", "sysinfo"}) {
+		t.Errorf("deviation set %v, want [getcpu sysinfo]", g)
+	}
+	if g := sortedNames(&st.Seen); len(g) == 0 || containsName(g, "seccomp") || containsName(g, "prctl") || !containsName(g, "sysinfo") {
+		t.Errorf("seen set %v: want the post-filter calls only", g)
+	}
+}
+
+func containsName(ns []string, n string) bool {
+	for _, x := range ns {
+		if x == n {
+			return true
+		}
+	}
+	return false
 }

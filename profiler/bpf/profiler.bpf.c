@@ -382,19 +382,31 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		return 0;
 
 	__u32 flags = st->flags;
-	if (flags & FLAG_WAIT_EXEC) {
-		if (!is_exec(arch, nr))
-			return 0;
-	}
-	if (flags & FLAG_WAIT_SECCOMP) {
-		struct task_struct *task = bpf_get_current_task_btf();
-		if (task->seccomp.mode != SECCOMP_MODE_FILTER)
-			return 0;
-	}
-
 	__u32 i = word_index(arch, nr);
 	__u64 mask = 1ULL << (nr & 63);
 	__u64 cg = st->cgroup_id;
+	__u32 tid;
+	__s64 raw = id;
+
+	if (flags & (FLAG_WAIT_EXEC | FLAG_WAIT_SECCOMP)) {
+		bool skip = (flags & FLAG_WAIT_EXEC) && !is_exec(arch, nr);
+		if (!skip && (flags & FLAG_WAIT_SECCOMP)) {
+			struct task_struct *task = bpf_get_current_task_btf();
+			skip = task->seccomp.mode != SECCOMP_MODE_FILTER;
+		}
+		if (skip) {
+			/* Not recorded, but it did reach sys_enter: mark it so
+			 * sys_exit does not take it for a refused call (the
+			 * seccomp() call that installs the filter returns with a
+			 * filter in place; so does a call blocked while a sibling
+			 * thread installs one with TSYNC). */
+			if (st->mode == MODE_WATCH && !(((__u64 *)st->allowed)[i] & mask)) {
+				tid = (__u32)bpf_get_current_pid_tgid();
+				bpf_map_update_elem(&entered, &tid, &raw, BPF_ANY);
+			}
+			return 0;
+		}
+	}
 
 	if (test_and_set(&((__u64 *)st->seen)[i], mask) && (flags & FLAG_FIRST_SEEN))
 		emit_syscall(EVENT_FIRST_SEEN, cg, arch, nr, 0, 0);
@@ -407,8 +419,7 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	/* Deviation: outside the profile, and it reached sys_enter, so no
 	 * seccomp filter refused it (complain mode, or nothing enforcing). */
 	__sync_fetch_and_add(&st->deviation_count, 1);
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__s64 raw = id;
+	tid = (__u32)bpf_get_current_pid_tgid();
 	bpf_map_update_elem(&entered, &tid, &raw, BPF_ANY);
 	if (test_and_set(&((__u64 *)st->deviated)[i], mask) || (flags & FLAG_ALL_EVENTS))
 		emit_syscall(EVENT_DEVIATION, cg, arch, nr, regs, 0);
@@ -447,10 +458,13 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		if (same)
 			return 0; /* reached sys_enter: already a deviation */
 	}
-	/* Without a filter nothing can have been refused (this also skips
-	 * FLAG_WAIT_SECCOMP's pre-filter runtime setup, which sys_enter
-	 * ignored on purpose); a killed task's mode is SECCOMP_MODE_DEAD and
-	 * its death is reported by sched_process_exit. */
+	/* Without a filter nothing can have been refused; a killed task's
+	 * mode is SECCOMP_MODE_DEAD and its death is reported by
+	 * sched_process_exit. A refused call returns an error (ERRNO: -errno;
+	 * TRAP, TRACE without a tracer: -ENOSYS); a non-negative return came
+	 * from a user-notification supervisor that handled the call. */
+	if (ret >= 0)
+		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->seccomp.mode != SECCOMP_MODE_FILTER)
 		return 0;
