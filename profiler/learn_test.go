@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -261,4 +262,59 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestLearnExistingTargets learns a workload that was already running, by
+// its pid and by its cgroup; the session ends when the cgroup empties.
+func TestLearnExistingTargets(t *testing.T) {
+	requireBPF(t)
+	for _, kind := range []string{"pid", "cgroup"} {
+		t.Run(kind, func(t *testing.T) {
+			dir, err := newLearnCgroup()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer removeCgroup(dir, 5*time.Second)
+			cg, err := os.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Reads a file every 20 ms for ~1.5 s, then exits.
+			cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 75 ]; do cat /etc/hostname >/dev/null; sleep 0.02; i=$((i+1)); done")
+			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cg.Close()
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			target := Target{PID: cmd.Process.Pid}
+			if kind == "cgroup" {
+				mnt, _ := cgroups.Mountpoint()
+				target = Target{Cgroup: strings.TrimPrefix(dir, mnt)} // relative to the mount
+			}
+			res, err := Learn(context.Background(), target, &LearnOptions{Duration: 30 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("workload: %v", err)
+			}
+			if res.Stop != StopCgroupEmpty {
+				t.Errorf("stop %q, want %q", res.Stop, StopCgroupEmpty)
+			}
+			if res.Cgroup != dir {
+				t.Errorf("tracked %s, want %s", res.Cgroup, dir)
+			}
+			got := names(res.Profile)
+			for _, w := range []string{"wait4", "openat", "read", "execve", "clock_nanosleep"} {
+				if !got[w] {
+					t.Errorf("profile lacks %s: %v", w, res.Profile.Names())
+				}
+			}
+			if p := res.Profile.Sysward.Provenance[0]; p.Target != kind {
+				t.Errorf("provenance target %q", p.Target)
+			}
+		})
+	}
 }
