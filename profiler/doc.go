@@ -98,19 +98,46 @@
 // bit test as sys_enter; the "entered" map is touched only by outside-profile
 // calls.
 //
+// # API
+//
+//	Load(*Options) (*Profiler, error)            // nil Options: defaults
+//	(*Profiler).Close() error
+//	(*Profiler).Track(cgroupID uint64, TrackOptions{Mode, Flags, Allowed *SyscallSet}) error
+//	(*Profiler).Untrack(cgroupID uint64) error
+//	(*Profiler).State(cgroupID) (*State, error)  // Seen, Allowed, Deviations, Denied, counts
+//	(*Profiler).Seen(cgroupID) / Deviations(cgroupID) (*SyscallSet, error)
+//	(*Profiler).ReadEvent(ctx) (Event, error)    // or Events(ctx) (<-chan Event, wait func() error)
+//	(*Profiler).Drops() (uint64, error)
+//	AllowedSet(*profiles.Profile) (*SyscallSet, error)
+//	Learn(ctx, Target{Command|Cgroup|PID|Container}, *LearnOptions) (*Result, error)
+//	ResolveContainer(id, roots) (*Container, error); ResolvePID; ResolveCgroup
+//
+// A cgroup id is the inode of its cgroup2 directory (cgroups.ID). Modes:
+// ModeLearn, ModeWatch. Flags: FlagWaitExec (record from the first exec;
+// commands), FlagWaitSeccomp (record only tasks with a filter; containers),
+// FlagFirstSeen (first-seen events), FlagAllEvents (every deviating or
+// denied call, not only the first per syscall). Event kinds: EventDeviation,
+// EventDenied (Errno), EventExec (Filename), EventExitSigsys (ExitCode),
+// EventFirstSeen; Arch/Nr/Syscall are resolved with the profiles tables.
+//
 // # Lifetimes, threading, errors
 //
 // Load returns a *Profiler that owns every kernel object (programs, maps,
 // links); Close releases them all and is safe to call twice. Track, Untrack,
 // Seen, Deviations, State and Drops are safe for concurrent use. ReadEvent
-// must be called from one goroutine at a time. Learn owns its own Profiler
-// unless LearnOptions.Profiler is set, and removes any cgroup directory it
-// created, also when ctx is cancelled or an error occurs.
+// (or the one goroutine Events starts) must be the only reader; it returns
+// ErrClosed after Close. Learn owns its own Profiler unless
+// LearnOptions.Profiler is set (then it leaves the ring buffer alone and
+// takes first-seen times from polling), and removes any cgroup directory it
+// created, killing what is left in it, also when ctx is cancelled or an
+// error occurs.
 //
 // Errors are wrapped naming the step; test them with errors.Is against
 // ErrPermission (not root / no CAP_BPF+CAP_PERFMON), ErrNoBTF,
 // cgroups.ErrNoCgroup2, ErrNotTracked, ErrUnknownTarget (pid, cgroup or
-// container that does not exist: the CLI exits 2) and ErrAmbiguous.
+// container that does not exist: the CLI exits 2), ErrAmbiguous and
+// ErrClosed.
 //
-// x86_64 only for now (pt_regs and TS_COMPAT are x86 facts).
+// x86_64 only for now (pt_regs and TS_COMPAT are x86 facts); bpf2go builds
+// for amd64 only.
 package profiler
