@@ -126,11 +126,6 @@ func TestLearnCLIInterrupt(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildSysward(t)
 	mnt, _ := cgroups.Mountpoint()
-	learnDirs := func() []string {
-		m, _ := filepath.Glob(filepath.Join(mnt, "sysward", "learn-*"))
-		return m
-	}
-	before := len(learnDirs())
 	out := filepath.Join(dir, "p.json")
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "learn", "-o", out, "--", "sleep", "30")
@@ -138,14 +133,17 @@ func TestLearnCLIInterrupt(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The session's cgroup is learn-<sysward's pid>-<n>.
+	learnDirs := func() []string {
+		m, _ := filepath.Glob(filepath.Join(mnt, "sysward", "learn-"+itoa(cmd.Process.Pid)+"-*"))
+		return m
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	var cg string
 	for cg == "" && time.Now().Before(deadline) {
 		for _, d := range learnDirs() {
-			if strings.Contains(filepath.Base(d), "-"+itoa(cmd.Process.Pid)+"-") {
-				if procs, _ := os.ReadFile(filepath.Join(d, "cgroup.procs")); len(procs) > 0 {
-					cg = d
-				}
+			if procs, _ := os.ReadFile(filepath.Join(d, "cgroup.procs")); len(procs) > 0 {
+				cg = d
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -172,8 +170,8 @@ func TestLearnCLIInterrupt(t *testing.T) {
 	if _, err := os.Stat(cg); !os.IsNotExist(err) {
 		t.Errorf("cgroup %s left behind (%v)", cg, err)
 	}
-	if after := len(learnDirs()); after != before {
-		t.Errorf("learn cgroups before %d, after %d", before, after)
+	if left := learnDirs(); len(left) != 0 {
+		t.Errorf("learn cgroups left behind: %v", left)
 	}
 }
 
