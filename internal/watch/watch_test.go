@@ -351,7 +351,7 @@ func nrs(t *testing.T, names ...string) string {
 	return strings.Join(out, ",")
 }
 
-func storm(t *testing.T, spec string) Target {
+func storm(_ testing.TB, spec string) Target {
 	return Target{Launch: func() (*exec.Cmd, error) {
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), childEnv+"="+spec)
