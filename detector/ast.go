@@ -51,11 +51,14 @@ type (
 		HasArg bool
 	}
 	// TransformerExpr applies Name (tolower, toupper, b64, basename, len,
-	// join, val) to its arguments.
+	// join, concat, getopt, val) to its arguments; Arg is an optional
+	// "[arg]" after the closing parenthesis.
 	TransformerExpr struct {
-		P    CondPos
-		Name string
-		Args []Expr
+		P      CondPos
+		Name   string
+		Args   []Expr
+		Arg    string
+		HasArg bool
 	}
 	// TransformerList is a parenthesized argument list of a transformer.
 	TransformerList struct {
@@ -121,8 +124,33 @@ func (e *FieldExpr) String() string {
 	}
 	return e.Name
 }
-func (e *TransformerExpr) String() string { return e.Name + "(" + joinExprs(e.Args, ", ") + ")" }
-func (e *TransformerList) String() string { return "(" + joinExprs(e.Items, ", ") + ")" }
+// transformerArgs prints transformer arguments: literal values there must be
+// quoted strings or numbers.
+func transformerArgs(es []Expr) string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		if v, ok := e.(*ValueExpr); ok {
+			p := &parser{in: v.Value, pos: CondPos{Line: 1, Col: 1}}
+			if v.Value != "" && (p.hexNum() || p.num()) && p.pos.Idx == len(v.Value) {
+				s[i] = v.Value
+			} else {
+				s[i] = quoted(v.Value)
+			}
+			continue
+		}
+		s[i] = e.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func (e *TransformerExpr) String() string {
+	s := e.Name + "(" + transformerArgs(e.Args) + ")"
+	if e.HasArg {
+		s += "[" + quoted(e.Arg) + "]"
+	}
+	return s
+}
+func (e *TransformerList) String() string { return "(" + transformerArgs(e.Items) + ")" }
 func (e *ValueExpr) String() string       { return quoteValue(e.Value) }
 func (e *ListExpr) String() string {
 	s := make([]string, len(e.Values))

@@ -198,8 +198,12 @@ func (c *compiler) operand(e Expr) (accessor, error) {
 }
 
 func (c *compiler) transformer(t *TransformerExpr) (accessor, error) {
-	if t.Name == "join" {
-		return accessor{}, c.errorf(t.P, ErrBadCheck, "transformer join is not supported")
+	switch {
+	case t.Name == "join" || t.Name == "concat" || t.Name == "getopt":
+		// libsinsp's newest transformers: treated like a field sysward lacks
+		return accessor{}, &unknownFieldError{field: t.Name + "()", err: c.errorf(t.P, ErrUnknownField, "transformer %s is not supported by sysward", t.Name)}
+	case t.HasArg:
+		return accessor{}, c.errorf(t.P, ErrBadCheck, "transformer %s takes no [argument]", t.Name)
 	}
 	if len(t.Args) != 1 {
 		return accessor{}, c.errorf(t.P, ErrBadCheck, "transformer %s takes one argument", t.Name)
@@ -327,6 +331,9 @@ func (c *compiler) binary(b *BinaryCheck) (evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
+	if base, mod, ok := strings.Cut(b.Op, " "); ok {
+		return c.modified(b, left, base, mod)
+	}
 	vals, literal := c.rightValues(b.Op, b.Right)
 	if !literal {
 		right, err := c.operand(b.Right)
@@ -367,6 +374,53 @@ func (c *compiler) binary(b *BinaryCheck) (evaluator, error) {
 		return nil, c.errorf(b.P, ErrBadCheck, "%s %s: %v", b.Left, b.Op, err)
 	}
 	return ev, nil
+}
+
+// modified compiles "field op oneof|anyof|allof (values)": op must hold for
+// exactly one, at least one, or every value.
+func (c *compiler) modified(b *BinaryCheck, left accessor, base, mod string) (evaluator, error) {
+	vals, _ := c.rightValues("in", b.Right) // a list, or a list name
+	if left.ancestors != nil {
+		left = firstAncestor(left)
+	}
+	checks := make([]evaluator, 0, len(vals))
+	for _, v := range vals {
+		var ev evaluator
+		var err error
+		switch left.typ {
+		case TypeString:
+			ev, err = strCheck(left.str, base, []string{v})
+		case TypeBool:
+			ev, err = boolCheck(left.num, base, []string{v})
+		case TypeList:
+			err = fmt.Errorf("operator modifiers do not apply to list fields")
+		default:
+			ev, err = numCheck(left.num, base, []string{v})
+		}
+		if err != nil {
+			return nil, c.errorf(b.P, ErrBadCheck, "%s %s: %v", b.Left, b.Op, err)
+		}
+		checks = append(checks, ev)
+	}
+	exists := existsCheck(left)
+	return func(e *Event) bool {
+		if !exists(e) {
+			return false
+		}
+		n := 0
+		for _, ch := range checks {
+			if ch(e) {
+				n++
+			}
+		}
+		switch mod {
+		case "oneof":
+			return n == 1
+		case "anyof":
+			return n > 0
+		}
+		return n == len(checks)
+	}, nil
 }
 
 // strCheck specializes the common string checks so that a check is one

@@ -214,3 +214,33 @@ func benignEvents() []Event {
 	}
 	return out
 }
+
+func TestOperatorModifiers(t *testing.T) {
+	for _, tc := range []struct {
+		cond string
+		want bool
+	}{
+		{"proc.name == oneof (python3, bash)", true},
+		{"proc.name == oneof (python3, python3)", false},
+		{"proc.name == anyof (bash, python3)", true},
+		{"proc.name == allof (python3, python3)", true},
+		{"proc.name == allof (python3, bash)", false},
+		{"proc.name != oneof (python3, python3, bash)", true},
+		{"proc.name startswith anyof (py, ba)", true},
+		{"proc.pid = allof (42, 0x2a)", true},
+		{"proc.pname == oneof and proc.name == anyof (python3)", false}, // "oneof" is a plain value here
+	} {
+		t.Run(tc.cond, func(t *testing.T) {
+			rs, err := LoadRulesFiles(RulesFile{Name: "t.yaml", Data: []byte(fmt.Sprintf(
+				"- rule: r\n  desc: d\n  condition: %q\n  output: o\n  priority: INFO\n  warn_evttypes: false\n", tc.cond))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng, _ := NewEngine(rs, nil)
+			ev := sample()
+			if got := eng.Process(&ev) == 1; got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

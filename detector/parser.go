@@ -21,11 +21,13 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg
 // Is reports ErrSyntax.
 func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }
 
-// maxParseDepth bounds recursion. Falco's parser means to cap it at 100 but
-// its guard object is a temporary destroyed at once, so in practice Falco has
-// no limit; sysward caps nesting far above anything a rule uses so a hostile
-// input cannot exhaust the stack.
-const maxParseDepth = 2000
+// maxParseDepth bounds recursion exactly as libsinsp's depth_guard does: the
+// same grammar functions count, and reaching 100 is an error. (Older libsinsp
+// releases built the guard as a temporary, destroyed at once, and so had no
+// limit; the current one enforces it.) Each level of parentheses costs five.
+const maxParseDepth = 100
+
+const depthMsg = "exceeded max depth limit of 100"
 
 // Operators in the order Falco's lexer tries them (order matters: "==" before
 // "=", "intersects" before "in"). A trailing space means the operator must be
@@ -35,7 +37,8 @@ var (
 	numOps     = []string{"<=", "<", ">=", ">"}
 	strOps     = []string{"==", "=", "!=", "glob ", "iglob ", "contains ", "icontains ", "bcontains ", "startswith ", "bstartswith ", "endswith ", "regex "}
 	listOps    = []string{"intersects", "in", "pmatch"}
-	transforms = []string{"tolower(", "toupper(", "b64(", "basename(", "len(", "join("}
+	modifiers  = []string{"oneof ", "anyof ", "allof "}
+	transforms = []string{"tolower(", "toupper(", "b64(", "basename(", "len(", "join(", "concat(", "getopt("}
 )
 
 // Operators lists every check operator, as `sysward rules fields` prints it.
@@ -97,7 +100,7 @@ func (p *parser) fail(format string, args ...any) {
 func (p *parser) enter() {
 	p.depth++
 	if p.depth >= maxParseDepth {
-		p.fail("exceeded max depth limit of %d", maxParseDepth)
+		p.fail(depthMsg)
 	}
 }
 
@@ -163,8 +166,7 @@ func (p *parser) strList(list []string) bool {
 }
 
 // opList lexes an operator; one written with a trailing space must be
-// followed by a blank. As in Falco, a match without the blank still consumes
-// the operator's letters and reports failure.
+// followed by a blank, else the lexer backtracks and tries the next.
 func (p *parser) opList(list []string) bool {
 	for _, op := range list {
 		if !strings.HasSuffix(op, " ") {
@@ -173,8 +175,12 @@ func (p *parser) opList(list []string) bool {
 			}
 			continue
 		}
+		pos, last := p.pos, p.last
 		if p.str(strings.TrimSuffix(op, " ")) {
-			return p.blank()
+			if p.blank() {
+				return true
+			}
+			p.pos, p.last = pos, last
 		}
 	}
 	return false
@@ -255,7 +261,7 @@ func (p *parser) hexNum() bool {
 		return false
 	}
 	n := 2
-	for n < len(s) && (isAlpha(s[n]) || isDigit(s[n])) {
+	for n < len(s) && (isDigit(s[n]) || s[n] >= 'a' && s[n] <= 'f' || s[n] >= 'A' && s[n] <= 'F') {
 		n++
 	}
 	if n == 2 {
@@ -499,16 +505,23 @@ func (p *parser) parseFieldRemainder(name string, pos CondPos) *FieldExpr {
 	p.enter()
 	defer p.leave()
 	f := &FieldExpr{P: pos, Name: name}
-	if p.str("[") {
-		if !p.quotedStr() && !p.fieldArgBare() {
-			p.fail("expected a valid field argument: a quoted string or a bare string")
-		}
-		f.Arg, f.HasArg = p.last, true
-		if !p.str("]") {
-			p.fail("expected a ']' token")
-		}
-	}
+	f.Arg, f.HasArg = p.optionalFieldArg()
 	return f
+}
+
+// optionalFieldArg parses "[arg]" if present.
+func (p *parser) optionalFieldArg() (string, bool) {
+	if !p.str("[") {
+		return "", false
+	}
+	if !p.quotedStr() && !p.fieldArgBare() {
+		p.fail("expected a valid field argument: a quoted string or a bare string")
+	}
+	arg := p.last
+	if !p.str("]") {
+		p.fail("expected a ']' token")
+	}
+	return arg, true
 }
 
 // parseTransformerRemainder parses "arg (, arg)* )" after "name(".
@@ -528,6 +541,7 @@ func (p *parser) parseTransformerRemainder(name string, pos CondPos) Expr {
 	if !p.str(")") {
 		p.fail("expected a ')' token closing the transformer")
 	}
+	t.Arg, t.HasArg = p.optionalFieldArg()
 	return t
 }
 
@@ -605,7 +619,17 @@ func (p *parser) parseCondition(left Expr, pos CondPos) Expr {
 		right = p.parseNumValue()
 	case p.opList(strOps):
 		op = p.last
-		right = p.parseStrValue(false)
+		// an operator modifier: "== oneof (a, b)"; word operators already
+		// consumed their blank, symbol ones need one here
+		hadBlank := isAlpha(op[0]) || p.blank()
+		pos, last := p.pos, p.last
+		if hadBlank && p.opList(modifiers) && p.listValueFollows() && !p.boolKeywordFollows() {
+			op = strings.TrimSpace(op) + " " + strings.TrimSpace(p.last)
+			right = p.parseListOnly()
+		} else {
+			p.pos, p.last = pos, last
+			right = p.parseStrValue(false)
+		}
 	case p.opList(listOps):
 		op = p.last
 		right = p.parseListValue()
@@ -659,12 +683,15 @@ func (p *parser) parseStrValue(noTransformer bool) Expr {
 }
 
 // tryStrValue is parseStrValue(true) that reports failure instead of
-// failing, restoring nothing (Falco's try/catch keeps the position too).
+// failing, keeping the position (as Falco's try/catch does). A depth error is
+// not caught: in libsinsp it unbalances the depth count, which fails the
+// whole parse.
 func (p *parser) tryStrValue() (e Expr, ok bool) {
 	depth := p.depth
 	defer func() {
 		if r := recover(); r != nil {
-			if _, is := r.(*SyntaxError); !is {
+			se, is := r.(*SyntaxError)
+			if !is || se.Msg == depthMsg {
 				panic(r)
 			}
 			p.depth = depth
@@ -674,26 +701,66 @@ func (p *parser) tryStrValue() (e Expr, ok bool) {
 	return p.parseStrValue(true), true
 }
 
+func (p *parser) listValueFollows() bool {
+	s := p.rest()
+	return strings.HasPrefix(s, "(") || identLen(s) > 0
+}
+
+func (p *parser) boolKeywordFollows() bool {
+	s := p.rest()
+	for _, kw := range []string{"and", "or", "not"} {
+		if strings.HasPrefix(s, kw) && (len(s) == len(kw) || !isAlpha(s[len(kw)]) && !isDigit(s[len(kw)])) {
+			return true
+		}
+	}
+	return false
+}
+
+// tryListExpr parses "( values )" if a '(' follows.
+func (p *parser) tryListExpr() *ListExpr {
+	pos := p.pos
+	if !p.str("(") {
+		return nil
+	}
+	l := &ListExpr{P: pos, Values: []string{}}
+	p.blank()
+	if v, ok := p.tryStrValue(); ok {
+		l.Values = append(l.Values, v.(*ValueExpr).Value)
+		p.blank()
+		for p.str(",") {
+			v := p.parseStrValue(true)
+			l.Values = append(l.Values, v.(*ValueExpr).Value)
+			p.blank()
+		}
+	}
+	if !p.str(")") {
+		p.fail("expected a ')' token")
+	}
+	return l
+}
+
+// parseListOnly is the right side after an operator modifier.
+func (p *parser) parseListOnly() Expr {
+	p.enter()
+	defer p.leave()
+	p.blank()
+	pos := p.pos
+	if l := p.tryListExpr(); l != nil {
+		return l
+	}
+	if p.identifier() {
+		return &ValueExpr{P: pos, Value: p.last}
+	}
+	p.fail("expected a list or an identifier")
+	return nil
+}
+
 func (p *parser) parseListValue() Expr {
 	p.enter()
 	defer p.leave()
 	p.blank()
 	pos := p.pos
-	if p.str("(") {
-		l := &ListExpr{P: pos}
-		p.blank()
-		if v, ok := p.tryStrValue(); ok {
-			l.Values = append(l.Values, v.(*ValueExpr).Value)
-			p.blank()
-			for p.str(",") {
-				v := p.parseStrValue(true)
-				l.Values = append(l.Values, v.(*ValueExpr).Value)
-				p.blank()
-			}
-		}
-		if !p.str(")") {
-			p.fail("expected a ')' token")
-		}
+	if l := p.tryListExpr(); l != nil {
 		return l
 	}
 	if t := p.tryTransformerOrVal(); t != nil {
@@ -722,7 +789,9 @@ func (p *parser) tryTransformerOrVal() Expr {
 		if !p.str(")") {
 			p.fail("expected a ')' token closing the transformer")
 		}
-		return &TransformerExpr{P: pos, Name: "val", Args: []Expr{f}}
+		t := &TransformerExpr{P: pos, Name: "val", Args: []Expr{f}}
+		t.Arg, t.HasArg = p.optionalFieldArg()
+		return t
 	}
 	if p.strList(transforms) {
 		p.blank()

@@ -33,7 +33,7 @@ func TestLoadErrors(t *testing.T) {
 		{"syntax error folded", "- rule: r\n  desc: d\n  condition: >\n    evt.type=open and\n    proc.name = (\n  output: o\n  priority: INFO\n", ErrSyntax, "f1.yaml:5:17", "expected a string value"},
 		{"syntax error macro", "- macro: m\n  condition: >\n    proc.name in (a,\n      b,)\n", ErrSyntax, "f1.yaml:4:9", "expected a string value"},
 		{"undefined macro", "- rule: r\n  desc: d\n  condition: evt.type=open and nosuchmacro\n  output: o\n  priority: INFO\n", ErrUndefinedMacro, "f1.yaml:3:32", "nosuchmacro"},
-		{"bad number", "- rule: r\n  desc: d\n  condition: evt.type=open and proc.pid > 0xZZ1\n  output: o\n  priority: INFO\n", ErrBadCheck, "f1.yaml:3:32", "not a number"},
+		{"bad number", "- rule: r\n  desc: d\n  condition: evt.type=open and proc.pid > 0xZZ1\n  output: o\n  priority: INFO\n", ErrSyntax, "f1.yaml:3:44", "unexpected token after '0'"},
 		{"bad value for int field", "- rule: r\n  desc: d\n  condition: evt.type=open and proc.pid = abc\n  output: o\n  priority: INFO\n", ErrBadCheck, "f1.yaml:3:32", "not a number"},
 		{"op on bool", "- rule: r\n  desc: d\n  condition: evt.type=open and sysward.denied contains x\n  output: o\n  priority: INFO\n", ErrBadCheck, "f1.yaml:3:32", "not a boolean"},
 		{"op on int", "- rule: r\n  desc: d\n  condition: evt.type=open and proc.pid glob 1\n  output: o\n  priority: INFO\n", ErrBadCheck, "f1.yaml:3:32", "not supported for numbers"},
