@@ -124,6 +124,7 @@ func (e *FieldExpr) String() string {
 	}
 	return e.Name
 }
+
 // transformerArgs prints transformer arguments: literal values there must be
 // quoted strings or numbers.
 func transformerArgs(es []Expr) string {

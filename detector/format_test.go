@@ -13,7 +13,7 @@ func TestOutputFormat(t *testing.T) {
 	ev.Normalize()
 	for _, tc := range []struct {
 		name, format, text string
-		fields         map[string]any
+		fields             map[string]any
 	}{
 		{"plain", "%proc.name read %fd.name.", "cat read /etc/passwd.", map[string]any{"proc.name": "cat", "fd.name": "/etc/passwd"}},
 		{"arg forms", "f=%evt.arg.flags g=%proc.aname[1] h=%evt.arg[flags]", "f=O_RDONLY g=bash h=O_RDONLY",
