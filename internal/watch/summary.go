@@ -89,7 +89,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		rules = append(rules, r)
 	}
 	sort.Strings(rules)
-	fmt.Fprintf(&b, "  calls outside the profile %d (denied %d), events %d, kernel drops %d, alerts %d",
+	fmt.Fprintf(&b, "  calls outside the profile %d (denied %d), events %d, kernel drops %d, alerts raised %d",
 		s.Calls, s.DeniedCalls, s.Events, s.Drops, s.TotalAlerts())
 	if s.OutputDrops > 0 {
 		fmt.Fprintf(&b, ", output drops %d", s.OutputDrops)

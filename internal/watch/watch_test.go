@@ -395,11 +395,23 @@ func TestWatchStormDrops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var metricDrops float64
+	var metricDrops, metricDevs float64
 	for _, mf := range mfs {
-		if mf.GetName() == metrics.KernelEventDropsTotal {
+		switch mf.GetName() {
+		case metrics.KernelEventDropsTotal:
 			metricDrops = mf.GetMetric()[0].GetCounter().GetValue()
+		case metrics.DeviationsTotal:
+			for _, m := range mf.GetMetric() {
+				metricDevs += m.GetCounter().GetValue()
+			}
 		}
+	}
+	var devEvents uint64
+	for _, d := range s.Deviations {
+		devEvents += d.Events
+	}
+	if metricDevs != float64(devEvents) {
+		t.Errorf("%s = %v, deviation events %d", metrics.DeviationsTotal, metricDevs, devEvents)
 	}
 	if metricDrops != float64(s.Drops) {
 		t.Errorf("%s = %v, summary drops %d", metrics.KernelEventDropsTotal, metricDrops, s.Drops)
