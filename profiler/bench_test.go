@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,9 +52,62 @@ func loopChild(arg string) int {
 	return 0
 }
 
+// pingPongChild bounces a byte between two threads pinned to one CPU over
+// two pipes, n round trips in chunks, and prints the fastest chunk's ns per
+// round trip: each is two context switches and four syscalls.
+func pingPongChild(arg string) int {
+	n, err := strconv.Atoi(arg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pingpong:", err)
+		return 2
+	}
+	var a, b [2]int
+	if unix.Pipe(a[:]) != nil || unix.Pipe(b[:]) != nil {
+		fmt.Fprintln(os.Stderr, "pingpong: pipe")
+		return 2
+	}
+	var cpu unix.CPUSet
+	cpu.Set(0)
+	go func() {
+		runtime.LockOSThread()
+		unix.SchedSetaffinity(0, &cpu)
+		buf := []byte{0}
+		for {
+			if _, err := unix.Read(a[0], buf); err != nil {
+				return
+			}
+			unix.Write(b[1], buf)
+		}
+	}()
+	runtime.LockOSThread()
+	unix.SchedSetaffinity(0, &cpu)
+	buf := []byte{0}
+	const chunk = 2000
+	best := time.Duration(1 << 62)
+	for c := 0; c < n/chunk+1; c++ {
+		start := time.Now()
+		for i := 0; i < chunk; i++ {
+			unix.Write(a[1], buf)
+			unix.Read(b[0], buf)
+		}
+		if d := time.Since(start); c > 0 && d < best { // chunk 0 warms up
+			best = d
+		}
+	}
+	fmt.Printf("%.3f\n", float64(best.Nanoseconds())/chunk)
+	return 0
+}
+
 // timeLoop runs the getppid loop in a child process placed in cgroup dir
 // and returns its ns per call.
 func timeLoop(b *testing.B, dir string, n int) float64 {
+	b.Helper()
+	return timeChild(b, dir, "loop:"+strconv.Itoa(n))
+}
+
+// timeChild runs the test binary in child mode inside cgroup dir and returns
+// the number it prints.
+func timeChild(b *testing.B, dir, mode string) float64 {
 	b.Helper()
 	cg, err := os.Open(dir)
 	if err != nil {
@@ -61,15 +115,15 @@ func timeLoop(b *testing.B, dir string, n int) float64 {
 	}
 	defer cg.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=loop:"+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), childEnv+"="+mode)
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
 	out, err := cmd.Output()
 	if err != nil {
-		b.Fatalf("loop child: %v", err)
+		b.Fatalf("%s child: %v", mode, err)
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
 	if err != nil {
-		b.Fatalf("loop child output %q: %v", out, err)
+		b.Fatalf("%s child output %q: %v", mode, out, err)
 	}
 	return v
 }
@@ -300,4 +354,61 @@ func redisRound(b *testing.B, learn bool) float64 {
 		b.Fatalf("redis-benchmark output: %q", out)
 	}
 	return sum / 2
+}
+
+// BenchmarkContextSwitch prices the other side of the design: the cgroup
+// lookup moved from sys_enter to sched_switch. A pipe ping-pong between two
+// threads on one CPU (per round trip: two switches, four syscalls), with an
+// empty raw_tp sys_enter program as the baseline.
+func BenchmarkContextSwitch(b *testing.B) {
+	testutil.Require(b, testutil.Root, testutil.BTF, testutil.Cgroup2)
+	const n, rounds = 100_000, 5
+	dir, id := benchCgroup(b)
+	_, other := benchCgroup(b)
+	conds := []struct {
+		name string
+		with func() func()
+	}{
+		{"bare (no program)", func() func() { return func() {} }},
+		{"empty raw_tp program", func() func() { return emptyRawTP(b, "sys_enter") }},
+		{"sysward, other cgroup tracked", func() func() {
+			p, err := Load(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Track(other, TrackOptions{Mode: ModeLearn}); err != nil {
+				b.Fatal(err)
+			}
+			return func() { p.Close() }
+		}},
+		{"sysward learning this cgroup", func() func() {
+			p, err := Load(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Track(id, TrackOptions{Mode: ModeLearn}); err != nil {
+				b.Fatal(err)
+			}
+			return func() { p.Close() }
+		}},
+	}
+	res := make([][]float64, len(conds))
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			for ci, c := range conds {
+				td := c.with()
+				res[ci] = append(res[ci], timeChild(b, dir, "pingpong:"+strconv.Itoa(n)))
+				td()
+			}
+		}
+	}
+	base := median(res[1])
+	fmt.Printf("\npipe ping-pong on one CPU (2 switches + 4 syscalls per round trip), median of %d:\n", rounds*b.N)
+	fmt.Printf("%-34s %12s %9s\n", "condition", "ns/round", "vs empty")
+	for ci, c := range conds {
+		m := median(res[ci])
+		fmt.Printf("%-34s %12.1f %8.3fx\n", c.name, m, m/base)
+	}
+	b.ReportMetric(median(res[2])/base, "untracked/empty")
+	b.ReportMetric(median(res[3])/base, "learned/empty")
 }

@@ -64,6 +64,9 @@ func runChild(mode string) int {
 	if n, ok := strings.CutPrefix(mode, "loop:"); ok {
 		return loopChild(n)
 	}
+	if n, ok := strings.CutPrefix(mode, "pingpong:"); ok {
+		return pingPongChild(n)
+	}
 	switch mode {
 	case "deviate":
 		callDeviating(3)
