@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -367,9 +368,29 @@ func TestWatchStormDrops(t *testing.T) {
 	quiet := []string{"sync", "getpgrp", "getsid", "getpriority", "times"}
 	prof := allowAllBut(append([]string{"getppid"}, quiet...)...)
 	met := metrics.New(&metrics.Options{NoRuntimeCollectors: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraped := make(chan string, 1)
 	res, out := session(t, Config{Profile: prof, Rules: testRules(t), Mode: ModeWatch, Format: output.FormatJSON,
-		RingBufferSize: os.Getpagesize(), Metrics: met},
+		RingBufferSize: os.Getpagesize(), Metrics: met, MetricsListener: ln,
+		Ready: func(uint64) {
+			go func() { // the endpoint serves while the session runs
+				resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+				if err != nil {
+					scraped <- err.Error()
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				scraped <- string(body)
+			}()
+		}},
 		storm(t, "storm:200000:"+nrs(t, quiet...)))
+	if body := <-scraped; !strings.Contains(body, metrics.WorkloadsTracked+" 1") {
+		t.Errorf("/metrics during the session lacks %s 1:\n%.500s", metrics.WorkloadsTracked, body)
+	}
 	s := res.Summary
 	if res.ExitCode != 0 {
 		t.Fatalf("storm exit %d", res.ExitCode)
