@@ -52,3 +52,34 @@ func TestWatchRuncContainer(t *testing.T) {
 		t.Errorf("summary %v", got)
 	}
 }
+
+// TestWatchCgroupTarget watches an existing cgroup given by its path
+// relative to the cgroup2 mount; the session ends when the cgroup empties.
+func TestWatchCgroupTarget(t *testing.T) {
+	requireWatch(t)
+	cg, err := NewCgroup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Remove(5 * time.Second)
+	cmd := exec.Command(testutil.BusyboxPath, "sh", "-c", "sleep 0.5; sync")
+	started, err := cg.Place(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Start()
+	started()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go cmd.Wait()
+	rel := cg.Dir[strings.Index(cg.Dir, "/sysward/"):]
+	res, out := session(t, Config{Profile: allowAllBut("sync"), Rules: testRules(t), Format: output.FormatJSON}, Target{Cgroup: rel})
+	as := detailed(out.alerts(t), "Syscall outside profile")
+	if len(as) != 1 || as[0].field("sysward.workload") != rel || as[0].field("proc.name") != "sync" {
+		t.Fatalf("alerts %+v", as)
+	}
+	if res.ExitCode != -1 {
+		t.Errorf("exit code %d for a cgroup target", res.ExitCode)
+	}
+}
