@@ -97,6 +97,7 @@ type Exception struct {
 	Pos         Position
 
 	rawValues *ynode // values appended before the fields are known
+	hasComps  bool
 }
 
 // ExceptionValue is one value of an exception tuple: a string, or a list
@@ -522,6 +523,9 @@ func (l *loader) list(it *ynode) {
 	if !ok {
 		return
 	}
+	if app {
+		l.warnf(it.get("append").pos, item, "append: true is deprecated; use override")
+	}
 	if ov["items"] != "" {
 		app = ov["items"] == "append"
 	}
@@ -570,6 +574,9 @@ func (l *loader) macro(it *ynode) {
 	if !ok {
 		return
 	}
+	if app {
+		l.warnf(it.get("append").pos, item, "append: true is deprecated; use override")
+	}
 	if ov["condition"] != "" {
 		app = ov["condition"] == "append"
 	}
@@ -593,6 +600,11 @@ func (l *loader) macro(it *ynode) {
 	l.macros[name] = &macroItem{name: name, cond: cond, pos: nn.pos, condNode: cn}
 }
 
+var (
+	ruleAppendable  = []string{"condition", "output", "desc", "tags", "exceptions"}
+	ruleReplaceable = []string{"condition", "output", "desc", "priority", "capture", "capture_duration", "tags", "exceptions", "enabled", "warn_evttypes", "skip-if-unknown-filter"}
+)
+
 var ruleKeys = []string{"rule", "desc", "condition", "output", "priority", "source", "enabled", "tags", "exceptions",
 	"warn_evttypes", "skip-if-unknown-filter", "append", "override", "capture", "capture_duration"}
 
@@ -610,21 +622,40 @@ func (l *loader) rule(it *ynode) {
 	if !ok {
 		return
 	}
-	ov, ok := l.overrides(it, item,
-		[]string{"condition", "output", "desc", "tags", "exceptions"},
-		[]string{"condition", "output", "desc", "priority", "tags", "exceptions", "enabled", "warn_evttypes", "skip-if-unknown-filter"})
+	ov, ok := l.overrides(it, item, ruleAppendable, ruleReplaceable)
 	if !ok {
 		return
 	}
+	if ov != nil {
+		// as Falco: every overridable key the item defines must be named
+		// under override
+		for _, k := range ruleReplaceable {
+			if n := it.get(k); n != nil && ov[k] == "" {
+				l.errorf(n.pos, item, ErrInvalidRule, "unexpected key %s: no corresponding entry under override", k)
+				ok = false
+			}
+		}
+		if !ok {
+			return
+		}
+	}
+	if app {
+		l.warnf(it.get("append").pos, item, "append: true is deprecated; use override")
+	}
 	old := l.rules[name]
 
-	// "rule + enabled" only: switch an existing rule on or off (legacy).
-	onlyEnabled := len(it.keys) == 2 && it.get("enabled") != nil && !app && ov == nil
-	if onlyEnabled {
+	// Neither condition, output, desc nor priority: the legacy form that
+	// only switches an earlier rule on or off.
+	if !app && ov == nil && it.get("condition") == nil && it.get("output") == nil && it.get("desc") == nil && it.get("priority") == nil {
+		if it.get("enabled") == nil {
+			l.errorf(nn.pos, item, ErrInvalidRule, "rule has no condition, output, desc or priority, and no enabled key")
+			return
+		}
 		if old == nil {
 			l.errorf(nn.pos, item, ErrNoSuchRule, "rule has only an enabled key but no rule %s was defined before", name)
 			return
 		}
+		l.warnf(it.get("enabled").pos, item, "a rule item with only enabled is deprecated; use override: {enabled: replace}")
 		if v, ok := l.boolKey(it, "enabled", item, true); ok {
 			old.Enabled = v
 		}
@@ -718,9 +749,13 @@ func (l *loader) modifyRule(r *Rule, it *ynode, item string, app bool, ov map[st
 				ov[k] = "append"
 			}
 		}
+		if len(ov) == 0 {
+			l.errorf(it.pos, item, ErrInvalidRule, "appended rule must have exceptions or condition property")
+			return
+		}
 		for _, k := range it.keys {
-			if k != "rule" && k != "append" && k != "condition" && k != "exceptions" {
-				l.errorf(it.get(k).pos, item, ErrInvalidRule, "key %s cannot be appended (only condition and exceptions; use override)", k)
+			if k != "rule" && k != "append" && k != "condition" && k != "exceptions" && k != "source" {
+				l.warnf(it.get(k).pos, item, "key %s is ignored with append: true (only condition and exceptions append; use override)", k)
 			}
 		}
 	}
@@ -751,7 +786,13 @@ func (l *loader) modifyRule(r *Rule, it *ynode, item string, app bool, ov map[st
 			}
 		case "tags":
 			if t, ok := l.strList(it.get("tags"), "tags", item); ok {
-				r.Tags = append(append([]string(nil), r.Tags...), t...)
+				tags := append([]string(nil), r.Tags...)
+				for _, x := range t {
+					if !contains(tags, x) {
+						tags = append(tags, x)
+					}
+				}
+				r.Tags = tags
 			}
 		case "exceptions":
 			for _, ex := range l.exceptions(it.get("exceptions"), item, true) {
@@ -761,15 +802,19 @@ func (l *loader) modifyRule(r *Rule, it *ynode, item string, app bool, ov map[st
 						continue
 					}
 					merged = true
-					if ex.Fields == nil {
-						l.exValues(ex.rawValues, &r.Exceptions[i], item+" exception "+ex.Name)
-					} else {
-						r.Exceptions[i].Values = append(r.Exceptions[i].Values, ex.Values...)
+					if ex.Fields != nil || ex.hasComps {
+						l.errorf(ex.Pos, item+" exception "+ex.Name, ErrInvalidRule, "can not append exception fields or comps to an existing exception, only values")
+						continue
 					}
+					l.exValues(ex.rawValues, &r.Exceptions[i], item+" exception "+ex.Name)
 				}
 				if !merged {
 					if ex.Fields == nil {
 						l.errorf(ex.Pos, item+" exception "+ex.Name, ErrInvalidRule, "exception has no fields and no exception %s was defined before", ex.Name)
+						continue
+					}
+					if len(ex.Values) == 0 {
+						l.errorf(ex.Pos, item+" exception "+ex.Name, ErrInvalidRule, "rule exception must have values property with a list of values")
 						continue
 					}
 					r.Exceptions = append(r.Exceptions, ex)
@@ -777,6 +822,13 @@ func (l *loader) modifyRule(r *Rule, it *ynode, item string, app bool, ov map[st
 			}
 		}
 	}
+}
+
+// isModifiedOp reports whether op is "strop oneof|anyof|allof".
+func isModifiedOp(op string) bool {
+	base, mod, ok := strings.Cut(op, " ")
+	return ok && (mod == "oneof" || mod == "anyof" || mod == "allof") &&
+		contains([]string{"=", "==", "!=", "contains", "icontains", "bcontains", "startswith", "bstartswith", "endswith", "glob", "iglob", "regex"}, base)
 }
 
 // exValues reads an exception's values according to its fields.
@@ -847,7 +899,7 @@ func (l *loader) exceptions(n *ynode, item string, appending bool) []Exception {
 			l.errorf(e.pos, item, ErrInvalidRule, "exception has no name")
 			continue
 		}
-		ex := Exception{Name: nameN.str, Pos: e.pos}
+		ex := Exception{Name: nameN.str, Pos: e.pos, hasComps: e.get("comps") != nil}
 		where := item + " exception " + ex.Name
 		fieldsN, compsN := e.get("fields"), e.get("comps")
 		switch {
@@ -866,6 +918,10 @@ func (l *loader) exceptions(n *ynode, item string, appending bool) []Exception {
 				comp = compsN.str
 			} else if compsN != nil && compsN.kind != yNull {
 				l.errorf(compsN.pos, where, ErrInvalidRule, "comps must be a single operator when fields is a single field")
+				continue
+			}
+			if comp != "in" && comp != "pmatch" && comp != "intersects" && !isModifiedOp(comp) {
+				l.errorf(compsN.pos, where, ErrInvalidRule, "when fields is a single field, comps must be in, pmatch, intersects or a modified operator (startswith anyof ...), not %q", comp)
 				continue
 			}
 			ex.Comps = []string{comp}
@@ -898,7 +954,7 @@ func (l *loader) exceptions(n *ynode, item string, appending bool) []Exception {
 			}
 		}
 		for _, c := range ex.Comps {
-			if !contains(Operators(), c) || c == "exists" {
+			if (!contains(Operators(), c) || c == "exists") && !isModifiedOp(c) {
 				l.errorf(e.pos, where, ErrInvalidRule, "comps: %q is not a comparison operator", c)
 			}
 		}

@@ -40,6 +40,11 @@ func TestLoadErrors(t *testing.T) {
 		{"append without base", "- rule: r\n  condition: and x\n  append: true\n", ErrNoSuchRule, "f1.yaml:1:9", "no rule r"},
 		{"override bad key", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n- rule: r\n  priority: ERROR\n  override:\n    priority: append\n", ErrInvalidRule, "f1.yaml:9:15", "cannot be overridden"},
 		{"engine version", "- required_engine_version: 99.0.0\n", ErrEngineVersion, "f1.yaml:1:28", "99.0.0"},
+		{"override unexpected key", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n- rule: r\n  output: new\n  priority: ERROR\n  override:\n    output: replace\n", ErrInvalidRule, "f1.yaml:8:13", "unexpected key priority"},
+		{"append nothing", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n- rule: r\n  output: x\n  append: true\n", ErrInvalidRule, "f1.yaml:6:3", "must have exceptions or condition"},
+		{"enabled-only without enabled", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n- rule: r\n  tags: [x]\n", ErrInvalidRule, "f1.yaml:6:9", "no enabled key"},
+		{"append exception fields", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n  exceptions:\n    - name: e\n      fields: [proc.name]\n      values: [[a]]\n- rule: r\n  exceptions:\n    - name: e\n      fields: [proc.name]\n      values: [[b]]\n  append: true\n", ErrInvalidRule, "f1.yaml:12:7", "only values"},
+		{"single field comp", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n  exceptions:\n    - name: e\n      fields: proc.name\n      comps: =\n      values: [a]\n", ErrInvalidRule, "f1.yaml:9:14", "comps must be in, pmatch"},
 		{"exception comps length", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n  exceptions:\n    - name: e\n      fields: [proc.name, fd.name]\n      comps: [=]\n", ErrInvalidRule, "f1.yaml:9:14", "equal length"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,7 +105,7 @@ func TestAppendOverride(t *testing.T) {
   append: true
 - rule: shell spawned
   output: replaced %proc.name
-  tags: [b]
+  tags: [b, a]
   priority: ERROR
   override:
     output: replace
