@@ -11,8 +11,12 @@
 // cached entry is dropped by Invalidate (call it on exec: the command line
 // and executable change) and Forget (call it on exit), and revalidated after
 // Options.Revalidate by comparing the process start time, so a recycled pid
-// is never reported with a dead process's details. The *Process values a
-// Reader returns are shared and must not be modified.
+// is never reported with a dead process's details. Note records what an
+// event source said about a process (parent, name, executable, ids): events
+// are read milliseconds after they happen and short commands are gone by
+// then, so a partial answer still carries a name and the parent's ancestry,
+// container and user database. The *Process values a Reader returns are
+// shared and must not be modified.
 //
 // # Errors
 //
