@@ -53,6 +53,8 @@ type macroDef struct {
 	name string
 	ast  Expr
 	pos  Position
+	pm   posMap // rewritten text -> text in the file
+	node *ynode
 	used bool
 }
 

@@ -22,12 +22,17 @@ func (e *SyntaxError) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg
 func (e *SyntaxError) Is(target error) bool { return target == ErrSyntax }
 
 // maxParseDepth bounds recursion exactly as libsinsp's depth_guard does: the
-// same grammar functions count, and reaching 100 is an error. (Older libsinsp
-// releases built the guard as a temporary, destroyed at once, and so had no
-// limit; the current one enforces it.) Each level of parentheses costs five.
-const maxParseDepth = 100
+// same grammar functions count, and reaching the limit is an error. (Older
+// libsinsp releases built the guard as a temporary, destroyed at once, and so
+// had no limit; the current one enforces it.) Each level of parentheses
+// costs five. The parser's default is 100; Falco's rule loader raises it to
+// loaderParseDepth for conditions in rules files.
+const (
+	maxParseDepth    = 100
+	loaderParseDepth = 1000
+)
 
-const depthMsg = "exceeded max depth limit of 100"
+const depthPrefix = "exceeded max depth limit of "
 
 // Operators in the order Falco's lexer tries them (order matters: "==" before
 // "=", "intersects" before "in"). A trailing space means the operator must be
@@ -66,7 +71,12 @@ func Transformers() []string {
 // testdata/grammar_conformance.txt). Errors are *SyntaxError (errors.Is
 // ErrSyntax) with the position where parsing stopped.
 func ParseCondition(cond string) (e Expr, err error) {
-	p := &parser{in: cond, pos: CondPos{Line: 1, Col: 1}}
+	return parseCondition(cond, maxParseDepth)
+}
+
+// parseCondition is ParseCondition with a recursion limit.
+func parseCondition(cond string, maxDepth int) (e Expr, err error) {
+	p := &parser{in: cond, pos: CondPos{Line: 1, Col: 1}, maxDepth: maxDepth}
 	if cond == "" {
 		return nil, &SyntaxError{Pos: p.pos, Msg: "filter input string is empty"}
 	}
@@ -90,7 +100,8 @@ type parser struct {
 	in    string
 	pos   CondPos
 	last  string // the last token lexed (not blanks)
-	depth int
+	depth    int
+	maxDepth int
 }
 
 func (p *parser) fail(format string, args ...any) {
@@ -99,8 +110,8 @@ func (p *parser) fail(format string, args ...any) {
 
 func (p *parser) enter() {
 	p.depth++
-	if p.depth >= maxParseDepth {
-		p.fail(depthMsg)
+	if p.depth >= p.maxDepth {
+		p.fail("%s%d", depthPrefix, p.maxDepth)
 	}
 }
 
@@ -691,7 +702,7 @@ func (p *parser) tryStrValue() (e Expr, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			se, is := r.(*SyntaxError)
-			if !is || se.Msg == depthMsg {
+			if !is || strings.HasPrefix(se.Msg, depthPrefix) {
 				panic(r)
 			}
 			p.depth = depth

@@ -229,15 +229,17 @@ func LoadRulesFiles(files ...RulesFile) (*Ruleset, error) {
 }
 
 type macroItem struct {
-	name, cond string
-	pos        Position
-	condNode   *ynode
+	name, cond        string
+	pos               Position
+	condNode          *ynode
+	index, visibility int
 }
 
 type listItem struct {
-	name  string
-	items []string
-	pos   Position
+	name              string
+	items             []string
+	pos               Position
+	index, visibility int
 }
 
 type loader struct {
@@ -249,6 +251,8 @@ type loader struct {
 	listOrder  []string
 	rules      map[string]*Rule
 	files      map[string][]byte
+	index      int
+	macroDefs  map[string]*macroDef
 }
 
 func (l *loader) errorf(pos Position, item string, sentinel error, format string, args ...any) {
@@ -313,9 +317,28 @@ func (l *loader) engineVersion(n *ynode) {
 		return
 	}
 	l.rs.RequiredEngineVersion = n.str
+	if !validEngineVersion(n.str) {
+		l.errorf(n.pos, "required_engine_version", ErrInvalidRule, "unable to parse engine version %q (want N or X.Y.Z)", n.str)
+		return
+	}
 	if cmpVersion(n.str, EngineVersion) > 0 {
 		l.errorf(n.pos, "required_engine_version", ErrEngineVersion, "rules require engine version %s, sysward implements %s", n.str, EngineVersion)
 	}
+}
+
+// validEngineVersion accepts Falco's two spellings: an integer (the old
+// engine numbering) or a semantic version X.Y.Z.
+func validEngineVersion(v string) bool {
+	parts := strings.Split(v, ".")
+	if len(parts) != 1 && len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if _, err := strconv.ParseUint(p, 10, 32); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // cmpVersion compares dotted versions ("0.57.0"; a bare integer N is the old
@@ -512,9 +535,6 @@ func (l *loader) list(it *ynode) {
 	if !ok {
 		return
 	}
-	for i := range items {
-		items[i] = listValue(items[i])
-	}
 	app, ok := l.boolKey(it, "append", item, false)
 	if !ok {
 		return
@@ -529,23 +549,33 @@ func (l *loader) list(it *ynode) {
 	if ov["items"] != "" {
 		app = ov["items"] == "append"
 	}
+	// Items are kept as written (quotes too): Falco substitutes them into
+	// conditions as text. A replace override defines the list, like a plain
+	// definition (Falco's collector does the same).
 	old := l.lists[name]
-	if app || ov["items"] == "replace" {
+	id := l.nextIndex()
+	if app {
 		if old == nil {
-			l.errorf(nn.pos, item, ErrNoSuchRule, "list has append/override but no list %s was defined before", name)
+			l.errorf(nn.pos, item, ErrNoSuchRule, "list has append but no list %s was defined before", name)
 			return
 		}
-		if app {
-			old.items = append(old.items, items...)
-		} else {
-			old.items = items
-		}
+		old.items = append(old.items, items...)
+		old.visibility = id
 		return
 	}
 	if old == nil {
 		l.listOrder = append(l.listOrder, name)
+		l.lists[name] = &listItem{name: name, items: items, pos: nn.pos, index: id, visibility: id}
+		return
 	}
-	l.lists[name] = &listItem{name: name, items: items, pos: nn.pos}
+	*old = listItem{name: name, items: items, pos: nn.pos, index: old.index, visibility: id}
+}
+
+// nextIndex numbers definitions and appends in load order (Falco's
+// visibility: a list or macro sees only lists or macros numbered before it).
+func (l *loader) nextIndex() int {
+	l.index++
+	return l.index
 }
 
 func (l *loader) macro(it *ynode) {
@@ -581,23 +611,23 @@ func (l *loader) macro(it *ynode) {
 		app = ov["condition"] == "append"
 	}
 	old := l.macros[name]
-	if app || ov["condition"] == "replace" {
+	id := l.nextIndex()
+	if app {
 		if old == nil {
-			l.errorf(nn.pos, item, ErrNoSuchRule, "macro has append/override but no macro %s was defined before", name)
+			l.errorf(nn.pos, item, ErrNoSuchRule, "macro has append but no macro %s was defined before", name)
 			return
 		}
-		if app {
-			old.cond = old.cond + " " + cond
-			old.condNode = nil // positions refer to two places now
-		} else {
-			old.cond, old.condNode = cond, cn
-		}
+		old.cond = old.cond + " " + cond
+		old.condNode = nil // positions refer to two places now
+		old.visibility = id
 		return
 	}
 	if old == nil {
 		l.macroOrder = append(l.macroOrder, name)
+		l.macros[name] = &macroItem{name: name, cond: cond, pos: nn.pos, condNode: cn, index: id, visibility: id}
+		return
 	}
-	l.macros[name] = &macroItem{name: name, cond: cond, pos: nn.pos, condNode: cn}
+	*old = macroItem{name: name, cond: cond, pos: nn.pos, condNode: cn, index: old.index, visibility: id}
 }
 
 var (
@@ -727,6 +757,16 @@ func (l *loader) setRuleKeys(r *Rule, it *ynode, item string, only map[string]st
 	}
 	if want("warn_evttypes") {
 		r.WarnEvttype, _ = l.boolKey(it, "warn_evttypes", item, true)
+	}
+	if want("capture") {
+		l.boolKey(it, "capture", item, false)
+	}
+	if want("capture_duration") {
+		if v, n, ok := l.scalar(it, "capture_duration", item); ok && n != nil {
+			if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+				l.errorf(n.pos, item, ErrInvalidRule, "capture_duration must be a number of milliseconds, not %q", v)
+			}
+		}
 	}
 	if want("skip-if-unknown-filter") {
 		r.SkipUnknown, _ = l.boolKey(it, "skip-if-unknown-filter", item, false)
@@ -915,7 +955,7 @@ func (l *loader) exceptions(n *ynode, item string, appending bool) []Exception {
 			ex.Fields = []string{fieldsN.str}
 			comp := "in"
 			if compsN != nil && compsN.kind == yScalar {
-				comp = compsN.str
+				comp = strings.Trim(compsN.str, " \t\r\n")
 			} else if compsN != nil && compsN.kind != yNull {
 				l.errorf(compsN.pos, where, ErrInvalidRule, "comps must be a single operator when fields is a single field")
 				continue
@@ -953,7 +993,9 @@ func (l *loader) exceptions(n *ynode, item string, appending bool) []Exception {
 				continue
 			}
 		}
-		for _, c := range ex.Comps {
+		for i, c := range ex.Comps {
+			c = strings.Trim(c, " \t\r\n") // Falco's normalize_comp
+			ex.Comps[i] = c
 			if (!contains(Operators(), c) || c == "exists") && !isModifiedOp(c) {
 				l.errorf(e.pos, where, ErrInvalidRule, "comps: %q is not a comparison operator", c)
 			}
@@ -966,68 +1008,131 @@ func (l *loader) exceptions(n *ynode, item string, appending bool) []Exception {
 // --- compilation ------------------------------------------------------------
 
 func (l *loader) compileAll() {
-	// lists: expand items naming other lists (defined anywhere).
-	lists := map[string][]string{}
-	var expand func(name string, seen map[string]bool) []string
-	expand = func(name string, seen map[string]bool) []string {
-		if v, ok := lists[name]; ok {
-			return v
-		}
-		seen[name] = true
-		var out []string
-		for _, it := range l.lists[name].items {
-			if sub, ok := l.lists[it]; ok && !seen[it] {
-				out = append(out, expand(sub.name, seen)...)
+	// lists: an item naming a list defined before this one (by load
+	// order) stands for that list's items, one level deep, as in Falco.
+	var lists []compiledList
+	for _, name := range l.listOrder {
+		li := l.lists[name]
+		var items []string
+		for _, it := range li.items {
+			if ref := l.lists[it]; ref != nil && ref.index < li.visibility {
+				items = append(items, ref.items...)
 			} else {
-				out = append(out, it)
+				items = append(items, it)
 			}
 		}
-		lists[name] = out
-		return out
-	}
-	for _, name := range l.listOrder {
-		items := expand(name, map[string]bool{})
-		l.rs.Lists = append(l.rs.Lists, ListInfo{Name: name, Items: items, Pos: l.lists[name].pos})
+		lists = append(lists, compiledList{name: name, items: items})
+		shown := make([]string, len(items))
+		for i, it := range items {
+			shown[i] = listValue(it)
+		}
+		l.rs.Lists = append(l.rs.Lists, ListInfo{Name: name, Items: shown, Pos: li.pos})
 	}
 
-	// macros: every macro must parse, used or not.
+	// macros: every macro must parse (lists substituted into its text) and
+	// may use only macros defined before it, used or not.
 	macros := map[string]*macroDef{}
 	for _, name := range l.macroOrder {
 		m := l.macros[name]
 		l.rs.Macros = append(l.rs.Macros, MacroInfo{Name: name, Condition: m.cond, Pos: m.pos})
-		ast, err := ParseCondition(m.cond)
+		text, pm, _ := resolveLists(m.cond, lists)
+		ast, err := parseCondition(text, loaderParseDepth)
 		if err != nil {
-			l.condErr(m.pos, m.condNode, "macro "+name, err)
+			l.condErr(m.pos, m.condNode, pm, "macro "+name, err)
 			continue
 		}
-		macros[name] = &macroDef{name: name, ast: ast, pos: m.pos}
+		macros[name] = &macroDef{name: name, ast: ast, pos: m.pos, pm: pm, node: m.condNode}
+		walkIdents(ast, func(id *IdentExpr) {
+			if ref := l.macros[id.Name]; ref == nil || ref.index >= m.visibility {
+				l.condErr(m.pos, m.condNode, pm, "macro "+name, &condError{pos: id.P, err: fmt.Errorf("%w: %s", ErrUndefinedMacro, id.Name)})
+			}
+		})
 	}
 	if len(l.errs) > 0 {
 		return
 	}
-
+	l.macroDefs = macros
 	for _, r := range l.rs.Rules {
 		l.compileRule(r, macros, lists)
 	}
 }
 
-// condErr records a condition error at its place in the file.
-func (l *loader) condErr(itemPos Position, node *ynode, item string, err error) {
+// condPosAt is the line and column of offset idx in s, counted as the
+// parser counts them.
+func condPosAt(s string, idx int) CondPos {
+	p := CondPos{Line: 1, Col: 1}
+	for i := 0; i < idx && i < len(s); i++ {
+		p.Col++
+		if s[i] == '\r' || s[i] == '\n' {
+			p.Line++
+			p.Col = 1
+		}
+	}
+	p.Idx = idx
+	return p
+}
+
+// walkIdents calls f for every identifier (macro reference) in e.
+func walkIdents(e Expr, f func(*IdentExpr)) {
+	switch e := e.(type) {
+	case *AndExpr:
+		for _, c := range e.Children {
+			walkIdents(c, f)
+		}
+	case *OrExpr:
+		for _, c := range e.Children {
+			walkIdents(c, f)
+		}
+	case *NotExpr:
+		walkIdents(e.Child, f)
+	case *IdentExpr:
+		f(e)
+	}
+}
+
+// condErr records a condition error at its place in the file: pm maps the
+// rewritten condition (lists substituted, exceptions appended) back to the
+// text in the file. An error inside a macro a rule uses points at the macro.
+func (l *loader) condErr(itemPos Position, node *ynode, pm posMap, item string, err error) {
 	pos := itemPos
 	var se *SyntaxError
 	var ce *condError
+	at := func(node *ynode, pm posMap, cp CondPos) Position {
+		idx := pm.back(cp.Idx)
+		if idx < 0 || node == nil {
+			return itemPos
+		}
+		return l.condFilePos(itemPos, node, CondPos{Idx: idx})
+	}
+	// in the message, positions refer to the condition as written
+	orig := func(cp CondPos) CondPos {
+		if len(pm) == 0 || node == nil {
+			return cp
+		}
+		if idx := pm.back(cp.Idx); idx >= 0 {
+			return condPosAt(node.str, idx)
+		}
+		return cp
+	}
 	switch {
 	case errors.As(err, &se):
-		pos = l.condFilePos(itemPos, node, se.Pos)
+		pos = at(node, pm, se.Pos)
+		se.Pos = orig(se.Pos)
 	case errors.As(err, &ce) && ce.macro == "":
-		pos = l.condFilePos(itemPos, node, ce.pos)
+		pos = at(node, pm, ce.pos)
+		ce.pos = orig(ce.pos)
+	case errors.As(err, &ce):
+		if m := l.macroDefs[ce.macro]; m != nil {
+			itemPos = m.pos
+			pos = at(m.node, m.pm, ce.pos)
+		}
 	case node != nil:
 		pos = node.pos
 	}
 	l.errs = append(l.errs, &Error{Pos: pos, Item: item, Err: err})
 }
 
-func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists map[string][]string) {
+func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compiledList) {
 	item := "rule " + r.Name
 	src := sourceOf(r.Source)
 	if src < 0 {
@@ -1035,22 +1140,19 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists map[str
 		l.warnf(r.Pos, item, "skipped: source %s is not available", r.Source)
 		return
 	}
-	ast, err := ParseCondition(r.Condition)
+	cond := r.Condition
+	var pm posMap
+	if len(r.Exceptions) > 0 {
+		cond, pm = exceptionsText(cond, r.Exceptions)
+	}
+	text, lm, _ := resolveLists(cond, lists)
+	pm = append(lm, pm...)
+	ast, err := parseCondition(text, loaderParseDepth)
 	if err != nil {
-		l.condErr(r.Pos, r.condNode, item, err)
+		l.condErr(r.Pos, r.condNode, pm, item, err)
 		return
 	}
-	if len(r.Exceptions) > 0 {
-		exAST, err := exceptionsAST(r.Exceptions, ast.Pos())
-		if err != nil {
-			l.errs = append(l.errs, &Error{Pos: r.Pos, Item: item, Err: err})
-			return
-		}
-		if exAST != nil {
-			ast = &AndExpr{P: ast.Pos(), Children: []Expr{ast, &NotExpr{P: ast.Pos(), Child: exAST}}}
-		}
-	}
-	c := &compiler{reg: registries[src], macros: macros, lists: lists}
+	c := &compiler{reg: registries[src], macros: macros}
 	ev, err := c.compile(ast)
 	if err != nil {
 		var uf *unknownFieldError
@@ -1060,7 +1162,7 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists map[str
 			l.warnf(r.Pos, item, "skipped: field %s is not supported by sysward", uf.field)
 			return
 		}
-		l.condErr(r.Pos, r.condNode, item, err)
+		l.condErr(r.Pos, r.condNode, pm, item, err)
 		return
 	}
 	types := c.eventTypes(ast, false)
@@ -1080,6 +1182,7 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists map[str
 	}
 }
 
+
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -1087,67 +1190,6 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// exceptionsAST builds "ex1 or ex2 ..." for a rule's exceptions: each tuple
-// is "f1 c1 v1 and f2 c2 v2", a single-field exception "f comp (values)".
-func exceptionsAST(exs []Exception, p CondPos) (Expr, error) {
-	var ors []Expr
-	for _, ex := range exs {
-		for _, row := range ex.Values {
-			var ands []Expr
-			for i, v := range row {
-				fe, err := parseFieldRef(ex.Fields[i], p)
-				if err != nil {
-					return nil, fmt.Errorf("exception %s: %w", ex.Name, err)
-				}
-				comp := ex.Comps[i]
-				var right Expr
-				if v.List != nil {
-					vals := make([]string, len(v.List))
-					for j, x := range v.List {
-						vals[j] = listValue(x)
-					}
-					right = &ListExpr{P: p, Values: vals}
-				} else {
-					// a scalar: a literal, or after in/pmatch/intersects a
-					// list name (resolved by the compiler)
-					right = &ValueExpr{P: p, Value: listValue(v.Str)}
-				}
-				ands = append(ands, &BinaryCheck{P: p, Left: fe, Op: comp, Right: right})
-			}
-			if len(ands) == 1 {
-				ors = append(ors, ands[0])
-			} else if len(ands) > 1 {
-				ors = append(ors, &AndExpr{P: p, Children: ands})
-			}
-		}
-	}
-	switch len(ors) {
-	case 0:
-		return nil, nil
-	case 1:
-		return ors[0], nil
-	}
-	return &OrExpr{P: p, Children: ors}, nil
-}
-
-// parseFieldRef parses "proc.aname[2]" (an exception's field) into a FieldExpr.
-func parseFieldRef(s string, p CondPos) (*FieldExpr, error) {
-	e, err := ParseCondition(s + " exists")
-	if err != nil {
-		return nil, fmt.Errorf("%w: field %q: %v", ErrInvalidRule, s, err)
-	}
-	u, ok := e.(*UnaryCheck)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q is not a field", ErrInvalidRule, s)
-	}
-	f, ok := u.Left.(*FieldExpr)
-	if !ok {
-		return nil, fmt.Errorf("%w: %q is not a field", ErrInvalidRule, s)
-	}
-	f.P = p
-	return f, nil
 }
 
 // condFilePos maps a position inside a condition to the file: it walks the

@@ -40,6 +40,10 @@ func TestLoadErrors(t *testing.T) {
 		{"append without base", "- rule: r\n  condition: and x\n  append: true\n", ErrNoSuchRule, "f1.yaml:1:9", "no rule r"},
 		{"override bad key", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n- rule: r\n  priority: ERROR\n  override:\n    priority: append\n", ErrInvalidRule, "f1.yaml:9:15", "cannot be overridden"},
 		{"engine version", "- required_engine_version: 99.0.0\n", ErrEngineVersion, "f1.yaml:1:28", "99.0.0"},
+		{"list without parentheses", "- list: shells\n  items: [bash, sh]\n- rule: r\n  desc: d\n  condition: evt.type=execve and proc.name in shells\n  output: o\n  priority: INFO\n", ErrSyntax, "f1.yaml:5:46", "unexpected token after 'bash'"},
+		{"macro uses a later macro", "- macro: a\n  condition: b and evt.type=open\n- macro: b\n  condition: proc.name=x\n", ErrUndefinedMacro, "f1.yaml:2:14", "b"},
+		{"error after a substituted list", "- list: l\n  items: [a, b, c]\n- rule: r\n  desc: d\n  condition: proc.name in (l) and evt.type = (\n  output: o\n  priority: INFO\n", ErrSyntax, "f1.yaml:5:46", "1:33: expected a string value"},
+		{"engine version syntax", "- required_engine_version: seven\n", ErrInvalidRule, "f1.yaml:1:28", "unable to parse"},
 		{"override unexpected key", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n- rule: r\n  output: new\n  priority: ERROR\n  override:\n    output: replace\n", ErrInvalidRule, "f1.yaml:8:13", "unexpected key priority"},
 		{"append nothing", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n- rule: r\n  output: x\n  append: true\n", ErrInvalidRule, "f1.yaml:6:3", "must have exceptions or condition"},
 		{"enabled-only without enabled", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n- rule: r\n  tags: [x]\n", ErrInvalidRule, "f1.yaml:6:9", "no enabled key"},
@@ -309,4 +313,36 @@ func FuzzLoadRules(f *testing.F) {
 		ev.Normalize()
 		eng.Process(&ev)
 	})
+}
+
+// TestTextualLists: lists are substituted into condition text as Falco
+// does — list names with spaces, quoted items, lists inside lists defined
+// earlier (one level), and a rule that uses a list defined after it.
+func TestTextualLists(t *testing.T) {
+	rs, err := load(t, `
+- rule: uses later list
+  desc: d
+  condition: evt.type = execve and proc.name in (late list)
+  output: o
+  priority: INFO
+  warn_evttypes: false
+- list: base
+  items: [dash]
+- list: late list
+  items: [base, '"my shell"', "zsh"]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.Lists[1].Items; !reflect.DeepEqual(got, []string{"dash", "my shell", "zsh"}) {
+		t.Errorf("late list = %q", got)
+	}
+	eng, _ := NewEngine(rs, nil)
+	for name, want := range map[string]bool{"dash": true, "my shell": true, "zsh": true, "base": false, "bash": false} {
+		ev := Event{Type: "execve", Proc: ProcInfo{Name: name}}
+		ev.Normalize()
+		if got := eng.Process(&ev) == 1; got != want {
+			t.Errorf("%q: match %v, want %v", name, got, want)
+		}
+	}
 }
