@@ -97,9 +97,9 @@ func parseCondition(cond string, maxDepth int) (e Expr, err error) {
 }
 
 type parser struct {
-	in    string
-	pos   CondPos
-	last  string // the last token lexed (not blanks)
+	in       string
+	pos      CondPos
+	last     string // the last token lexed (not blanks)
 	depth    int
 	maxDepth int
 }

@@ -1182,7 +1182,6 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 	}
 }
 
-
 func sortedKeys(m map[string]bool) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
