@@ -34,6 +34,7 @@ type launchRequest struct {
 }
 
 func TestMain(m *testing.M) {
+	RunChildIfRequested()
 	if req := os.Getenv(childEnv); req != "" {
 		os.Exit(launchChild(req))
 	}
@@ -340,5 +341,36 @@ func TestLaunchFilterInherited(t *testing.T) {
 	}
 	if fields["SigBlk"] != "0000000000000000" {
 		t.Fatalf("command starts with blocked signals %s", fields["SigBlk"])
+	}
+}
+
+// Command runs the launch in a re-executed child while the parent keeps
+// running and gets the command's status.
+func TestCommand(t *testing.T) {
+	testutil.Require(t, testutil.Root, testutil.Binary("ls"))
+	dir := lsDir(t)
+	env := []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
+	cmd, l, err := Command("testdata/ls.json", []string{"ls", dir}, &LaunchOptions{Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Path != "/usr/bin/ls" && l.Path != "/bin/ls" {
+		t.Fatalf("resolved %s", l.Path)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "alpha\nbeta\ngamma") {
+		t.Fatalf("ls: %v: %s", err, out)
+	}
+	cmd, _, err = Command(writeProfile(t, without(lsProfile(t), "getdents64")), []string{"ls", dir}, &LaunchOptions{Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "Operation not permitted") {
+		t.Fatalf("ls without getdents64: %v: %s", err, out)
+	}
+	if _, _, err := Command("testdata/ls.json", []string{"sysward-no-such-cmd"}, nil); !IsBadInput(err) {
+		t.Fatalf("missing command: %v", err)
 	}
 }

@@ -9,6 +9,11 @@ import (
 	"github.com/sysward/sysward/profiles"
 )
 
+// A process started by enforcer.Command (e.g. `sysward run --watch`, whose
+// parent stays to watch) is this binary re-executed: it installs the filter
+// and execs the command before any CLI parsing.
+func init() { enforcer.RunChildIfRequested() }
+
 // runCommand is `sysward run --profile FILE [--mode enforce|complain] -- CMD ARGS…`.
 func runCommand() *cli.Command {
 	return &cli.Command{
