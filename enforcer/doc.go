@@ -1,0 +1,89 @@
+// Package enforcer turns a profiles.Profile into a kernel-enforced seccomp
+// filter and proves the filter does what the profile says.
+//
+// # Compile
+//
+// Compile builds the program with libseccomp (libseccomp-golang, cgo;
+// Debian 12 ships libseccomp 2.5.4) with runc's semantics, so `sysward run`,
+// runc, containerd and the kubelet agree on what a profile means:
+//
+//   - KILL is KILL_THREAD; ERRNO and TRACE default their data to EPERM;
+//     NOTIFY is refused (ErrUnsupportedAction): sysward runs no agent.
+//   - The native architecture is always in the filter (libseccomp adds it);
+//     the listed ones are added. Another architecture gets libseccomp's
+//     bad-arch action, KILL_THREAD.
+//   - A syscall name libseccomp does not know on any architecture is bad
+//     input. runc skips such names silently (a debug log); sysward refuses
+//     them, so a typo never silently changes a profile. A name known on some
+//     listed architecture but not another is fine (libseccomp skips it there).
+//   - Conditions in one entry AND; several conditions on the same argument
+//     in one entry become one rule each (they OR), as runc does, because
+//     libseccomp refuses them in one rule. On 32-bit architectures (x86, arm,
+//     x32) libseccomp compares only the low 32 bits, of values and arguments.
+//   - A syscall whose entries have argument conditions must have one action
+//     across all its entries (else ErrAmbiguous): libseccomp drops
+//     conditions once a syscall has an unconditional rule and orders the rest
+//     by argument, not by entry.
+//   - Flags: SECCOMP_FILTER_FLAG_LOG and _SPEC_ALLOW become libseccomp
+//     attributes and seccomp(2) flags; TSYNC is recorded (libseccomp-golang
+//     always sets it; `sysward run` filters one thread, see below).
+//   - More than 32 named syscalls use libseccomp's binary-tree layout
+//     (SetOptimize(2)), runc's threshold.
+//   - Complain mode replaces every denying action with LOG.
+//
+// Compile then runs the program on every argument-conditioned syscall and
+// refuses a wrong one (ErrMiscompiled): libseccomp 2.5.4 miscompiles a
+// syscall with several conditional entries where one compares two or more
+// arguments (a false branch reuses the accumulator after another argument
+// was loaded into it). The property test found it.
+//
+// Errors about the profile's content are *profiles.Error values (JSON path,
+// value, sentinel); IsBadInput recognises them and the other bad-input
+// sentinels. A Filter is a plain value: nothing to close.
+//
+// # Verify
+//
+// Verify runs the exported program in golang.org/x/net/bpf's VM (no root)
+// for every syscall number of every architecture in the filter, the gaps
+// between them, numbers above the highest, and an architecture outside the
+// filter, with argument values on both sides of every condition. Each
+// verdict must equal Expect, the package's statement of the semantics above.
+// The VM loads words big-endian (it was written for packets), so
+// SeccompData is laid out word by word in that order; seccomp programs only
+// load aligned 32-bit words, which NewProgram checks. CacheEligible
+// re-implements the kernel's seccomp_is_const_allow (Linux ≥ 5.11): an
+// allowed syscall with no conditions must reach RET_ALLOW reading only nr
+// and arch, or the kernel's per-filter allow bitmap will not cache it.
+//
+// # Run
+//
+// PrepareLaunch resolves the command, checks that the profile allows execve
+// (ErrExecveBlocked unless forced), adds the syscalls the launcher makes
+// after the filter (LauncherSyscalls: rt_sigprocmask, execve, and
+// exit_group if execve fails) and compiles. Launch.Exec then, on a locked
+// thread with the GC off: restores the RLIMIT_NOFILE soft limit Go raised
+// at start-up (saved by a C constructor before the runtime ran), blocks all
+// signals, sets NO_NEW_PRIVS, calls seccomp(SET_MODE_FILTER) without TSYNC,
+// restores the signal mask and calls execve, all as raw syscalls with no Go
+// code between them. Only the exec'ing thread carries the filter; the other
+// runtime threads never run under it and die in execve. syscall.Exec is not
+// used: it may call prlimit64 after the filter. Command and
+// RunChildIfRequested do the same in a re-executed child for callers that
+// keep running (watch mode).
+//
+// Real filters are only installed in child processes (tests re-execute the
+// test binary): a filter cannot be removed.
+//
+// # Runtimes and the kubelet
+//
+// ApplyToSpec/ApplyToBundle set linux.seccomp for runc (or any OCI
+// runtime); WriteRuntimeFile writes the file for `ctr run --seccomp
+// --seccomp-profile` (CtrArgs) and podman/docker `--security-opt seccomp=`
+// (PodmanArgs). Install writes a content-hashed file under the kubelet's
+// seccomp root; an existing file with that name is never overwritten.
+// Everything a runtime receives was compiled first, so it is something
+// sysward itself would enforce.
+//
+// Threading: all functions are safe for concurrent use except Launch.Exec,
+// which replaces the process.
+package enforcer
