@@ -1,7 +1,9 @@
 package detector
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -291,6 +293,14 @@ func FuzzLoadRules(f *testing.F) {
 	f.Add("- required_engine_version: 0.1.0\n- required_plugin_versions:\n  - name: x\n    version: 1\n")
 	f.Add("[")
 	f.Add("- &a {rule: x}\n- *a\n")
+	if data, err := os.ReadFile("testdata/falco_loader_conformance.jsonl"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			var c struct{ Rules string }
+			if json.Unmarshal([]byte(line), &c) == nil && c.Rules != "" {
+				f.Add(c.Rules)
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, data string) {
 		rs, err := LoadRulesFiles(RulesFile{Name: "fuzz.yaml", Data: []byte(data)})
 		if err != nil {
