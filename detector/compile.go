@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"sort"
 	"strconv"
@@ -217,9 +218,7 @@ func (c *compiler) transformer(t *TransformerExpr) (accessor, error) {
 	if t.Name == "val" {
 		return in, nil
 	}
-	if in.ancestors != nil {
-		in = firstAncestor(in)
-	}
+	in = single(in)
 	if t.Name == "len" {
 		switch {
 		case in.typ == TypeList:
@@ -265,6 +264,25 @@ func (c *compiler) transformer(t *TransformerExpr) (accessor, error) {
 	}}, nil
 }
 
+// single turns a many-valued accessor into one value: the parent for an
+// any-ancestor field, the first non-empty end for a connection pair.
+func single(a accessor) accessor {
+	if a.pair != nil {
+		pair := a.pair
+		return accessor{typ: TypeString, str: func(e *Event) (string, bool) {
+			x, y := pair(e)
+			if x == "" {
+				x = y
+			}
+			return x, x != ""
+		}}
+	}
+	if a.ancestors == nil {
+		return a
+	}
+	return firstAncestor(a)
+}
+
 // firstAncestor turns an any-ancestor accessor into "the parent".
 func firstAncestor(a accessor) accessor {
 	anc := a.ancestors
@@ -279,6 +297,9 @@ func firstAncestor(a accessor) accessor {
 
 func existsCheck(a accessor) evaluator {
 	switch {
+	case a.pair != nil:
+		pair := a.pair
+		return func(e *Event) bool { x, y := pair(e); return x != "" || y != "" }
 	case a.ancestors != nil:
 		anc := a.ancestors
 		return func(e *Event) bool {
@@ -350,6 +371,16 @@ func (c *compiler) binary(b *BinaryCheck) (evaluator, error) {
 	}
 	var ev evaluator
 	switch {
+	case left.typ == TypeIPNet:
+		var pred func(string) bool
+		if pred, err = netPred(b.Op, vals); err == nil {
+			ev = anyValue(left, pred)
+		}
+	case left.pair != nil:
+		var pred func(string) bool
+		if pred, err = strPred(b.Op, vals); err == nil {
+			ev = anyValue(left, pred)
+		}
 	case left.ancestors != nil:
 		var pred func(string) bool
 		if pred, err = strPred(b.Op, vals); err == nil {
@@ -382,9 +413,7 @@ func (c *compiler) binary(b *BinaryCheck) (evaluator, error) {
 // exactly one, at least one, or every value.
 func (c *compiler) modified(b *BinaryCheck, left accessor, base, mod string) (evaluator, error) {
 	vals, _ := c.rightValues("in", b.Right) // a list, or a list name
-	if left.ancestors != nil {
-		left = firstAncestor(left)
-	}
+	left = single(left)
 	checks := make([]evaluator, 0, len(vals))
 	for _, v := range vals {
 		var ev evaluator
@@ -423,6 +452,60 @@ func (c *compiler) modified(b *BinaryCheck, left accessor, base, mod string) (ev
 		}
 		return n == len(checks)
 	}, nil
+}
+
+// anyValue applies pred to a single-valued or pair accessor (either end).
+func anyValue(a accessor, pred func(string) bool) evaluator {
+	if a.pair != nil {
+		pair := a.pair
+		return func(e *Event) bool {
+			x, y := pair(e)
+			return x != "" && pred(x) || y != "" && pred(y)
+		}
+	}
+	get := a.str
+	return func(e *Event) bool { s, ok := get(e); return ok && pred(s) }
+}
+
+// netPred compiles a check of an IP address against networks: "=" and "in"
+// hold when a network contains the address, "!=" when it does not. A value
+// without a prefix length is a single address.
+func netPred(op string, vals []string) (func(string) bool, error) {
+	nets := make([]netip.Prefix, 0, len(vals))
+	for _, v := range vals {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not an IP network or address", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		nets = append(nets, p.Masked())
+	}
+	in := func(s string) bool {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return false
+		}
+		a = a.Unmap()
+		for _, n := range nets {
+			if n.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	switch op {
+	case "=", "==", "in", "intersects":
+		return in, nil
+	case "!=":
+		if len(nets) != 1 {
+			return nil, fmt.Errorf("operator != takes one value")
+		}
+		return func(s string) bool { return !in(s) }, nil
+	}
+	return nil, fmt.Errorf("operator %s not supported for IP networks (use =, !=, in)", op)
 }
 
 // strCheck specializes the common string checks so that a check is one
@@ -652,12 +735,7 @@ func listCheck(get func(*Event) []string, op string, vals []string) (evaluator, 
 
 // fieldCompare compiles "field op val(other)" and "field op transformer(...)".
 func fieldCompare(l accessor, op string, r accessor) (evaluator, error) {
-	if l.ancestors != nil {
-		l = firstAncestor(l)
-	}
-	if r.ancestors != nil {
-		r = firstAncestor(r)
-	}
+	l, r = single(l), single(r)
 	if l.typ == TypeList || r.typ == TypeList {
 		return nil, fmt.Errorf("list fields cannot be compared with a field")
 	}

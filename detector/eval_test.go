@@ -19,6 +19,8 @@ func sample() Event {
 		K8s:       K8sInfo{Namespace: "prod", Labels: []string{"app:web", "tier:front"}},
 		Workload:  "prod/web", InProfile: false, Denied: true, Errno: 1, Action: "errno",
 	}
+	ev.Fd.CIP, ev.Fd.SIP = "10.1.2.3", "192.168.0.9"
+	ev.Proc.StartTime = ev.Time.Add(-2 * time.Second)
 	ev.Normalize()
 	return ev
 }
@@ -100,6 +102,14 @@ func TestEvaluate(t *testing.T) {
 		{"proc.pid > val(proc.ppid)", true},
 		{"not (proc.name = python3 or proc.name = bash)", false},
 		{"proc.name = python3 and not proc.pname = sshd", true},
+		{"fd.ip = 10.1.2.3", true},
+		{"fd.ip = 192.168.0.9", true},
+		{"fd.ip != 10.1.2.3", true}, // the other end differs
+		{"fd.net = 10.0.0.0/8", true},
+		{"fd.net != 127.0.0.0/8", true},
+		{"fd.snet in (10.0.0.0/8, 172.16.0.0/12)", false},
+		{"fd.snet = 192.168.0.0/16 and fd.cnet = 10.1.2.3", true},
+		{"proc.duration > 1000000000 and proc.duration < 3000000000", true},
 	} {
 		t.Run(tc.cond, func(t *testing.T) {
 			rs, err := LoadRulesFiles(RulesFile{Name: "t.yaml", Data: []byte(fmt.Sprintf(

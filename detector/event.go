@@ -74,6 +74,8 @@ type ProcInfo struct {
 	TTY     int64  `json:"tty,omitempty"`     // proc.tty: controlling terminal device, 0 if none
 	SName   string `json:"sname,omitempty"`   // proc.sname: session leader's name
 	Env     string `json:"env,omitempty"`     // proc.env: environment, space separated
+	// StartTime is when the process started (proc.duration); zero if unknown.
+	StartTime time.Time `json:"start_time,omitempty"`
 
 	CapPermitted string `json:"cap_permitted,omitempty"` // thread.cap_permitted, e.g. "CAP_CHOWN CAP_SYS_ADMIN"
 	CapEffective string `json:"cap_effective,omitempty"` // thread.cap_effective

@@ -21,12 +21,13 @@ const (
 	TypeString FieldType = iota
 	TypeInt              // signed 64-bit (uids, pids, ports, errno, ...)
 	TypeBool
-	TypeTime // nanoseconds since the epoch; compares as an integer
-	TypeList // a list of strings (in / intersects / exists)
+	TypeTime  // nanoseconds since the epoch; compares as an integer
+	TypeList  // a list of strings (in / intersects / exists)
+	TypeIPNet // an IP address compared against networks: = 10.0.0.0/8, in (nets)
 )
 
 func (t FieldType) String() string {
-	return [...]string{"string", "int64", "bool", "abstime", "list"}[t]
+	return [...]string{"string", "int64", "bool", "abstime", "list", "ipnet"}[t]
 }
 
 // ArgKind says whether a field takes an argument: proc.aname[2],
@@ -59,6 +60,9 @@ type accessor struct {
 	// ancestors: set for proc.aname (no index) and kin, which stand for
 	// every ancestor; str is nil then.
 	ancestors func(*Ancestor) string
+	// pair: set for fields that stand for both ends of a connection
+	// (fd.ip, fd.net): a check holds if it holds for either; str is nil.
+	pair func(*Event) (string, string)
 }
 
 type fieldDef struct {
@@ -243,6 +247,14 @@ func init() {
 	sys.str("proc.cwd", "current working directory", func(e *Event) string { return e.Proc.Cwd })
 	sys.num("proc.tty", "controlling terminal, 0 if none", func(e *Event) int64 { return e.Proc.TTY })
 	sys.optStr("proc.sname", "name of the session leader", func(e *Event) string { return e.Proc.SName })
+	sys.add("proc.duration", TypeInt, ArgNone, "nanoseconds since the process started (needs proc.start_time)", func(string, bool) (accessor, error) {
+		return accessor{typ: TypeInt, num: func(e *Event) (int64, bool) {
+			if e.Proc.StartTime.IsZero() {
+				return 0, false
+			}
+			return e.Time.Sub(e.Proc.StartTime).Nanoseconds(), true
+		}}, nil
+	})
 	sys.str("proc.env", "environment variables, space separated", func(e *Event) string { return e.Proc.Env })
 	sys.boolean("proc.is_exe_from_memfd", "the executable is a memfd (fileless execution)", func(e *Event) bool { return e.Proc.ExeFromMemfd })
 	sys.boolean("proc.is_exe_upper_layer", "the executable lives in the container's writable overlay layer", func(e *Event) bool { return e.Proc.ExeUpperLayer })
@@ -279,6 +291,26 @@ func init() {
 	sys.optStr("fd.cip", "client IP address", func(e *Event) string { return e.Fd.CIP })
 	sys.optStr("fd.lip", "local IP address", func(e *Event) string { return e.Fd.LIP })
 	sys.optStr("fd.rip", "remote IP address", func(e *Event) string { return e.Fd.RIP })
+	sys.add("fd.ip", TypeString, ArgNone, "either IP address of the connection (client or server): a check holds if it holds for one", func(string, bool) (accessor, error) {
+		return accessor{typ: TypeString, pair: func(e *Event) (string, string) { return e.Fd.CIP, e.Fd.SIP }}, nil
+	})
+	sys.add("fd.net", TypeIPNet, ArgNone, "either IP address of the connection, compared with networks: fd.net = 127.0.0.0/8", func(string, bool) (accessor, error) {
+		return accessor{typ: TypeIPNet, pair: func(e *Event) (string, string) { return e.Fd.CIP, e.Fd.SIP }}, nil
+	})
+	for _, n := range []struct {
+		name, desc string
+		get        func(*FdInfo) string
+	}{
+		{"fd.snet", "server IP compared with networks", func(f *FdInfo) string { return f.SIP }},
+		{"fd.cnet", "client IP compared with networks", func(f *FdInfo) string { return f.CIP }},
+		{"fd.lnet", "local IP compared with networks", func(f *FdInfo) string { return f.LIP }},
+		{"fd.rnet", "remote IP compared with networks", func(f *FdInfo) string { return f.RIP }},
+	} {
+		get := n.get
+		sys.add(n.name, TypeIPNet, ArgNone, n.desc, func(string, bool) (accessor, error) {
+			return accessor{typ: TypeIPNet, str: func(e *Event) (string, bool) { s := get(&e.Fd); return s, s != "" }}, nil
+		})
+	}
 	sys.num("fd.sport", "server port", func(e *Event) int64 { return e.Fd.SPort })
 	sys.num("fd.cport", "client port", func(e *Event) int64 { return e.Fd.CPort })
 	sys.num("fd.lport", "local port", func(e *Event) int64 { return e.Fd.LPort })

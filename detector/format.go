@@ -119,10 +119,7 @@ func (p *outputPart) value(ev *Event) (string, any) {
 	if !p.known {
 		return "<NA>", nil
 	}
-	a := p.acc
-	if a.ancestors != nil {
-		a = firstAncestor(a)
-	}
+	a := single(p.acc)
 	switch {
 	case a.str != nil:
 		if s, ok := a.str(ev); ok {
