@@ -29,11 +29,11 @@ import (
 const benchChildEnv = "SYSWARD_ENFORCER_BENCH_CHILD"
 
 type benchRequest struct {
-	Program string // file with struct sock_filter records; "" = no filter
-	Iters   int    // syscall calls
+	Program string  // file with struct sock_filter records; "" = no filter
+	Iters   int     // syscall calls
 	Nr      uintptr // the syscall looped; 0 means getppid
 	Arg0    uintptr
-	Loads   int    // if > 0: measure seccomp() loads of Program instead
+	Loads   int // if > 0: measure seccomp() loads of Program instead
 }
 
 func init() {
