@@ -10,6 +10,7 @@ import (
 // substitutions, each field's accessor bound once.
 type outputFormat struct {
 	size    int // literal bytes plus an allowance per field, to size the buffer once
+	nfields int
 	parts   []outputPart
 	unknown []string // fields the registry lacks; they print <NA>
 }
@@ -92,7 +93,11 @@ func compileOutput(reg *registry, s string) *outputFormat {
 	}
 	flush()
 	for _, p := range o.parts {
-		o.size += len(p.text) + 24
+		o.size += len(p.text)
+		if p.name != "" {
+			o.size += 24
+			o.nfields++
+		}
 	}
 	return o
 }
@@ -101,7 +106,7 @@ func compileOutput(reg *registry, s string) *outputFormat {
 func (o *outputFormat) render(ev *Event) (string, map[string]any) {
 	var b strings.Builder
 	b.Grow(o.size)
-	fields := make(map[string]any, len(o.parts))
+	fields := make(map[string]any, o.nfields)
 	for _, p := range o.parts {
 		if p.name == "" {
 			b.WriteString(p.text)
