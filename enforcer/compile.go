@@ -241,6 +241,16 @@ func Check(p *profiles.Profile) error {
 			errs = append(errs, badInput(fmt.Sprintf("flags[%d]", i), string(fl), err, ""))
 		}
 	}
+	// The filter's architectures: the native one plus the listed ones.
+	var arches []libseccomp.ScmpArch
+	if native, err := libseccomp.GetNativeArch(); err == nil {
+		arches = append(arches, native)
+	}
+	for _, a := range p.Architectures {
+		if sa, err := libseccompArch(profiles.Arch(a)); err == nil {
+			arches = append(arches, sa)
+		}
+	}
 	type use struct {
 		entry  int
 		action profiles.Action
@@ -264,6 +274,11 @@ func Check(p *profiles.Profile) error {
 		for j, name := range s.Names {
 			if _, err := libseccomp.GetSyscallFromName(name); err != nil {
 				errs = append(errs, badInput(fmt.Sprintf("%s.names[%d]", base, j), name, profiles.ErrUnknownSyscall, "libseccomp does not know it on any architecture"))
+				continue
+			}
+			if len(arches) > 0 && !onSomeArch(name, arches) {
+				errs = append(errs, badInput(fmt.Sprintf("%s.names[%d]", base, j), name, profiles.ErrUnknownSyscall,
+					"not a syscall on any architecture of the filter"))
 				continue
 			}
 			uses[name] = append(uses[name], use{i, s.Action, s.ErrnoRet, len(s.Args) > 0})
@@ -292,6 +307,17 @@ func Check(p *profiles.Profile) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// onSomeArch reports whether name is a real syscall (not one of
+// libseccomp's negative pseudo numbers) on one of arches.
+func onSomeArch(name string, arches []libseccomp.ScmpArch) bool {
+	for _, a := range arches {
+		if nr, err := libseccomp.GetSyscallFromNameByArch(name, a); err == nil && nr >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func eqErrno(a, b *uint) bool {

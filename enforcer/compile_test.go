@@ -28,6 +28,8 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{"unknown syscall", func(p *profiles.Profile) { p.Syscalls[0].Names = append(p.Syscalls[0].Names, "getpdi") },
 			profiles.ErrUnknownSyscall, "syscalls[0].names[2]"},
+		{"not on the filter's architectures", func(p *profiles.Profile) { p.Allow("socketcall") },
+			profiles.ErrUnknownSyscall, "syscalls[0].names[1]"},
 		{"notify", func(p *profiles.Profile) {
 			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"mount"}, Action: profiles.ActNotify})
 		}, ErrUnsupportedAction, "syscalls[1].action"},
