@@ -128,7 +128,7 @@ func profileVerifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
 		Usage: "check the compiled program against the profile in a userspace BPF VM (no root)",
-		UsageText: `sysward profile verify [--mode enforce|complain] [--seed N] [--format text|json] FILE
+		UsageText: `sysward profile verify [--mode enforce|complain] [--seed N] [--disasm] [--format text|json] FILE
 
 Compiles FILE, then runs the program in a userspace cBPF VM for every syscall
 number of every architecture in the filter (and numbers that name none, and an
@@ -142,6 +142,7 @@ Example:
 		Flags: []cli.Flag{
 			enforceModeFlag,
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed `N` for the random argument values"},
+			&cli.BoolFlag{Name: "disasm", Usage: "on a mismatch, print the program on stderr"},
 			enforceFormatFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -162,6 +163,9 @@ Example:
 				return fmt.Errorf("verifying %s: %w", path, err)
 			}
 			verr := r.Err()
+			if verr != nil && c.Bool("disasm") {
+				_ = enforcer.Disassemble(c.App.ErrWriter, f.Instructions)
+			}
 			w := c.App.Writer
 			if asJSON {
 				mism := make([]string, 0, len(r.Mismatches))
