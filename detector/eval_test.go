@@ -144,6 +144,10 @@ func TestEventTypeIndex(t *testing.T) {
 		{"evt.type != open and evt.type in (open, read)", []string{"read"}, false},
 		{"not (evt.type = open or evt.type = read) and evt.type in (open, write)", []string{"write"}, false},
 		{"(evt.type = open and proc.name = a) or proc.name = b", nil, true},
+		{"evt.num = 0", []string{}, false},
+		{"evt.type = open and not evt.num = 0", []string{"open"}, false},
+		{"not evt.num > 0", []string{}, false},
+		{"evt.type = open and evt.type = close", []string{}, false},
 	} {
 		t.Run(tc.cond, func(t *testing.T) {
 			rs, err := LoadRulesFiles(RulesFile{Name: "t.yaml", Data: []byte(fmt.Sprintf(

@@ -30,7 +30,7 @@ type Event struct {
 	Source string    `json:"source,omitempty"` // "" or "syscall", or "k8s_audit"
 	Type   string    `json:"type"`             // evt.type: the syscall name, e.g. "execve"
 	Time   time.Time `json:"time"`             // evt.time
-	Num    uint64    `json:"num,omitempty"`    // evt.num: sequence number
+	Num    uint64    `json:"num,omitempty"`    // evt.num: sequence number, from 1 (Falco's never_true is evt.num=0)
 	Args   []Arg     `json:"args,omitempty"`   // evt.arg[n], evt.arg.NAME, evt.args
 	Res    int64     `json:"res"`              // evt.rawres; evt.res is "SUCCESS" or the errno name
 

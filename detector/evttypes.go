@@ -1,6 +1,9 @@
 package detector
 
-import "sort"
+import (
+	"sort"
+	"strconv"
+)
 
 // typeSet is the set of event types a condition can match: the types in set,
 // or, when negated, every type except those in set. The zero value is the
@@ -114,6 +117,23 @@ func (c *compiler) eventTypes(e Expr, neg bool) typeSet {
 		return c.eventTypes(m.ast, neg)
 	case *BinaryCheck:
 		f, ok := e.Left.(*FieldExpr)
+		if ok && f.Name == "evt.num" && !f.HasArg {
+			// evt.num counts from 1: "evt.num=0" (Falco's never_true) matches
+			// no event type, "evt.num>0" every one; negation inverts both.
+			switch evtNumInvariant(e) {
+			case invariantEmpty:
+				if neg {
+					return allTypes
+				}
+				return typeSet{}
+			case invariantAll:
+				if neg {
+					return typeSet{}
+				}
+				return allTypes
+			}
+			return allTypes
+		}
 		if !ok || f.Name != "evt.type" || f.HasArg {
 			return allTypes
 		}
@@ -153,4 +173,44 @@ func (t typeSet) list() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+type invariant int
+
+const (
+	invariantUnknown invariant = iota
+	invariantEmpty             // the check can never hold
+	invariantAll               // the check always holds
+)
+
+// evtNumInvariant decides checks on evt.num statically from its invariant
+// (it starts at 1), as libsinsp's event-type resolver does.
+func evtNumInvariant(e *BinaryCheck) invariant {
+	if e.Op == "in" {
+		l, ok := e.Right.(*ListExpr)
+		if !ok {
+			return invariantUnknown
+		}
+		for _, v := range l.Values {
+			if n, err := strconv.ParseUint(v, 0, 64); err != nil || n != 0 {
+				return invariantUnknown
+			}
+		}
+		return invariantEmpty
+	}
+	v, ok := e.Right.(*ValueExpr)
+	if !ok {
+		return invariantUnknown
+	}
+	n, err := strconv.ParseUint(v.Value, 0, 64)
+	if err != nil {
+		return invariantUnknown
+	}
+	switch {
+	case (e.Op == "=" || e.Op == "==") && n == 0, e.Op == "<" && n <= 1, e.Op == "<=" && n == 0:
+		return invariantEmpty
+	case e.Op == "!=" && n == 0, e.Op == ">" && n == 0, e.Op == ">=" && n <= 1:
+		return invariantAll
+	}
+	return invariantUnknown
 }

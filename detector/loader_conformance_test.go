@@ -25,13 +25,25 @@ func TestFalcoLoaderConformance(t *testing.T) {
 		if strings.HasPrefix(line, "#") || line == "" {
 			continue
 		}
-		var c struct{ Name, Verdict, Rules, Error string }
+		var c struct {
+			Name, Verdict, Rules, Error string
+			EvttypeWarning              *bool `json:"evttype_warning"`
+		}
 		if err := json.Unmarshal([]byte(line), &c); err != nil {
 			t.Fatal(err)
 		}
 		n++
 		t.Run(c.Name, func(t *testing.T) {
-			_, err := LoadRulesFiles(RulesFile{Name: "rules.yaml", Data: []byte(c.Rules)})
+			rs, err := LoadRulesFiles(RulesFile{Name: "rules.yaml", Data: []byte(c.Rules)})
+			if err == nil && c.EvttypeWarning != nil {
+				warned := false
+				for _, w := range rs.Warnings {
+					warned = warned || strings.Contains(w.Msg, "evt.type")
+				}
+				if warned != *c.EvttypeWarning {
+					t.Errorf("evt.type warning: sysward %v, Falco %v (%v)", warned, *c.EvttypeWarning, rs.Warnings)
+				}
+			}
 			switch {
 			case c.Verdict == "accept" && err != nil:
 				t.Errorf("Falco loads this file, sysward rejects it: %v\n%s", err, c.Rules)

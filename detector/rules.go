@@ -1174,10 +1174,11 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 	r.EventTypes = types.list()
 	r.AllEventTypes = types.all()
 	if types.negated && r.WarnEvttype && r.Enabled {
+		// Falco's wording, so people who grep for it find it
 		if types.all() {
-			l.warnf(r.Pos, item, "condition does not restrict evt.type: the rule runs for every event (add evt.type or set warn_evttypes: false)")
+			l.warnf(r.Pos, item, "Rule matches too many evt.type values: the condition does not restrict evt.type, so the rule runs for every event (add evt.type or set warn_evttypes: false)")
 		} else {
-			l.warnf(r.Pos, item, "condition matches every event type except %s: the rule runs for almost every event", strings.Join(sortedKeys(types.set), ", "))
+			l.warnf(r.Pos, item, "Rule matches too many evt.type values: every event type except %s", strings.Join(sortedKeys(types.set), ", "))
 		}
 	}
 }

@@ -265,7 +265,7 @@ func TestSkipsAndSources(t *testing.T) {
 	}
 	warned := map[string]bool{}
 	for _, w := range rs.Warnings {
-		if strings.Contains(w.Msg, "does not restrict evt.type") {
+		if strings.Contains(w.Msg, "Rule matches too many evt.type values") {
 			warned[w.Item] = true
 		}
 	}
