@@ -262,6 +262,11 @@ func (l *Launch) Exec() error {
 	// pool either (the goroutine exits the program soon after).
 	debug.SetGCPercent(-1)
 	restoreNofile()
+	// A fresh time slice: the runtime preempts a goroutine (SIGURG to its
+	// thread) only after ~10 ms without a scheduling point, so none can be
+	// pending when the mask is restored below and no Go signal handler
+	// (nor its rt_sigreturn) runs under the filter.
+	runtime.Gosched()
 
 	var all, old unix.Sigset_t
 	for i := range all.Val {
