@@ -34,15 +34,17 @@
 // dispatched exactly like raw_tp (same cost, measured) but gives typed
 // pt_regs, read with plain loads.
 //
-// The cost of the cache: tracking takes effect for a task at its next
-// context switch. A new task's first run is a switch, so a command started
-// in a tracked cgroup (learn -- CMD) or a container whose init is created
-// or blocked when Track runs is covered from its first instruction; a task
-// already running on a CPU when its cgroup becomes tracked is covered from
-// its next sleep or preemption (at most a scheduler tick). A task moved by
-// another task while it runs on another CPU counts in its old cgroup until
-// its next switch. Untrack is immediate (the slot's state is cleared; a
-// stale cache entry no longer matches its cgroup id).
+// The cache is checked, not trusted: each entry names its task by the
+// address of the task's pt_regs (fixed for its lifetime; sys_enter and
+// sys_exit get it as an argument, so the check is one compare) and carries a
+// generation that Track/Untrack bump from user space and every cgroup
+// migration bumps in the kernel (cgroup_attach_task). An entry that is not
+// the running task's, or is older, is refreshed on the spot through helpers.
+// So Track takes effect at each task's next syscall, a task moved to another
+// cgroup while running counts in the new one from its next syscall, and a
+// context switch the program did not see (observed about once in 10^4
+// sessions under load: a kworker's switch to the new task never reached it)
+// costs one slow path instead of a wrong cgroup.
 //
 // The state of one cgroup is {cgroup id, mode, flags, counters, allowed,
 // seen, deviated, denied} with each set a bitmap of 1024 bits per

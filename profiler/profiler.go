@@ -260,9 +260,58 @@ func (p *Profiler) Track(cgroupID uint64, t TrackOptions) error {
 	if err := p.objs.Tracked.Update(cgroupID, slot, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
 	}
+	if err := p.setIndex(cgroupID, slot, true); err != nil {
+		p.objs.Tracked.Delete(cgroupID) //nolint:errcheck // undoing
+		return fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
+	}
 	if !ok {
 		p.free = p.free[:len(p.free)-1]
 		p.slots[cgroupID] = slot
+	}
+	return p.bumpGeneration()
+}
+
+// bumpGeneration makes every CPU's cached view of its running task refresh
+// at that task's next syscall, so a Track or Untrack takes effect at once.
+// Called with p.mu held, after the maps are updated. (The kernel bumps it
+// too, atomically, on cgroup migrations; a read-modify-write here can only
+// coincide with such a bump, and any change of value is what invalidates.)
+func (p *Profiler) bumpGeneration() error {
+	var g uint64
+	if err := p.objs.Generation.Get(&g); err != nil {
+		return fmt.Errorf("reading generation: %w", err)
+	}
+	if err := p.objs.Generation.Set(g + 1); err != nil {
+		return fmt.Errorf("writing generation: %w", err)
+	}
+	return nil
+}
+
+// indexSize is INDEX_SIZE in bpf/profiler.bpf.c.
+const indexSize = 4096
+
+// setIndex claims (add) or releases the direct-mapped index entry of
+// cgroupID. An entry owned by another cgroup is marked collide instead: the
+// kernel then falls back to the tracked hash for that entry. Called with
+// p.mu held.
+func (p *Profiler) setIndex(cgroupID uint64, slot uint32, add bool) error {
+	h := uint32(cgroupID & (indexSize - 1))
+	var e profilerIndexEntry
+	if err := p.objs.CgIndex.Lookup(h, &e); err != nil {
+		return fmt.Errorf("reading index: %w", err)
+	}
+	switch {
+	case add && (e.CgroupId == 0 || e.CgroupId == cgroupID):
+		e.CgroupId, e.Slot = cgroupID, slot
+	case add:
+		e.Collide = 1
+	case e.CgroupId == cgroupID:
+		e.CgroupId, e.Slot = 0, 0 // collide stays: others may share the entry
+	default:
+		return nil
+	}
+	if err := p.objs.CgIndex.Update(h, &e, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("writing index: %w", err)
 	}
 	return nil
 }
@@ -278,6 +327,9 @@ func (p *Profiler) Untrack(cgroupID uint64) error {
 	if !ok {
 		return fmt.Errorf("untracking cgroup %d: %w", cgroupID, ErrNotTracked)
 	}
+	if err := p.setIndex(cgroupID, slot, false); err != nil {
+		return fmt.Errorf("untracking cgroup %d: %w", cgroupID, err)
+	}
 	if err := p.objs.Tracked.Delete(cgroupID); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("untracking cgroup %d: %w", cgroupID, err)
 	}
@@ -289,7 +341,7 @@ func (p *Profiler) Untrack(cgroupID uint64) error {
 	}
 	delete(p.slots, cgroupID)
 	p.free = append(p.free, slot)
-	return nil
+	return p.bumpGeneration()
 }
 
 // State is a snapshot of one tracked cgroup's kernel state.

@@ -29,6 +29,8 @@ type profilerCgroupState struct {
 type profilerCpuCurrent struct {
 	_        structs.HostLayout
 	CgroupId uint64
+	Regs     uint64
+	Gen      uint64
 	Slot     uint32
 	Tracked  uint32
 }
@@ -51,10 +53,18 @@ type profilerEvent struct {
 	Filename [256]int8
 }
 
+type profilerIndexEntry struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Slot     uint32
+	Collide  uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	profilerMapCgIndex           = "cg_index"
 	profilerMapCpuCurrent        = "cpu_current"
 	profilerMapDrops             = "drops"
 	profilerMapEntered           = "entered"
@@ -67,6 +77,7 @@ const (
 	profilerProgSchedSwitch      = "sched_switch"
 	profilerProgSysEnter         = "sys_enter"
 	profilerProgSysExit          = "sys_exit"
+	profilerVarGeneration        = "generation"
 	profilerVarUnusedEvent       = "unused_event"
 )
 
@@ -124,6 +135,7 @@ type profilerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerMapSpecs struct {
+	CgIndex    *ebpf.MapSpec `ebpf:"cg_index"`
 	CpuCurrent *ebpf.MapSpec `ebpf:"cpu_current"`
 	Drops      *ebpf.MapSpec `ebpf:"drops"`
 	Entered    *ebpf.MapSpec `ebpf:"entered"`
@@ -136,6 +148,7 @@ type profilerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerVariableSpecs struct {
+	Generation  *ebpf.VariableSpec `ebpf:"generation"`
 	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
 }
 
@@ -159,6 +172,7 @@ func (o *profilerObjects) Close() error {
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerMaps struct {
+	CgIndex    *ebpf.Map `ebpf:"cg_index"`
 	CpuCurrent *ebpf.Map `ebpf:"cpu_current"`
 	Drops      *ebpf.Map `ebpf:"drops"`
 	Entered    *ebpf.Map `ebpf:"entered"`
@@ -169,6 +183,7 @@ type profilerMaps struct {
 
 func (m *profilerMaps) Close() error {
 	return _ProfilerClose(
+		m.CgIndex,
 		m.CpuCurrent,
 		m.Drops,
 		m.Entered,
@@ -182,6 +197,7 @@ func (m *profilerMaps) Close() error {
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerVariables struct {
+	Generation  *ebpf.Variable `ebpf:"generation"`
 	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
 }
 
