@@ -384,3 +384,21 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("missing command: %v", err)
 	}
 }
+
+// The launcher is deterministic under a strict profile: KILL_PROCESS for
+// everything the profile does not list and no rt_sigreturn, so any stray
+// syscall or signal handler between seccomp(2) and execve would kill the
+// run with SIGSYS. 30 runs must all succeed.
+func TestLaunchRepeatable(t *testing.T) {
+	testutil.Require(t, testutil.Root, testutil.Binary("ls"))
+	dir := lsDir(t)
+	p := without(lsProfile(t), "rt_sigreturn")
+	p.DefaultAction, p.DefaultErrnoRet = profiles.ActKillProcess, nil
+	path := writeProfile(t, p)
+	for i := 0; i < 30; i++ {
+		out, code := launch(t, path, Enforce, "ls", dir)
+		if code != 0 || !strings.Contains(out, "alpha") {
+			t.Fatalf("run %d: status %d, output %q", i, code, out)
+		}
+	}
+}

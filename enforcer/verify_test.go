@@ -352,3 +352,55 @@ func randomConds(rng *rand.Rand) []specs.LinuxSeccompArg {
 	}
 	return conds
 }
+
+// Expect (the oracle Verify uses, libseccomp's semantics) agrees with the
+// profiles package's own Evaluate on every profile Check accepts, except
+// where the two models knowingly differ: several conditions on one
+// argument in one entry (runc ORs them, Evaluate ANDs) and the 32-bit
+// truncation of arguments. A differential test between two independent
+// statements of what a profile means.
+func TestExpectMatchesEvaluate(t *testing.T) {
+	checked := 0
+	for seed := int64(1); seed <= 40; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		p := randomProfile(rng)
+		if Check(p) != nil || sameIndexConds(p) {
+			continue
+		}
+		f, err := Compile(p, nil)
+		if err != nil {
+			continue // ErrMiscompiled: the program is refused, the models still apply
+		}
+		for _, arch := range f.Arches {
+			if is32(arch) {
+				continue
+			}
+			for _, name := range profiles.Syscalls(arch) {
+				nr, _ := profiles.SyscallNumber(arch, name)
+				for _, args := range argVectors(p, name, false, rng, 2) {
+					act, errno := p.Evaluate(arch, name, args)
+					if want, got := RetValue(act, errno), Expect(p, f.Arches, arch, nr, args); want != got {
+						t.Fatalf("seed %d %s %s %#x: Evaluate %s, Expect %s", seed, arch, name, args, RetString(want), RetString(got))
+					}
+					checked++
+				}
+			}
+		}
+	}
+	if checked < 10000 {
+		t.Fatalf("only %d comparisons", checked)
+	}
+}
+
+func sameIndexConds(p *profiles.Profile) bool {
+	for _, s := range p.Syscalls {
+		seen := map[uint]bool{}
+		for _, a := range s.Args {
+			if seen[a.Index] {
+				return true
+			}
+			seen[a.Index] = true
+		}
+	}
+	return false
+}
