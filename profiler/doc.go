@@ -42,7 +42,7 @@
 // the running task's, or is older, is refreshed on the spot through helpers.
 // So Track takes effect at each task's next syscall, a task moved to another
 // cgroup while running counts in the new one from its next syscall, and a
-// context switch the program did not see (observed about once in 10^4
+// context switch the program did not see (about 1 in 100 learn
 // sessions under load: a kworker's switch to the new task never reached it)
 // costs one slow path instead of a wrong cgroup.
 //

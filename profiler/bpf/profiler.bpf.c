@@ -28,8 +28,8 @@
  * The cached entry names its task by the address of its pt_regs (what
  * sys_enter receives) and carries a generation number that user space bumps
  * on Track/Untrack and cgroup_attach_task bumps on every migration. A
- * syscall whose entry is not its own (a switch the program did not see: we
- * measured ~1 in 10^4 learn sessions where a kworker's switch-out to the new
+ * syscall whose entry is not its own (a switch the program did not see:
+ * about 1 learn session in 100 under load lost syscalls that way: a kworker's switch to the new
  * task never reached the program) or is older than the generation refreshes
  * it on the spot with helpers. So tracking changes and migrations take effect
  * at the next syscall, and a missed switch costs one slow path, not data.
