@@ -272,14 +272,15 @@ func BenchmarkWatch(b *testing.B) {
 			}},
 			{"sysward watch session on the loop", func() float64 { return loopChild(b, &lcfg, n) }},
 		}
+		const loopRounds = 5
 		res := make([][]float64, len(conds))
-		for r := 0; r < 3; r++ {
+		for r := 0; r < loopRounds; r++ {
 			for ci, c := range conds {
 				res[ci] = append(res[ci], c.run())
 			}
 		}
 		empty := median(res[1])
-		fmt.Fprintf(&sb, "\ngetppid loop, %d calls, best 10k-call chunk, median of 3 rounds:\n", n)
+		fmt.Fprintf(&sb, "\ngetppid loop, %d calls, best 10k-call chunk, median of %d interleaved rounds:\n", n, loopRounds)
 		fmt.Fprintf(&sb, "%-44s %9s %10s\n", "condition", "ns/call", "vs empty")
 		for ci, c := range conds {
 			m := median(res[ci])
