@@ -43,6 +43,10 @@ type Deviation struct {
 	Events uint64 `json:"events"`
 	// Denied counts the calls seccomp refused.
 	Denied uint64 `json:"denied"`
+	// Killed counts processes seccomp killed for this syscall (SIGSYS). A
+	// killed call never reaches sys_exit, so it is known from the exit
+	// event only, not from the bitmap.
+	Killed uint64 `json:"killed,omitempty"`
 }
 
 // TotalAlerts sums Alerts.
@@ -77,10 +81,14 @@ func (s *Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "    SYSCALL\tEVENTS\tDENIED\n")
 		for _, d := range s.Deviations {
 			ev := fmt.Sprint(d.Events)
-			if d.Events == 0 {
+			if d.Events == 0 && d.Killed == 0 {
 				ev = "0 (all dropped)"
 			}
-			fmt.Fprintf(tw, "    %s\t%s\t%d\n", d.Syscall, ev, d.Denied)
+			denied := fmt.Sprint(d.Denied)
+			if d.Killed > 0 {
+				denied += fmt.Sprintf(" (%d killed)", d.Killed)
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\n", d.Syscall, ev, denied)
 		}
 		tw.Flush()
 	}

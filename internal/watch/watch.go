@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -372,6 +373,14 @@ func (w *Watcher) handle(kev *profiler.Event) {
 			detector.Arg{Name: "sig", Value: "SIGSYS"})
 		if kev.Syscall != "" {
 			ev.Args = append(ev.Args, detector.Arg{Name: "syscall", Value: kev.Syscall})
+			w.mu.Lock()
+			d := wl.counts[kev.Syscall]
+			if d == nil {
+				d = &Deviation{Syscall: kev.Syscall}
+				wl.counts[kev.Syscall] = d
+			}
+			d.Killed++
+			w.mu.Unlock()
 		}
 	default:
 		return
@@ -455,6 +464,12 @@ func (w *Watcher) Summary(cgroupID uint64) (*Summary, error) {
 				d = *c
 			}
 			s.Deviations = append(s.Deviations, d)
+		}
+	}
+	// Kills never reach sys_exit: the bitmap cannot hold them.
+	for name, c := range wl.counts {
+		if c.Killed > 0 && !slices.ContainsFunc(s.Deviations, func(d Deviation) bool { return d.Syscall == name }) {
+			s.Deviations = append(s.Deviations, *c)
 		}
 	}
 	for _, r := range w.opts.Engine.Stats().Rules {

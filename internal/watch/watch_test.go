@@ -517,3 +517,28 @@ func TestWatchAlertLatencyHTTP(t *testing.T) {
 }
 
 var _ = unix.Getpid
+
+// TestRunWatchKill: a profile whose action for sync is to kill the process;
+// under run --watch the workload's sync dies of SIGSYS and the alert says so.
+func TestRunWatchKill(t *testing.T) {
+	requireWatch(t)
+	prof := learn(t, busybox(normalPart))
+	prof.AddRule(profiles.ActKillProcess, nil, "sync")
+	argv := busybox(normalPart + "; sync; true")
+	eff, err := EffectiveProfile(prof, argv, ModeEnforce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, out := session(t, Config{Profile: eff, Rules: testRules(t), Mode: ModeEnforce, Format: output.FormatJSON},
+		Target{Launch: Launcher(prof, ModeEnforce, false, argv), WaitSeccomp: true, Name: "sample"})
+	killed := detailed(out.alerts(t), "Workload killed by seccomp")
+	if len(killed) != 1 || killed[0].Priority != "Critical" || killed[0].field("sysward.workload") != "sample" {
+		t.Fatalf("kill alerts %+v (all: %+v)", killed, out.alerts(t))
+	}
+	if killed[0].field("evt.arg.syscall") != "sync" || !strings.Contains(killed[0].Output, "syscall=sync") {
+		t.Errorf("kill alert does not name the syscall: %s %v", killed[0].Output, killed[0].OutputFields)
+	}
+	if d := res.Summary.Deviations; len(d) != 1 || d[0].Syscall != "sync" || d[0].Killed != 1 {
+		t.Errorf("summary deviations %+v", d)
+	}
+}
