@@ -133,6 +133,37 @@ func TestCtrEnforcesProfile(t *testing.T) {
 	checkRefused(t, string(out))
 }
 
+// TestPodmanEnforcesProfile runs the busybox rootfs with
+// `podman run --rootfs --security-opt seccomp=FILE`, with its own storage
+// root and run root (no image, no network, cgroupfs, no events journal).
+// The rlimits are lowered explicitly: podman's defaults raise
+// NOFILE/NPROC above the caller's, which needs CAP_SYS_RESOURCE.
+func TestPodmanEnforcesProfile(t *testing.T) {
+	testutil.Require(t, testutil.Runc, testutil.Binary("podman"))
+	bundle := testutil.BusyboxBundle(t, []string{"true"}, nil)
+	dir, err := os.MkdirTemp("", "sw-podman-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	profile := filepath.Join(dir, "profile.json")
+	if err := WriteRuntimeFile(profile, containerProfile()); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
+		"--cgroup-manager", "cgroupfs", "--events-backend", "none",
+		"run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"}
+	args = append(args, PodmanArgs(profile)...)
+	args = append(args, "--rootfs", filepath.Join(bundle, "rootfs"), "/bin/sh", "-c", containerScript)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "podman", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("podman run: %v: %s", err, out)
+	}
+	checkRefused(t, string(out))
+}
+
 func TestRuntimeArgs(t *testing.T) {
 	if got := strings.Join(CtrArgs("/p.json"), " "); got != "--seccomp --seccomp-profile /p.json" {
 		t.Fatal(got)

@@ -8,6 +8,7 @@ pkgs=(
   libseccomp-dev                       # enforcer (libseccomp-golang)
   clang llvm libbpf-dev bpftool        # make generate (bpf2go)
   runc busybox-static containerd       # real container tests
+  podman                               # enforcer: podman --security-opt seccomp= test
   prometheus                           # detector metrics scrape test
   redis-server redis-tools             # benchmarks on a real server
 )
