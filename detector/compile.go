@@ -267,6 +267,16 @@ func (c *compiler) transformer(t *TransformerExpr) (accessor, error) {
 // single turns a many-valued accessor into one value: the parent for an
 // any-ancestor field, the first non-empty end for a connection pair.
 func single(a accessor) accessor {
+	if a.ports != nil {
+		ports := a.ports
+		return accessor{typ: TypeInt, num: func(e *Event) (int64, bool) {
+			x, y := ports(e)
+			if x == 0 {
+				x = y
+			}
+			return x, x != 0
+		}}
+	}
 	if a.pair != nil {
 		pair := a.pair
 		return accessor{typ: TypeString, str: func(e *Event) (string, bool) {
@@ -297,6 +307,9 @@ func firstAncestor(a accessor) accessor {
 
 func existsCheck(a accessor) evaluator {
 	switch {
+	case a.ports != nil:
+		ports := a.ports
+		return func(e *Event) bool { x, y := ports(e); return x != 0 || y != 0 }
 	case a.pair != nil:
 		pair := a.pair
 		return func(e *Event) bool { x, y := pair(e); return x != "" || y != "" }
@@ -371,6 +384,14 @@ func (c *compiler) binary(b *BinaryCheck) (evaluator, error) {
 	}
 	var ev evaluator
 	switch {
+	case left.ports != nil:
+		ports := left.ports
+		var one, other evaluator
+		one, err = numCheck(func(e *Event) (int64, bool) { x, _ := ports(e); return x, x != 0 }, b.Op, vals)
+		if err == nil {
+			other, err = numCheck(func(e *Event) (int64, bool) { _, y := ports(e); return y, y != 0 }, b.Op, vals)
+			ev = func(e *Event) bool { return one(e) || other(e) }
+		}
 	case left.typ == TypeIPNet:
 		var pred func(string) bool
 		if pred, err = netPred(b.Op, vals); err == nil {

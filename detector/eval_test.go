@@ -20,6 +20,7 @@ func sample() Event {
 		Workload:  "prod/web", InProfile: false, Denied: true, Errno: 1, Action: "errno",
 	}
 	ev.Fd.CIP, ev.Fd.SIP = "10.1.2.3", "192.168.0.9"
+	ev.Fd.CPort, ev.Fd.SPort = 40000, 443
 	ev.Proc.StartTime = ev.Time.Add(-2 * time.Second)
 	ev.Normalize()
 	return ev
@@ -110,6 +111,10 @@ func TestEvaluate(t *testing.T) {
 		{"fd.snet in (10.0.0.0/8, 172.16.0.0/12)", false},
 		{"fd.snet = 192.168.0.0/16 and fd.cnet = 10.1.2.3", true},
 		{"proc.duration > 1000000000 and proc.duration < 3000000000", true},
+		{"fd.port = 443", true},
+		{"fd.port in (53, 40000)", true},
+		{"fd.port > 50000", false},
+		{"fd.sockfamily = ip", false}, // a file
 	} {
 		t.Run(tc.cond, func(t *testing.T) {
 			rs, err := LoadRulesFiles(RulesFile{Name: "t.yaml", Data: []byte(fmt.Sprintf(

@@ -63,6 +63,8 @@ type accessor struct {
 	// pair: set for fields that stand for both ends of a connection
 	// (fd.ip, fd.net): a check holds if it holds for either; str is nil.
 	pair func(*Event) (string, string)
+	// ports: fd.port, both ends of a connection as numbers; num is nil.
+	ports func(*Event) (int64, int64)
 }
 
 type fieldDef struct {
@@ -311,6 +313,18 @@ func init() {
 			return accessor{typ: TypeIPNet, str: func(e *Event) (string, bool) { s := get(&e.Fd); return s, s != "" }}, nil
 		})
 	}
+	sys.add("fd.port", TypeInt, ArgNone, "either port of the connection (client or server): a check holds if it holds for one", func(string, bool) (accessor, error) {
+		return accessor{typ: TypeInt, ports: func(e *Event) (int64, int64) { return e.Fd.CPort, e.Fd.SPort }}, nil
+	})
+	sys.optStr("fd.sockfamily", "socket family: ip (ipv4, ipv6) or unix", func(e *Event) string {
+		switch e.Fd.Type {
+		case "ipv4", "ipv6":
+			return "ip"
+		case "unix":
+			return "unix"
+		}
+		return ""
+	})
 	sys.num("fd.sport", "server port", func(e *Event) int64 { return e.Fd.SPort })
 	sys.num("fd.cport", "client port", func(e *Event) int64 { return e.Fd.CPort })
 	sys.num("fd.lport", "local port", func(e *Event) int64 { return e.Fd.LPort })
