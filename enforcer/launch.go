@@ -62,6 +62,9 @@ type Launch struct {
 	Added, Present []LauncherSyscall
 	// Mode is the mode the filter was compiled for.
 	Mode Mode
+	// Warnings are things the caller should tell the user (printed by
+	// Explain too), e.g. complain mode on a kernel that does not log LOG.
+	Warnings []string
 
 	flags uint
 }
@@ -124,6 +127,11 @@ func PrepareLaunch(p *profiles.Profile, argv []string, opts *LaunchOptions) (*La
 	f, err := Compile(p, &CompileOptions{Mode: opts.Mode, ExtraAllow: extra})
 	if err != nil {
 		return nil, err
+	}
+	if opts.Mode == Complain {
+		if w := checkActionsLogged(actionsLoggedPath); w != "" {
+			l.Warnings = append(l.Warnings, w)
+		}
 	}
 	l.Filter = f
 	l.flags = f.Flags &^ FlagTSync // see Exec: only the exec'ing thread is filtered
@@ -206,6 +214,9 @@ func (l *Launch) Explain(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "before the filter: resolve the command, compile, restore RLIMIT_NOFILE, block signals, prctl(PR_SET_NO_NEW_PRIVS); then seccomp(SECCOMP_SET_MODE_FILTER) on the exec'ing thread only")
+	for _, warn := range l.Warnings {
+		fmt.Fprintln(w, "warning:", warn)
+	}
 	fmt.Fprintln(w, "after the filter, the launcher calls:")
 	for _, ls := range LauncherSyscalls {
 		state := "not on this architecture"

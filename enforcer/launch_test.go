@@ -402,3 +402,28 @@ func TestLaunchRepeatable(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckActionsLogged(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, content string
+		warn          bool
+	}{
+		{"default", "kill_process kill_thread trap errno user_notif trace log\n", false},
+		{"log removed", "kill_process kill_thread trap errno\n", true},
+		{"missing file", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name)
+			if tt.content != "" {
+				if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := checkActionsLogged(path); (got != "") != tt.warn {
+				t.Fatalf("checkActionsLogged = %q, want warning %v", got, tt.warn)
+			}
+		})
+	}
+}

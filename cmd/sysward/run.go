@@ -70,6 +70,10 @@ Example:
 			}
 			if c.Bool("explain") {
 				l.Explain(c.App.ErrWriter)
+			} else {
+				for _, w := range l.Warnings {
+					fmt.Fprintln(c.App.ErrWriter, "sysward: warning:", w)
+				}
 			}
 			if c.Bool("watch") {
 				return runWatch(c, p, path, mode, l)
