@@ -138,6 +138,24 @@ func PrepareLaunch(p *profiles.Profile, argv []string, opts *LaunchOptions) (*La
 	return l, nil
 }
 
+const actionsLoggedPath = "/proc/sys/kernel/seccomp/actions_logged"
+
+// checkActionsLogged warns when the kernel will not log SCMP_ACT_LOG
+// (the "log" action missing from the sysctl): complain mode would then
+// allow silently.
+func checkActionsLogged(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("complain mode: cannot read %s (%v): LOG records may not be written", path, err)
+	}
+	for _, a := range strings.Fields(string(data)) {
+		if a == "log" {
+			return ""
+		}
+	}
+	return fmt.Sprintf("complain mode: %s is %q, without \"log\": the kernel will allow without logging (echo log >> it to fix)", path, strings.TrimSpace(string(data)))
+}
+
 func entryIndex(d profiles.Decision) int {
 	if d.Entry >= 0 {
 		return d.Entry
