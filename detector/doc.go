@@ -16,6 +16,14 @@
 // rules load. Rules whose condition does not restrict evt.type get a
 // warning as in Falco (unless warn_evttypes: false).
 //
+// Loading follows Falco's rule loader exactly (checked against the rules
+// files of Falco's own loader tests, testdata/falco_loader_conformance.jsonl):
+// lists are substituted into condition text before parsing, a list or macro
+// sees only lists or macros defined before it, exceptions are appended as
+// "and not (...)", and conditions are parsed with libsinsp's grammar
+// (testdata/grammar_conformance.txt). Errors inside a rewritten condition are
+// mapped back to the file's line and column.
+//
 // # Evaluating
 //
 //	eng, err := detector.NewEngine(rs, &detector.EngineOptions{
