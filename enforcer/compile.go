@@ -339,6 +339,11 @@ func flagBit(f specs.LinuxSeccompFlag) (uint, error) {
 		return FlagSpecAllow, nil
 	case "SECCOMP_FILTER_FLAG_TSYNC":
 		return FlagTSync, nil
+	case specs.LinuxSeccompFlagWaitKillableRecv:
+		// Only meaningful with SECCOMP_FILTER_FLAG_NEW_LISTENER (the
+		// kernel refuses it alone); sysward never creates a notify
+		// listener (NOTIFY is refused), so it has no effect here.
+		return 0, nil
 	}
 	return 0, profiles.ErrUnknownFlag
 }
