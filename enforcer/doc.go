@@ -26,7 +26,9 @@
 //     by argument, not by entry.
 //   - Flags: SECCOMP_FILTER_FLAG_LOG and _SPEC_ALLOW become libseccomp
 //     attributes and seccomp(2) flags; TSYNC is recorded (libseccomp-golang
-//     always sets it; `sysward run` filters one thread, see below).
+//     always sets it; `sysward run` filters one thread, see below);
+//     WAIT_KILLABLE_RECV is accepted and has no effect (it needs a notify
+//     listener, which sysward never creates).
 //   - More than 32 named syscalls use libseccomp's binary-tree layout
 //     (SetOptimize(2)), runc's threshold.
 //   - Complain mode replaces every denying action with LOG.
