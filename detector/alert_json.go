@@ -51,14 +51,20 @@ func (a *Alert) AppendPrefix(dst []byte) []byte {
 // "HH:MM:SS.nnnnnnnnn: Priority output". Output is the rule's formatted
 // output; if it already starts with this alert's prefix it is not repeated.
 func (a *Alert) AppendText(dst []byte) []byte {
+	dst = a.appendPrefixSep(dst)
+	return append(dst, a.Output...)
+}
+
+// appendPrefixSep appends the prefix and a space, unless Output already
+// carries them (an alert decoded from Falco's JSON).
+func (a *Alert) appendPrefixSep(dst []byte) []byte {
 	start := len(dst)
 	dst = a.AppendPrefix(dst)
 	prefix := dst[start:]
 	if len(a.Output) > len(prefix) && a.Output[len(prefix)] == ' ' && a.Output[:len(prefix)] == string(prefix) {
-		return append(dst[:start], a.Output...)
+		return dst[:start]
 	}
-	dst = append(dst, ' ')
-	return append(dst, a.Output...)
+	return append(dst, ' ')
 }
 
 // AppendJSON appends a as Falco's JSON alert (see the comment at the top of
@@ -67,9 +73,12 @@ func (a *Alert) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"hostname":`...)
 	dst = appendJSONString(dst, a.Hostname)
 	dst = append(dst, `,"output":`...)
-	// The text line goes through a stack buffer, then is escaped into dst.
-	var line [256]byte
-	dst = appendJSONBytes(dst, a.AppendText(line[:0]))
+	// The prefix is plain ASCII (digits, ':', '.', a priority name): only
+	// the rule's output needs escaping.
+	dst = append(dst, '"')
+	dst = a.appendPrefixSep(dst)
+	dst = appendEscaped(dst, a.Output)
+	dst = append(dst, '"')
 	dst = append(dst, `,"output_fields":`...)
 	dst = a.appendFields(dst)
 	dst = append(dst, `,"priority":`...)
@@ -215,12 +224,6 @@ const hexDigits = "0123456789abcdef"
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	dst = appendEscaped(dst, s)
-	return append(dst, '"')
-}
-
-func appendJSONBytes(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	dst = appendEscaped(dst, string(s)) // no allocation: the conversion does not escape
 	return append(dst, '"')
 }
 

@@ -226,3 +226,36 @@ func TestHTTPConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPQueueFullDrops: the endpoint hangs; Send keeps returning and the
+// alerts beyond the queue are dropped and counted, per output.
+func TestHTTPQueueFullDrops(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 100)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}))
+	defer srv.Close()
+	m := metrics.New(&metrics.Options{NoRuntimeCollectors: true})
+	h, err := NewHTTP(HTTPConfig{URL: srv.URL, CAPEM: serverCAPEM(srv)}, &Options{QueueSize: 2, Recorder: m, Name: "sidekick"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Send(alert(0))
+	<-entered // alert 0 is in flight, the queue is empty
+	for i := 1; i <= 10; i++ {
+		h.Send(alert(i))
+	}
+	if st := h.Stats(); st.Dropped != 8 || st.Queued != 2 {
+		t.Errorf("stats %+v, want 8 dropped and 2 queued", st)
+	}
+	if got := counter(t, m, metrics.OutputDropsTotal, map[string]string{"output": "sidekick"}); got != 8 {
+		t.Errorf("drops metric %v", got)
+	}
+	close(release)
+	closeOK(t, h)
+	if st := h.Stats(); st.Sent != 3 || st.Dropped != 8 {
+		t.Errorf("after close %+v", st)
+	}
+}
