@@ -284,16 +284,24 @@ func (q *queue) Close(ctx context.Context) error {
 		q.mu.Unlock()
 		close(q.stop)
 		var flushErr error
+		dropped := q.dropped.Load()
 		select {
 		case <-q.done:
 		case <-ctx.Done():
 			q.cancel() // abort retries and backoff; the rest is counted dropped
 			select {
 			case <-q.done:
+				if q.dropped.Load() > dropped {
+					flushErr = fmt.Errorf("closing output %s: %w", q.opts.Name, ErrFlushTimeout)
+				}
 			case <-time.After(2 * time.Second):
-				// A write is stuck (e.g. a blocked pipe); leave the goroutine.
+				// A write is stuck (e.g. a blocked pipe); leave the goroutine
+				// and count what it still holds as dropped.
+				if n := len(q.ch); n > 0 {
+					q.drop(uint64(n))
+				}
+				flushErr = fmt.Errorf("closing output %s: %w (a write is blocked)", q.opts.Name, ErrFlushTimeout)
 			}
-			flushErr = fmt.Errorf("closing output %s: %w", q.opts.Name, ErrFlushTimeout)
 		}
 		q.cancel()
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
