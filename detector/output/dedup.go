@@ -67,8 +67,9 @@ type dedupShard struct {
 
 type dedupEntry struct {
 	first   *detector.Alert // the alert that opened the window (identity)
+	vals    []any           // first's key field values
 	last    *detector.Alert // latest repeat
-	opened  time.Time
+	opened  time.Time       // wall clock, for the sweeper
 	repeats uint64
 }
 
@@ -106,29 +107,41 @@ func newDedup(cfg DedupConfig, rec metrics.Recorder, emit func(*detector.Alert),
 
 // Offer reports whether a should be delivered now (true: the first of its
 // key in the window, or dedup is off or full) or was counted as a repeat.
+//
+// A repeat is judged by event time: a is a repeat if it comes less than
+// Window after the alert that opened the window (so a replayed event file
+// collapses as the live stream did). Windows are closed on the wall clock by
+// the sweeper, or by the first alert past the window.
 func (d *Dedup) Offer(a *detector.Alert) bool {
 	if d.window <= 0 {
 		return true
 	}
-	h := d.hash(a)
+	var buf [8]any
+	vals := buf[:0]
+	if len(d.keyFields) > len(buf) {
+		vals = make([]any, 0, len(d.keyFields))
+	}
+	for _, k := range d.keyFields {
+		vals = append(vals, a.OutputFields[k])
+	}
+	h := d.hash(a, vals)
 	s := &d.shards[h%dedupShards]
-	now := d.now()
 	s.mu.Lock()
 	e, ok := s.entries[h]
-	if ok && d.same(e.first, a) {
-		if now.Sub(e.opened) < d.window {
+	if ok && e.same(a, vals) {
+		if a.Time.Sub(e.first.Time) < d.window {
 			e.repeats++
 			e.last = a
 			s.mu.Unlock()
 			return false
 		}
-		// The window ran out before the sweeper saw it: close it here, so
+		// The window ran out before the sweeper closed it: close it here, so
 		// its summary goes out before this alert opens the next one.
 		var sum *detector.Alert
 		if e.repeats > 0 {
 			sum = d.summary(e)
 		}
-		s.entries[h] = &dedupEntry{first: a, opened: now}
+		s.entries[h] = d.newEntry(a, vals)
 		s.mu.Unlock()
 		if sum != nil {
 			d.publish(sum)
@@ -136,7 +149,7 @@ func (d *Dedup) Offer(a *detector.Alert) bool {
 		return true
 	}
 	if !ok && len(s.entries) < d.maxPer {
-		s.entries[h] = &dedupEntry{first: a, opened: now}
+		s.entries[h] = d.newEntry(a, vals)
 	}
 	// A different alert under the same 64-bit hash, or too many open
 	// windows: pass it through uncollapsed.
@@ -144,12 +157,16 @@ func (d *Dedup) Offer(a *detector.Alert) bool {
 	return true
 }
 
+func (d *Dedup) newEntry(a *detector.Alert, vals []any) *dedupEntry {
+	return &dedupEntry{first: a, vals: append([]any(nil), vals...), opened: d.now()}
+}
+
 func (d *Dedup) publish(sum *detector.Alert) {
 	d.rec.AlertsSuppressed(sum.Rule, sum.OutputFields[FieldRepeatCount].(uint64))
 	d.emit(sum)
 }
 
-func (d *Dedup) hash(a *detector.Alert) uint64 {
+func (d *Dedup) hash(a *detector.Alert, vals []any) uint64 {
 	var h maphash.Hash
 	h.SetSeed(d.seed)
 	h.WriteString(a.Rule)
@@ -158,9 +175,9 @@ func (d *Dedup) hash(a *detector.Alert) uint64 {
 	h.WriteByte(0)
 	h.WriteString(a.Syscall)
 	var num [20]byte
-	for _, k := range d.keyFields {
+	for _, v := range vals {
 		h.WriteByte(0)
-		switch v := a.OutputFields[k].(type) {
+		switch v := v.(type) {
 		case nil:
 			h.WriteByte(1)
 		case string:
@@ -178,19 +195,20 @@ func (d *Dedup) hash(a *detector.Alert) uint64 {
 	return h.Sum64()
 }
 
-func (d *Dedup) same(x, y *detector.Alert) bool {
-	if x.Rule != y.Rule || x.Workload != y.Workload || x.Syscall != y.Syscall {
+// same reports whether a (with its key field values vals) has e's key.
+func (e *dedupEntry) same(a *detector.Alert, vals []any) bool {
+	x := e.first
+	if x.Rule != a.Rule || x.Workload != a.Workload || x.Syscall != a.Syscall || len(vals) != len(e.vals) {
 		return false
 	}
-	for _, k := range d.keyFields {
-		a, b := x.OutputFields[k], y.OutputFields[k]
-		if sa, ok := a.(string); ok {
-			if sb, ok := b.(string); !ok || sa != sb {
+	for i, v := range vals {
+		if sv, ok := v.(string); ok {
+			if se, ok := e.vals[i].(string); !ok || sv != se {
 				return false
 			}
 			continue
 		}
-		if !reflect.DeepEqual(a, b) {
+		if !reflect.DeepEqual(v, e.vals[i]) {
 			return false
 		}
 	}

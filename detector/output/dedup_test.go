@@ -17,6 +17,13 @@ type fakeClock struct{ ns atomic.Int64 }
 func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
+// at is alert(i) stamped with the fake clock's time.
+func at(i int, clk *fakeClock) *detector.Alert {
+	a := alert(i)
+	a.Time = clk.now()
+	return a
+}
+
 type collected struct {
 	mu     sync.Mutex
 	alerts []*detector.Alert
@@ -82,14 +89,14 @@ func TestDedupKey(t *testing.T) {
 
 func TestDedupWindowSummary(t *testing.T) {
 	d, clk, c := newTestDedup(t, DedupConfig{Window: Duration(10 * time.Second)})
-	first := alert(0)
+	first := at(0, clk)
 	if !d.Offer(first) {
 		t.Fatal("first held back")
 	}
 	var last *detector.Alert
 	for i := 1; i <= 5; i++ {
 		clk.advance(time.Second)
-		last = alert(i)
+		last = at(i, clk)
 		if d.Offer(last) {
 			t.Fatalf("repeat %d passed", i)
 		}
@@ -113,7 +120,7 @@ func TestDedupWindowSummary(t *testing.T) {
 		t.Error("summary modified the repeat's shared OutputFields")
 	}
 	// A window opens afresh: the next alert passes.
-	if !d.Offer(alert(6)) {
+	if !d.Offer(at(6, clk)) {
 		t.Error("alert after the window held back")
 	}
 	// The summary is a valid Falco alert.
@@ -125,19 +132,34 @@ func TestDedupWindowSummary(t *testing.T) {
 
 func TestDedupExpiredWindowClosedByOffer(t *testing.T) {
 	d, clk, c := newTestDedup(t, DedupConfig{Window: Duration(time.Second)})
-	d.Offer(alert(0))
-	d.Offer(alert(1))
+	d.Offer(at(0, clk))
+	d.Offer(at(1, clk))
 	clk.advance(2 * time.Second)
 	// Before any sweep: the expired window is closed by this Offer, its
 	// summary emitted first, and the alert passes.
-	if !d.Offer(alert(2)) {
+	if !d.Offer(at(2, clk)) {
 		t.Fatal("alert after expiry held back")
 	}
 	if got := c.get(); len(got) != 1 || got[0].OutputFields[FieldRepeatCount] != uint64(1) {
 		t.Fatalf("summaries %v", got)
 	}
-	if d.Offer(alert(3)) == true {
+	if d.Offer(at(3, clk)) {
 		t.Error("repeat in the new window passed")
+	}
+}
+
+// TestDedupByEventTime: a replayed stream (event times an hour apart,
+// delivered at once) is judged by event time, not arrival time.
+func TestDedupByEventTime(t *testing.T) {
+	d, _, c := newTestDedup(t, DedupConfig{Window: Duration(time.Minute)})
+	a0, a1, a2 := alert(0), alert(1), alert(2)
+	a1.Time = a0.Time.Add(30 * time.Second) // repeat
+	a2.Time = a0.Time.Add(time.Hour)        // new window
+	if !d.Offer(a0) || d.Offer(a1) || !d.Offer(a2) {
+		t.Fatal("event-time windows not applied")
+	}
+	if got := c.get(); len(got) != 1 || got[0].OutputFields[FieldRepeatCount] != uint64(1) {
+		t.Fatalf("summaries %v", got)
 	}
 }
 
