@@ -259,3 +259,29 @@ func TestHTTPQueueFullDrops(t *testing.T) {
 		t.Errorf("after close %+v", st)
 	}
 }
+
+// TestHTTPTimeoutIsRetried: the first attempt hangs past Timeout, the retry
+// succeeds.
+func TestHTTPTimeoutIsRetried(t *testing.T) {
+	var calls atomic.Int32
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			<-hang
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+	defer close(hang) // before srv.Close, which waits for handlers
+	h, err := NewHTTP(HTTPConfig{URL: srv.URL, Timeout: Duration(100 * time.Millisecond),
+		BackoffMin: Duration(time.Millisecond), BackoffMax: Duration(time.Millisecond)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Send(alert(0))
+	closeOK(t, h)
+	if st := h.Stats(); st.Sent != 1 || st.Errors != 1 || calls.Load() != 2 {
+		t.Errorf("stats %+v after %d calls", st, calls.Load())
+	}
+}

@@ -352,3 +352,30 @@ func TestLinesReadableByScanner(t *testing.T) {
 		t.Errorf("%d lines", n)
 	}
 }
+
+func TestReopenOnSignal(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alerts.log")
+	f, err := NewFile(path, FormatText, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ReopenOnSignal(ctx, syscall.SIGUSR1, f)
+	f.Send(alert(0))
+	waitFor(t, "first line", func() bool { return f.Stats().Sent == 1 })
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reopen request", func() bool { return f.fs.reopen.Load() })
+	f.Send(alert(1))
+	closeOK(t, f)
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.HasPrefix(string(b), "07:08:09.124456789: Notice") {
+		t.Errorf("reopened file %q: %v", b, err)
+	}
+}
