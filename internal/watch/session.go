@@ -217,7 +217,12 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 		defer func() { stopRun(); <-served }()
 	}
 
-	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, Engine: eng,
+	// A command sysward starts has no seccomp filter but the one sysward
+	// installs (run --watch); unless that one refuses calls (enforce), the
+	// sys_exit and exit hooks have nothing to see. A cgroup or container
+	// may carry its runtime's own filter: keep them.
+	noExit := t.Cgroup == "" && t.Container == "" && cfg.Mode != ModeEnforce
+	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, NoExitHooks: noExit, Engine: eng,
 		Internal: disp, Metrics: met, Record: cfg.Record, FirstOnly: cfg.FirstOnly})
 	if err != nil {
 		return nil, err

@@ -60,6 +60,13 @@ type Options struct {
 	Profiler *profiler.Profiler
 	// RingBufferSize for a Profiler the Watcher loads (0: the default).
 	RingBufferSize int
+	// NoExitHooks loads the Profiler without its sys_exit and
+	// sched_process_exit programs: nothing can be refused or killed for
+	// being outside the profile when nothing enforces it (ModeWatch) or
+	// seccomp only logs (ModeComplain), and every syscall on the host then
+	// pays one program instead of two. Calls refused by a filter the
+	// workload installs itself are then not seen.
+	NoExitHooks bool
 	// Engine evaluates the events (required); its sink receives the alerts.
 	Engine *detector.Engine
 	// Internal receives sysward's own alerts (kernel drops); usually the
@@ -139,7 +146,7 @@ func New(opts Options) (*Watcher, error) {
 		w.met = metrics.Nop
 	}
 	if w.prof == nil {
-		p, err := profiler.Load(&profiler.Options{Watch: true, RingBufferSize: opts.RingBufferSize})
+		p, err := profiler.Load(&profiler.Options{Watch: !opts.NoExitHooks, RingBufferSize: opts.RingBufferSize})
 		if err != nil {
 			return nil, fmt.Errorf("loading profiler: %w", err)
 		}
