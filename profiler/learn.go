@@ -61,7 +61,7 @@ type StopReason string
 // Stop reasons.
 const (
 	StopCommandExited StopReason = "command exited"
-	StopCgroupEmpty   StopReason = "cgroup empty"
+	StopCgroupEmpty   StopReason = "cgroup emptied"
 	StopDuration      StopReason = "duration reached"
 	StopStable        StopReason = "no new syscall for the --until-stable period"
 	StopInterrupted   StopReason = "interrupted"
@@ -197,6 +197,7 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 	}
 	defer p.Untrack(res.CgroupID) //nolint:errcheck // best effort; Close frees it anyway
 	prov.Started = time.Now()
+	wasPopulated := kind != "command" && populated(res.Cgroup)
 	if opts.Tracking != nil {
 		opts.Tracking(res.CgroupID, res.Cgroup)
 	}
@@ -304,9 +305,17 @@ loop:
 				res.Stop = StopStable
 				break loop
 			}
-			if kind != "command" && !populated(res.Cgroup) {
-				res.Stop = StopCgroupEmpty
-				break loop
+			if kind != "command" {
+				// Stop when it empties, once it has held something: a
+				// process seen by a poll, or a syscall recorded (a short
+				// workload can come and go between polls). A cgroup
+				// learned before its workload starts waits for it.
+				if populated(res.Cgroup) {
+					wasPopulated = true
+				} else if wasPopulated || lastCount > 0 {
+					res.Stop = StopCgroupEmpty
+					break loop
+				}
 			}
 			if now.Sub(lastReport) >= interval {
 				report(now, false)

@@ -319,3 +319,41 @@ func TestLearnExistingTargets(t *testing.T) {
 		})
 	}
 }
+
+// TestLearnMigratedTask: a running shell moves itself into a learned (empty)
+// cgroup; what it does afterwards is recorded from the next syscall, what it
+// did before is not.
+func TestLearnMigratedTask(t *testing.T) {
+	requireBPF(t)
+	dir, err := newLearnCgroup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer removeCgroup(dir, 5*time.Second)
+	done := make(chan error, 1)
+	res, err := Learn(context.Background(), Target{Cgroup: dir}, &LearnOptions{
+		Duration: 20 * time.Second,
+		Tracking: func(uint64, string) {
+			// dash: umask is a builtin making the umask syscall; the shell
+			// makes none before the move.
+			cmd := exec.Command("sh", "-c", "sleep 0.2; echo $$ > "+dir+"/cgroup.procs; umask 022; exit 0")
+			go func() { done <- cmd.Run() }()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("shell: %v", err)
+	}
+	if res.Stop != StopCgroupEmpty {
+		t.Errorf("stop %q, want %q", res.Stop, StopCgroupEmpty)
+	}
+	got := names(res.Profile)
+	if !got["umask"] || !got["exit_group"] {
+		t.Errorf("profile %v lacks the moved shell's umask/exit_group", res.Profile.Names())
+	}
+	if got["execve"] || got["clone"] || got["wait4"] {
+		t.Errorf("profile %v holds calls made before the move", res.Profile.Names())
+	}
+}
