@@ -295,10 +295,17 @@ func (q *queue) Close(ctx context.Context) error {
 					flushErr = fmt.Errorf("closing output %s: %w", q.opts.Name, ErrFlushTimeout)
 				}
 			case <-time.After(2 * time.Second):
-				// A write is stuck (e.g. a blocked pipe); leave the goroutine
-				// and count what it still holds as dropped.
-				if n := len(q.ch); n > 0 {
-					q.drop(uint64(n))
+				// A write is stuck (e.g. a program not reading its stdin):
+				// leave the goroutine, and take what is still queued off the
+				// channel here, counting it as dropped (each alert is
+				// received once, by this loop or by the worker).
+				for drained := false; !drained; {
+					select {
+					case <-q.ch:
+						q.drop(1)
+					default:
+						drained = true
+					}
 				}
 				flushErr = fmt.Errorf("closing output %s: %w (a write is blocked)", q.opts.Name, ErrFlushTimeout)
 			}

@@ -379,3 +379,24 @@ func TestReopenOnSignal(t *testing.T) {
 		t.Errorf("reopened file %q: %v", b, err)
 	}
 }
+
+// TestCloseWithStuckWrite: a write that never returns cannot hold Close past
+// its deadline (plus a grace period); what is queued is counted dropped.
+func TestCloseWithStuckWrite(t *testing.T) {
+	bw := &blockingWriter{release: make(chan struct{}), entered: make(chan struct{})}
+	defer close(bw.release)
+	w := NewWriter(bw, FormatText, &Options{QueueSize: 8})
+	w.Send(alert(0))
+	<-bw.entered
+	for i := 1; i <= 5; i++ {
+		w.Send(alert(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := w.Close(ctx); !errors.Is(err, ErrFlushTimeout) {
+		t.Errorf("Close: %v", err)
+	}
+	if st := w.Stats(); st.Dropped != 5 || st.Queued != 0 {
+		t.Errorf("stats %+v, want the 5 queued dropped", st)
+	}
+}
