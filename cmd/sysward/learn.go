@@ -38,7 +38,9 @@ Stops when the command exits, the cgroup empties, after --duration, after
 --until-stable with nothing new, or on Ctrl-C/SIGTERM (the profile is still
 written). Without -o (or with -o -) the profile goes to stdout and the
 command's stdout to stderr. Needs root (CAP_BPF+CAP_PERFMON), kernel BTF and
-a cgroup2 mount.
+a cgroup2 mount. Exit status: 0 once the profile is written (a command that
+failed is a warning), 2 for bad usage or an unknown pid, cgroup, container or
+command, 1 otherwise.
 
 Example:
    sysward learn -o ls.json -- ls /
