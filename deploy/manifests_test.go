@@ -495,7 +495,8 @@ func TestPrometheusRuleUsesRegisteredMetrics(t *testing.T) {
 	}
 }
 
-// TestPromtoolChecksRules runs Prometheus' own rule checker on the groups.
+// TestPromtoolChecksRules runs Prometheus' own rule checker on the groups,
+// then its rule unit tests.
 func TestPromtoolChecksRules(t *testing.T) {
 	testutil.Require(t, testutil.Binary("promtool"))
 	m := load(t)
@@ -510,6 +511,23 @@ func TestPromtoolChecksRules(t *testing.T) {
 	out, err := exec.Command("promtool", "check", "rules", f).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+
+	// Unit tests of the alerts with synthetic series (testdata/), run by
+	// Prometheus' own rule engine: the right alerts fire, with these labels
+	// and annotations, after their "for".
+	unit, err := os.ReadFile("testdata/prometheusrule_test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := filepath.Join(filepath.Dir(f), "rules_test.yaml")
+	if err := os.WriteFile(tf, unit, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("promtool", "test", "rules", "rules_test.yaml")
+	cmd.Dir = filepath.Dir(f)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
 }
 
