@@ -17,6 +17,12 @@
 // repeats are counted; the output's dedup collapses repeated identical alerts
 // (same rule, workload, syscall) after the first, detailed one.
 //
+// Refused calls are seen at sys_exit, kills at sched_process_exit. Those two
+// hooks run for every syscall and exit on the host, so a Session leaves them
+// out where nothing can be refused: a command it starts in watch or complain
+// mode (complain turns every denying action into a log). A cgroup or
+// container target may carry its runtime's own filter and keeps them.
+//
 // The deviation set reported by Summary comes from the kernel's per-cgroup
 // deviation bitmap, not from the events: it is complete even when the ring
 // buffer overflowed. Overflows are counted in the kernel; the Watcher polls
