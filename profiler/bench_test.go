@@ -158,6 +158,16 @@ func emptyRawTP(b *testing.B, tracepoints ...string) func() {
 	}
 }
 
+func minimum(v []float64) float64 {
+	m := v[0]
+	for _, x := range v[1:] {
+		if x < m {
+			m = x
+		}
+	}
+	return m
+}
+
 func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
@@ -179,13 +189,16 @@ func benchCgroup(b *testing.B) (string, uint64) {
 }
 
 // BenchmarkSyscallOverhead times a tight getppid loop in a child process
-// under each condition, interleaved over several rounds (median), and prints
+// under each condition, interleaved over several rounds (fastest), and prints
 // ratios against the empty raw_tp program measured in the same run.
 // Targets (issue 3): untracked <= 1.05x, tracked <= 1.10x.
 func BenchmarkSyscallOverhead(b *testing.B) {
 	testutil.Require(b, testutil.Root, testutil.BTF, testutil.Cgroup2)
-	const n = 1_000_000
-	const rounds = 3
+	// Many short rounds, interleaved, and the fastest round per condition:
+	// on a shared machine load comes and goes, and the minimum is the cost
+	// without interference.
+	const n = 300_000
+	const rounds = 9
 	loopDir, loopID := benchCgroup(b)
 	_, otherID := benchCgroup(b)
 
@@ -235,43 +248,60 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 			}
 		}
 	}
-	base, base2 := median(results[1]), median(results[4])
+	base, base2 := minimum(results[1]), minimum(results[4])
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\ngetppid loop, %d calls x %d rounds per condition, median ns/call:\n", n, rounds*b.N)
+	fmt.Fprintf(&sb, "\ngetppid loop, %d calls x %d interleaved rounds per condition, fastest ns/call:\n", n, rounds*b.N)
 	fmt.Fprintf(&sb, "%-42s %9s %12s\n", "condition", "ns/call", "vs empty")
 	for ci, c := range conds {
-		m := median(results[ci])
+		m := minimum(results[ci])
 		fmt.Fprintf(&sb, "%-42s %9.1f %11.3fx\n", c.name, m, m/base)
 	}
-	fmt.Fprintf(&sb, "watching vs empty programs on both tracepoints: %.3fx\n", median(results[5])/base2)
+	fmt.Fprintf(&sb, "watching vs empty programs on both tracepoints: %.3fx\n", minimum(results[5])/base2)
 	fmt.Fprintf(&sb, "targets: other cgroup <= 1.05x, this cgroup <= 1.10x\n")
 	fmt.Print(sb.String())
-	b.ReportMetric(median(results[2])/base, "untracked/empty")
-	b.ReportMetric(median(results[3])/base, "learned/empty")
-	b.ReportMetric(median(results[5])/base2, "watched/empty-enter+exit")
+	b.ReportMetric(minimum(results[2])/base, "untracked/empty")
+	b.ReportMetric(minimum(results[3])/base, "learned/empty")
+	b.ReportMetric(minimum(results[5])/base2, "watched/empty-enter+exit")
 }
 
-// BenchmarkRedisLearned compares redis-benchmark throughput against a
-// redis-server being learned (profiler.Learn on the command) and an
-// untraced one, interleaved rounds, median. Target: >= 0.97.
+// BenchmarkRedisLearned compares redis-benchmark throughput against an
+// untraced redis-server, one with an empty raw_tp sys_enter program attached
+// (the floor any syscall tracer pays) and one being learned (profiler.Learn
+// on the command). Rounds interleave the three in rotating order; the ratio
+// within each round cancels slow drifts in the machine's load, and the
+// median of the ratios is reported. Target (issue 3): learned >= 0.97 of
+// untraced.
 func BenchmarkRedisLearned(b *testing.B) {
 	testutil.Require(b, testutil.Root, testutil.BTF, testutil.Cgroup2,
 		testutil.Binary("redis-server"), testutil.Binary("redis-benchmark"))
-	const rounds = 5
-	var plain, learned []float64
+	const rounds = 7
+	modes := []string{"untraced", "empty", "learned"}
+	rps := map[string][]float64{}
+	var vsUntraced, vsEmpty, emptyFloor []float64
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
-			plain = append(plain, redisRound(b, false))
-			learned = append(learned, redisRound(b, true))
+			got := map[string]float64{}
+			for k := range modes {
+				m := modes[(k+r)%len(modes)]
+				got[m] = redisRound(b, m)
+				rps[m] = append(rps[m], got[m])
+			}
+			vsUntraced = append(vsUntraced, got["learned"]/got["untraced"])
+			vsEmpty = append(vsEmpty, got["learned"]/got["empty"])
+			emptyFloor = append(emptyFloor, got["empty"]/got["untraced"])
 		}
 	}
-	mp, ml := median(plain), median(learned)
-	fmt.Printf("\nredis-benchmark (SET+GET, 50 clients, 100k requests each), median of %d rounds:\n", len(plain))
-	fmt.Printf("%-28s %12s %9s\n", "redis-server", "requests/s", "ratio")
-	fmt.Printf("%-28s %12.0f %9.3f\n", "untraced", mp, 1.0)
-	fmt.Printf("%-28s %12.0f %9.3f\n", "being learned (sysward)", ml, ml/mp)
+	fmt.Printf("\nredis-benchmark (SET+GET, 50 clients, 100k requests each), %d interleaved rounds:\n", len(vsUntraced))
+	fmt.Printf("%-36s %14s\n", "redis-server", "median req/s")
+	fmt.Printf("%-36s %14.0f\n", "untraced", median(rps["untraced"]))
+	fmt.Printf("%-36s %14.0f\n", "empty raw_tp program on sys_enter", median(rps["empty"]))
+	fmt.Printf("%-36s %14.0f\n", "being learned (sysward)", median(rps["learned"]))
+	fmt.Printf("median ratio learned/untraced: %.3f (rounds: %s)\n", median(vsUntraced), fmtRatios(vsUntraced))
+	fmt.Printf("median ratio empty/untraced:   %.3f (the floor of any sys_enter program)\n", median(emptyFloor))
+	fmt.Printf("median ratio learned/empty:    %.3f\n", median(vsEmpty))
 	fmt.Printf("target: learned >= 0.97 of untraced\n")
-	b.ReportMetric(ml/mp, "learned/untraced")
+	b.ReportMetric(median(vsUntraced), "learned/untraced")
+	b.ReportMetric(median(vsEmpty), "learned/empty")
 }
 
 func freePort(b *testing.B) int {
@@ -283,16 +313,17 @@ func freePort(b *testing.B) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// redisRound starts redis-server (under Learn when learn is set), runs
-// redis-benchmark against it and returns the mean requests/s of SET and GET.
-func redisRound(b *testing.B, learn bool) float64 {
+// redisRound starts redis-server (under Learn for "learned", with an empty
+// sys_enter program for "empty"), runs redis-benchmark against it and returns
+// the mean requests/s of SET and GET.
+func redisRound(b *testing.B, mode string) float64 {
 	b.Helper()
 	port := strconv.Itoa(freePort(b))
 	args := []string{"redis-server", "--port", port, "--save", "", "--appendonly", "no", "--dir", b.TempDir()}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var stop func()
-	if learn {
+	if mode == "learned" {
 		tracking := make(chan struct{})
 		var lerr error
 		var res *Result
@@ -313,11 +344,15 @@ func redisRound(b *testing.B, learn bool) float64 {
 			}
 		}
 	} else {
+		detach := func() {}
+		if mode == "empty" {
+			detach = emptyRawTP(b, "sys_enter")
+		}
 		cmd := exec.Command(args[0], args[1:]...)
 		if err := cmd.Start(); err != nil {
 			b.Fatal(err)
 		}
-		stop = func() { cancel(); cmd.Process.Kill(); cmd.Wait() }
+		stop = func() { cancel(); cmd.Process.Kill(); cmd.Wait(); detach() }
 	}
 	defer stop()
 	deadline := time.Now().Add(10 * time.Second)
@@ -356,8 +391,9 @@ func redisRound(b *testing.B, learn bool) float64 {
 	return sum / 2
 }
 
-// BenchmarkContextSwitch prices the other side of the design: the cgroup
-// lookup moved from sys_enter to sched_switch. A pipe ping-pong between two
+// BenchmarkContextSwitch prices the other side of the per-CPU memo: after
+// every switch the new task's first syscall takes the slow path (one helper
+// and the cgroup lookup). A pipe ping-pong between two
 // threads on one CPU (per round trip: two switches, four syscalls), with an
 // empty raw_tp sys_enter program as the baseline.
 func BenchmarkContextSwitch(b *testing.B) {
@@ -411,4 +447,12 @@ func BenchmarkContextSwitch(b *testing.B) {
 	}
 	b.ReportMetric(median(res[2])/base, "untracked/empty")
 	b.ReportMetric(median(res[3])/base, "learned/empty")
+}
+
+func fmtRatios(v []float64) string {
+	var parts []string
+	for _, x := range v {
+		parts = append(parts, fmt.Sprintf("%.3f", x))
+	}
+	return strings.Join(parts, " ")
 }

@@ -5,46 +5,46 @@
 //
 // bpf/profiler.bpf.c (compiled by bpf2go, output committed) attaches:
 //
-//   - tp_btf sched_switch, always: reads the next task's cgroup id
-//     (next->cgroups->dfl_cgrp->kn->id, what bpf_get_current_cgroup_id()
-//     returns, by plain BTF loads), looks it up once in the "tracked" hash
-//     (cgroup id -> slot) and caches {cgroup id, slot, tracked} per CPU.
 //   - tp_btf sys_enter, always. Hot path: one per-CPU array lookup (inlined
-//     by the verifier), return if the running task is untracked: no helper
-//     call. Tracked: one array lookup of the cgroup's state (inlined), check
-//     the slot still belongs to that cgroup, classify the architecture, test
-//     the "seen" bit and set it (atomic fetch-or) only when clear; in watch
-//     mode test the "allowed" bit and on a miss set the "deviated" bit and
-//     emit one ring-buffer event the first time that bit flips.
-//   - tp_btf cgroup_attach_task, always: a task moving itself refreshes the
-//     cache at once.
+//     by the verifier) of a memo describing the task that last made a
+//     syscall on this CPU, checked with one compare (the task's pt_regs
+//     address, which sys_enter gets as an argument) and one load (the
+//     generation); return if the task is untracked. No helper call. Tracked:
+//     one array lookup of the cgroup's state (inlined), check the slot still
+//     belongs to that cgroup, classify the architecture, test the "seen" bit
+//     and set it (atomic fetch-or) only when clear; in watch mode test the
+//     "allowed" bit and on a miss set the "deviated" bit and emit one
+//     ring-buffer event the first time that bit flips. When the memo is for
+//     another task or an older generation, refresh it: the task's cgroup id
+//     (current->cgroups->dfl_cgrp->kn->id, what bpf_get_current_cgroup_id()
+//     returns) through the BTF task pointer, and its slot from a
+//     direct-mapped index array (a hash only on collisions).
+//   - tp_btf cgroup_attach_task, always: any migration bumps the generation.
 //   - tp_btf sched_process_exec, always: ends FlagWaitExec, and in watch mode
 //     emits an exec event.
 //   - tp_btf sys_exit and sched_process_exit, only with Options.Watch (every
 //     syscall on the host would otherwise pay for a second program).
 //
-// Why the context switch and not sys_enter does the cgroup lookup: every
-// syscall on the host runs sys_enter, tracked or not. Measured on the CI VM
-// (AMD EPYC, kernel 6.18, SRSO/retbleed mitigations, which make every
-// function return expensive): an empty program costs ~70 ns per syscall,
-// any helper call ~18 ns more, bpf_get_current_cgroup_id() ~31 ns and a hash
-// lookup another ~30 ns: the obvious design costs ~1.25x the empty program
-// for every process on the node. With the per-CPU cache the untracked path
-// is ~1.01x and the tracked one ~1.03x (BenchmarkSyscallOverhead). tp_btf is
+// Why a memo and not a lookup per syscall: every syscall on the host runs
+// sys_enter, tracked or not. Measured on the CI VM (AMD EPYC, kernel 6.18,
+// SRSO/retbleed mitigations, which make every function return expensive): an
+// empty program costs ~70 ns per syscall, any helper call ~18 ns more,
+// bpf_get_current_cgroup_id() ~31 ns and a hash lookup another ~30 ns: the
+// obvious design costs ~1.25x the empty program for every process on the
+// node. With the memo the untracked path is ~1.01x and the tracked one
+// ~1.02x (BenchmarkSyscallOverhead); the refresh after a context switch
+// shows as ~1.02x on a pipe ping-pong (BenchmarkContextSwitch). tp_btf is
 // dispatched exactly like raw_tp (same cost, measured) but gives typed
-// pt_regs, read with plain loads.
+// pt_regs, read with plain loads. A first version filled the memo from
+// sched_switch: it cost ~70 ns per context switch for every task, and about
+// one learn session in 100 under load lost syscalls when a switch to a new
+// task never reached the program; the checked memo has neither problem.
 //
-// The cache is checked, not trusted: each entry names its task by the
-// address of the task's pt_regs (fixed for its lifetime; sys_enter and
-// sys_exit get it as an argument, so the check is one compare) and carries a
-// generation that Track/Untrack bump from user space and every cgroup
-// migration bumps in the kernel (cgroup_attach_task). An entry that is not
-// the running task's, or is older, is refreshed on the spot through helpers.
-// So Track takes effect at each task's next syscall, a task moved to another
-// cgroup while running counts in the new one from its next syscall, and a
-// context switch the program did not see (about 1 in 100 learn
-// sessions under load: a kworker's switch to the new task never reached it)
-// costs one slow path instead of a wrong cgroup.
+// Track and Untrack bump the generation from user space, and every cgroup
+// migration bumps it in the kernel, so tracking takes effect at each task's
+// next syscall and a task moved to another cgroup while running counts in
+// the new one from its next syscall. Untrack also clears the slot, so a memo
+// still naming it no longer matches its cgroup id.
 //
 // The state of one cgroup is {cgroup id, mode, flags, counters, allowed,
 // seen, deviated, denied} with each set a bitmap of 1024 bits per

@@ -149,9 +149,7 @@ func Load(opts *Options) (*Profiler, error) {
 		name string
 		prog *ebpf.Program
 	}
-	// sched_switch first: sys_enter relies on its per-CPU cache.
 	steps := []step{
-		{"tp_btf/sched_switch", p.objs.SchedSwitch},
 		{"tp_btf/cgroup_attach_task", p.objs.CgroupAttachTask},
 		{"tp_btf/sched_process_exec", p.objs.SchedProcessExec},
 		{"tp_btf/sys_enter", p.objs.SysEnter},
@@ -253,7 +251,7 @@ func (p *Profiler) Track(cgroupID uint64, t TrackOptions) error {
 		}
 		slot = p.free[len(p.free)-1]
 	}
-	// State first, then the index that makes sched_switch find it.
+	// State first, then the index that makes sys_enter find it.
 	if err := p.objs.States.Update(slot, &st, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("tracking cgroup %d: writing state: %w", cgroupID, err)
 	}

@@ -74,7 +74,6 @@ const (
 	profilerProgCgroupAttachTask = "cgroup_attach_task"
 	profilerProgSchedProcessExec = "sched_process_exec"
 	profilerProgSchedProcessExit = "sched_process_exit"
-	profilerProgSchedSwitch      = "sched_switch"
 	profilerProgSysEnter         = "sys_enter"
 	profilerProgSysExit          = "sys_exit"
 	profilerVarGeneration        = "generation"
@@ -126,7 +125,6 @@ type profilerProgramSpecs struct {
 	CgroupAttachTask *ebpf.ProgramSpec `ebpf:"cgroup_attach_task"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
-	SchedSwitch      *ebpf.ProgramSpec `ebpf:"sched_switch"`
 	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
@@ -208,7 +206,6 @@ type profilerPrograms struct {
 	CgroupAttachTask *ebpf.Program `ebpf:"cgroup_attach_task"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
-	SchedSwitch      *ebpf.Program `ebpf:"sched_switch"`
 	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 }
@@ -218,7 +215,6 @@ func (p *profilerPrograms) Close() error {
 		p.CgroupAttachTask,
 		p.SchedProcessExec,
 		p.SchedProcessExit,
-		p.SchedSwitch,
 		p.SysEnter,
 		p.SysExit,
 	)

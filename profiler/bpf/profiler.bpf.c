@@ -7,32 +7,34 @@
  * (AMD EPYC, SRSO/retbleed mitigations) every helper call costs ~18 ns
  * because of the return thunk, bpf_get_current_cgroup_id() ~31 ns and a hash
  * lookup ~30 ns more, against ~70 ns for an empty program: a
- * helper-per-syscall design cannot meet "untracked <= 1.05x". So the
- * cgroup check moves to the context switch:
+ * helper-per-syscall design cannot meet "untracked <= 1.05x". So the answer
+ * to "is the current task tracked, and where is its state" is memoised per
+ * CPU, in `cpu_current`, and checked without helpers:
  *
- *   sched_switch (tp_btf, typed `next`): read next->cgroups->dfl_cgrp->kn->id
- *   (what bpf_get_current_cgroup_id() returns, by plain BTF loads), find its
- *   slot in the direct-mapped `cg_index` array (cgroup id & (INDEX_SIZE-1);
- *   inlined, no helper; the `tracked` hash only when two tracked cgroups
- *   share an index entry) and cache {cgroup id, slot, tracked} in the
- *   per-CPU `cpu_current`.
+ *   sys_enter (tp_btf: same dispatch cost as raw_tp, typed pt_regs): one
+ *   per-CPU array lookup (inlined by the verifier). The entry names the task
+ *   it describes by the address of its pt_regs (the top of its kernel stack:
+ *   fixed for the task's lifetime, and sys_enter's first argument, so the
+ *   check is one compare) and the `generation` it was filled under. If both
+ *   match, return at once when untracked. Tracked: one array lookup of
+ *   `states[slot]` (inlined), check its cgroup id still matches, test the
+ *   seen bit and set it only when clear (atomic fetch-or; reading first
+ *   keeps a hot bit from dirtying a shared cache line). No helper call on
+ *   either path for native syscalls.
  *
- *   sys_enter (tp_btf, same dispatch cost as raw_tp, typed pt_regs): one
- *   per-CPU array lookup (inlined by the verifier), return if untracked.
- *   Tracked: one array lookup of `states[slot]` (inlined), check its cgroup
- *   id still matches (a slot freed and reused after the cache was filled),
- *   test the seen bit and set it only when clear (atomic fetch-or; reading
- *   first keeps a hot bit from dirtying a shared cache line). No helper call
- *   on either path for native syscalls.
+ *   Otherwise (another task ran a syscall on this CPU since, or the
+ *   generation moved) refresh the entry: read current->cgroups->dfl_cgrp->
+ *   kn->id (what bpf_get_current_cgroup_id() returns) through the BTF task
+ *   pointer, find its slot in the direct-mapped `cg_index` array (cgroup id
+ *   & (INDEX_SIZE-1), inlined; the `tracked` hash only when two tracked
+ *   cgroups share an entry). One helper call, once per task per CPU stint.
  *
- * The cached entry names its task by the address of its pt_regs (what
- * sys_enter receives) and carries a generation number that user space bumps
- * on Track/Untrack and cgroup_attach_task bumps on every migration. A
- * syscall whose entry is not its own (a switch the program did not see:
- * about 1 learn session in 100 under load lost syscalls that way: a kworker's switch to the new
- * task never reached the program) or is older than the generation refreshes
- * it on the spot with helpers. So tracking changes and migrations take effect
- * at the next syscall, and a missed switch costs one slow path, not data.
+ * User space bumps `generation` on Track/Untrack, and cgroup_attach_task
+ * bumps it on every migration, so tracking changes and migrations take
+ * effect at the next syscall. (A first version filled the cache from
+ * sched_switch instead; it cost ~70 ns per context switch, and about one
+ * learn session in 100 under load lost syscalls when a switch to a new task
+ * never reached the program.)
  *
  * Nothing goes to user space per syscall invocation: the ring buffer carries
  * only rare events (a bit flipping for the first time, exec, SIGSYS deaths).
@@ -106,7 +108,7 @@ struct cgroup_state {
 	__u64 denied[N_ARCH][NR_WORDS];
 };
 
-/* What sched_switch found about the task now running on this CPU. */
+/* What the last syscall on this CPU found about its task. */
 struct cpu_current {
 	__u64 cgroup_id;
 	/* The task the entry describes, by the address of its pt_regs (the
@@ -245,8 +247,6 @@ static __always_inline int classify(struct pt_regs *regs, struct task_struct *ta
 	return 0;
 }
 
-/* current_state returns the state of the cgroup of the task running on this
- * CPU, as cached by the last sched_switch, or NULL if it is not tracked. */
 /* fill_cache describes the task with cgroup id cg and pt_regs at regs. */
 static __always_inline void fill_cache(struct cpu_current *c, __u64 cg, __u64 regs)
 {
@@ -273,10 +273,9 @@ static __always_inline void fill_cache(struct cpu_current *c, __u64 cg, __u64 re
 }
 
 /* current_state returns the state of the current task's cgroup, or NULL if
- * it is not tracked. regs is the current task's pt_regs. Fast path: the
- * per-CPU entry sched_switch filled for this task, under the current
- * generation. Otherwise (a switch the program did not see, a Track or a
- * migration since) refresh it from the task: the slow path, with helpers. */
+ * it is not tracked. regs is the current task's pt_regs. Fast path: this
+ * CPU's entry describes this task under the current generation. Otherwise
+ * refresh it from the task: the slow path, one helper call. */
 static __always_inline struct cgroup_state *current_state(__u64 regs)
 {
 	__u32 zero = 0;
@@ -302,17 +301,6 @@ static __always_inline struct cgroup_state *current_state(__u64 regs)
 static __always_inline __u64 current_regs(void)
 {
 	return (__u64)bpf_task_pt_regs(bpf_get_current_task_btf());
-}
-
-SEC("tp_btf/sched_switch")
-int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
-{
-	__u32 zero = 0;
-	struct cpu_current *c = bpf_map_lookup_elem(&cpu_current, &zero);
-
-	if (c)
-		fill_cache(c, next->cgroups->dfl_cgrp->kn->id, (__u64)bpf_task_pt_regs(next));
-	return 0;
 }
 
 /* A task changed cgroups: the cached entry of any CPU may now be wrong (the
