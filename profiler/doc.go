@@ -19,7 +19,9 @@
 //     (current->cgroups->dfl_cgrp->kn->id, what bpf_get_current_cgroup_id()
 //     returns) through the BTF task pointer, and its slot from a
 //     direct-mapped index array (a hash only on collisions).
-//   - tp_btf cgroup_attach_task, always: any migration bumps the generation.
+//   - tp_btf cgroup_attach_task and sched_process_fork, always: any migration
+//     or new task bumps the generation (a new task may reuse a dead task's
+//     kernel stack, so its pt_regs address alone does not identify it).
 //   - tp_btf sched_process_exec, always: ends FlagWaitExec, and in watch mode
 //     emits an exec event.
 //   - tp_btf sys_exit and sched_process_exit, only with Options.Watch (every

@@ -151,6 +151,7 @@ func Load(opts *Options) (*Profiler, error) {
 	}
 	steps := []step{
 		{"tp_btf/cgroup_attach_task", p.objs.CgroupAttachTask},
+		{"tp_btf/sched_process_fork", p.objs.SchedProcessFork},
 		{"tp_btf/sched_process_exec", p.objs.SchedProcessExec},
 		{"tp_btf/sys_enter", p.objs.SysEnter},
 	}

@@ -74,6 +74,7 @@ const (
 	profilerProgCgroupAttachTask = "cgroup_attach_task"
 	profilerProgSchedProcessExec = "sched_process_exec"
 	profilerProgSchedProcessExit = "sched_process_exit"
+	profilerProgSchedProcessFork = "sched_process_fork"
 	profilerProgSysEnter         = "sys_enter"
 	profilerProgSysExit          = "sys_exit"
 	profilerVarGeneration        = "generation"
@@ -125,6 +126,7 @@ type profilerProgramSpecs struct {
 	CgroupAttachTask *ebpf.ProgramSpec `ebpf:"cgroup_attach_task"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
+	SchedProcessFork *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
 	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
@@ -206,6 +208,7 @@ type profilerPrograms struct {
 	CgroupAttachTask *ebpf.Program `ebpf:"cgroup_attach_task"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
+	SchedProcessFork *ebpf.Program `ebpf:"sched_process_fork"`
 	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 }
@@ -215,6 +218,7 @@ func (p *profilerPrograms) Close() error {
 		p.CgroupAttachTask,
 		p.SchedProcessExec,
 		p.SchedProcessExit,
+		p.SchedProcessFork,
 		p.SysEnter,
 		p.SysExit,
 	)

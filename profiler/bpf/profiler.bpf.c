@@ -29,9 +29,11 @@
  *   & (INDEX_SIZE-1), inlined; the `tracked` hash only when two tracked
  *   cgroups share an entry). One helper call, once per task per CPU stint.
  *
- * User space bumps `generation` on Track/Untrack, and cgroup_attach_task
- * bumps it on every migration, so tracking changes and migrations take
- * effect at the next syscall. (A first version filled the cache from
+ * User space bumps `generation` on Track/Untrack, cgroup_attach_task bumps
+ * it on every migration and sched_process_fork on every new task (which may
+ * reuse a dead task's kernel stack, hence its pt_regs address), so tracking
+ * changes and migrations take effect at the next syscall and a memo never
+ * outlives the identity of its task. (A first version filled the cache from
  * sched_switch instead; it cost ~70 ns per context switch, and about one
  * learn session in 100 under load lost syscalls when a switch to a new task
  * never reached the program.)
@@ -301,6 +303,17 @@ static __always_inline struct cgroup_state *current_state(__u64 regs)
 static __always_inline __u64 current_regs(void)
 {
 	return (__u64)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* A new task may get a recycled kernel stack (the kernel caches freed
+ * stacks per CPU), so its pt_regs can sit where a dead task's did and match
+ * a memo that still names the dead task. Invalidate all memos on every new
+ * task; the trace point fires before the task is first woken. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__sync_fetch_and_add(&generation, 1);
+	return 0;
 }
 
 /* A task changed cgroups: the cached entry of any CPU may now be wrong (the
