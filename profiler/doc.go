@@ -35,7 +35,7 @@
 // obvious design costs ~1.25x the empty program for every process on the
 // node. With the memo the untracked path is ~1.01x and the tracked one
 // ~1.02x (BenchmarkSyscallOverhead); the refresh after a context switch
-// shows as ~1.02x on a pipe ping-pong (BenchmarkContextSwitch). tp_btf is
+// is within noise on a pipe ping-pong (BenchmarkContextSwitch). tp_btf is
 // dispatched exactly like raw_tp (same cost, measured) but gives typed
 // pt_regs, read with plain loads. A first version filled the memo from
 // sched_switch: it cost ~70 ns per context switch for every task, and about
@@ -43,7 +43,7 @@
 // task never reached the program; the checked memo has neither problem.
 //
 // Track and Untrack bump the generation from user space, and every cgroup
-// migration bumps it in the kernel, so tracking takes effect at each task's
+// migration and new task bumps it in the kernel, so tracking takes effect at each task's
 // next syscall and a task moved to another cgroup while running counts in
 // the new one from its next syscall. Untrack also clears the slot, so a memo
 // still naming it no longer matches its cgroup id.
