@@ -108,7 +108,11 @@ var nonIdent = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
 
 // falcoIdent turns s into a Falco list/macro identifier.
 func falcoIdent(s string) string {
-	return strings.Trim(nonIdent.ReplaceAllString(strings.TrimSuffix(s, ".json"), "_"), "_")
+	id := strings.Trim(nonIdent.ReplaceAllString(strings.TrimSuffix(s, ".json"), "_"), "_")
+	if id != "" && id[0] >= '0' && id[0] <= '9' {
+		id = "w_" + id // identifiers start with a letter or underscore
+	}
+	return id
 }
 
 func encodeK8s(v any, asJSON bool) ([]byte, error) {
@@ -274,11 +278,11 @@ func exportFalco(p *Profile, o *ExportOptions) ([]byte, error) {
 	}
 	fmt.Fprintf(&b, "- list: %s_syscalls\n  items: [", id)
 	for i, n := range names {
-		if i > 0 {
+		switch {
+		case i > 0 && i%8 == 0:
+			b.WriteString(",\n    ")
+		case i > 0:
 			b.WriteString(", ")
-		}
-		if i > 0 && i%8 == 0 {
-			b.WriteString("\n    ")
 		}
 		b.WriteString(n)
 	}
@@ -294,10 +298,26 @@ func exportFalco(p *Profile, o *ExportOptions) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// yamlScalar quotes s as a YAML double-quoted scalar.
+// yamlScalar renders s as a YAML scalar: plain when that is unambiguous (as
+// Falco's own rules files write conditions), else double-quoted.
 func yamlScalar(s string) string {
-	b, _ := json.Marshal(s) // JSON strings are valid YAML double-quoted scalars
-	return string(b)
+	plain := s != "" && !strings.ContainsAny(s[:1], "-?:,[]{}#&*!|>'\"%@` +.0123456789") &&
+		!strings.HasSuffix(s, " ") && !strings.Contains(s, ": ") && !strings.Contains(s, " #") &&
+		!strings.ContainsAny(s, "\n\t\\") && !strings.HasSuffix(s, ":")
+	if plain {
+		switch strings.ToLower(s) {
+		case "true", "false", "yes", "no", "on", "off", "null", "~":
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b) // a JSON string is a valid YAML double-quoted scalar
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // FalcoRuleName is the name of the deviation rule the Falco export writes

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	goyaml "github.com/goccy/go-yaml"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -221,4 +222,42 @@ func TestExportFalco(t *testing.T) {
 	if _, err := profiles.Export(p, "seccomp-bpf", nil); !errors.Is(err, profiles.ErrUnknownFormat) {
 		t.Errorf("unknown format: %v", err)
 	}
+}
+
+// FuzzFalcoExportQuoting: whatever the workload name and macro condition,
+// the Falco snippet stays valid YAML and carries them unchanged.
+func FuzzFalcoExportQuoting(f *testing.F) {
+	for _, s := range [][2]string{
+		{"web", `sysward.workload = "web"`}, {"a: b #c", `container.name = "x: y"`}, {"-x", "proc.name in (a, b)"},
+		{"yes", "true"}, {"'q'", `"quoted"`}, {"tab\there", "line\nbreak"}, {"%p", "evt.dir = <"}, {"", "& *"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	p := profiles.New(profiles.ActErrno, profiles.ArchX86_64)
+	p.Allow("read", "write")
+	f.Fuzz(func(t *testing.T, name, cond string) {
+		if strings.TrimSpace(cond) == "" || !utf8.ValidString(name) || !utf8.ValidString(cond) || strings.ContainsAny(name+cond, "\x00\r\ufeff") {
+			return // conditions are non-empty text; YAML has no way to carry NUL
+		}
+		for _, r := range name + cond {
+			if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+				return // YAML forbids C0/C1 controls even quoted
+			}
+		}
+		data := export(t, p, profiles.FormatFalco, &profiles.ExportOptions{Name: name, FalcoCondition: cond})
+		var items []map[string]any
+		if err := goyaml.Unmarshal(data, &items); err != nil {
+			t.Fatalf("not YAML for name %q cond %q: %v\n%s", name, cond, err, data)
+		}
+		if len(items) != 3 || items[1]["condition"] != cond {
+			t.Fatalf("macro condition %q, want %q\n%s", items[1]["condition"], cond, data)
+		}
+		wantName := name
+		if wantName == "" {
+			wantName = "sysward-profile"
+		}
+		if items[2]["rule"] != profiles.FalcoRuleName(wantName) {
+			t.Fatalf("rule name %q, want %q", items[2]["rule"], profiles.FalcoRuleName(wantName))
+		}
+	})
 }
