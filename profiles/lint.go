@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"sort"
 	"strings"
@@ -337,7 +338,7 @@ func lower(s Severity) Severity {
 }
 
 // WriteText writes the report for people; name labels the profile.
-func (r *LintReport) WriteText(w interface{ Write([]byte) (int, error) }, name string) {
+func (r *LintReport) WriteText(w io.Writer, name string) {
 	fmt.Fprintf(w, "%s:\n", name)
 	var arches []Arch
 	for a := range r.Allowed {

@@ -217,6 +217,16 @@ func (p *Profile) Evaluate(arch Arch, name string, args [6]uint64) (Action, *uin
 	return d.Action, d.ErrnoRet
 }
 
+// EvaluateNr is Evaluate for syscall number nr on arch; a number sysward
+// does not know on arch gets the default action.
+func (p *Profile) EvaluateNr(arch Arch, nr int, args [6]uint64) (Action, *uint) {
+	name, ok := SyscallName(arch, nr)
+	if !ok {
+		return p.DefaultAction, p.DefaultErrnoRet
+	}
+	return p.Evaluate(arch, name, args)
+}
+
 func argsMatch(conds []specs.LinuxSeccompArg, args [6]uint64) bool {
 	for _, c := range conds {
 		if c.Index >= 6 {

@@ -59,6 +59,12 @@ func TestDecideAndEvaluate(t *testing.T) {
 	if d, name, ok := p.DecideNr(ArchX86_64, nr); !ok || name != "write" || !d.Allowed() {
 		t.Errorf("DecideNr(write) = %+v %q %v", d, name, ok)
 	}
+	if a, _ := p.EvaluateNr(ArchX86_64, 135, [6]uint64{8}); a != ActAllow {
+		t.Errorf("EvaluateNr(personality, 8) = %s", a)
+	}
+	if a, _ := p.EvaluateNr(ArchX86_64, 99999, [6]uint64{}); a != ActErrno {
+		t.Errorf("EvaluateNr(unknown) = %s", a)
+	}
 	if got := p.AllowedSyscalls(ArchX86_64); !slices.Equal(got, []string{"personality", "read", "write"}) {
 		t.Errorf("AllowedSyscalls = %v", got)
 	}
