@@ -9,9 +9,14 @@
 // arches...) and Allow(names...) / AddRule; ask it what it does with
 // Decide(arch, name) (ignoring argument conditions; Decision.Conditional
 // lists the entries with conditions), DecideNr(arch, nr), Evaluate(arch,
-// name, args) (with arguments, libseccomp's semantics), AllowedSyscalls(arch)
-// and AllowedNumbers(arch). Syscall tables for x86_64, x86, x32, aarch64 and
-// arm (generated from libseccomp 2.5.4) answer SyscallNumber/SyscallName.
+// name, args) and EvaluateNr(arch, nr, args) (with arguments, libseccomp's
+// semantics: a matching conditional entry wins, else the unconditional one,
+// else the default), AllowedSyscalls(arch) and AllowedNumbers(arch) (allowed
+// for at least some arguments; ALLOW and LOG both let a syscall run). A name
+// that does not exist on an architecture gets the default action there, as
+// libseccomp skips it. Syscall tables for x86_64, x86, x32, aarch64 and arm
+// (generated from libseccomp 2.5.4) answer SyscallNumber/SyscallName;
+// syscalls newer than that (mseal, listmount, ...) are unknown to them.
 //
 // # Loading
 //
