@@ -95,6 +95,23 @@ func argsText(args []specs.LinuxSeccompArg) string {
 	return strings.Join(parts, " && ")
 }
 
+const notCovered = "refused (architecture not in the profile)"
+
+// Covers reports whether p's filter admits syscalls of arch at all: arch is
+// listed, or none is listed and arch is the native one. Syscalls of other
+// architectures hit the filter's bad-architecture action.
+func Covers(p *Profile, arch Arch) bool {
+	if len(p.Architectures) == 0 {
+		return arch == NativeArch()
+	}
+	for _, a := range p.Architectures {
+		if Arch(a) == arch {
+			return true
+		}
+	}
+	return false
+}
+
 // Diff compares from and to on the union of the architectures they cover
 // (see CheckedArches); fromName and toName label them.
 func Diff(from, to *Profile, fromName, toName string) *DiffResult {
@@ -133,10 +150,17 @@ func Diff(from, to *Profile, fromName, toName string) *DiffResult {
 	for _, a := range arches {
 		ad := ArchDiff{Arch: a, Added: []SyscallChange{}, Removed: []SyscallChange{}, Changed: []SyscallChange{}}
 		fdc, tdc := from.decider(), to.decider()
+		fCov, tCov := Covers(from, a), Covers(to, a)
 		for _, name := range Syscalls(a) {
 			fd, td := fdc.decide(a, name), tdc.decide(a, name)
-			fAllow, tAllow := fd.MayAllow(from), td.MayAllow(to)
+			fAllow, tAllow := fCov && fd.MayAllow(from), tCov && td.MayAllow(to)
 			fr, tr := ruleText(from, fd), ruleText(to, td)
+			if !fCov {
+				fr = notCovered
+			}
+			if !tCov {
+				tr = notCovered
+			}
 			c := SyscallChange{Syscall: name, From: fr, To: tr}
 			switch {
 			case tAllow && !fAllow:

@@ -220,6 +220,14 @@ func TestDiff(t *testing.T) {
 	if !Diff(a, a, "a", "a").Empty() {
 		t.Error("a profile differs from itself")
 	}
+	// A newly listed architecture: everything it allows there is added.
+	withX86 := a.Clone()
+	withX86.AddArch(ArchX86)
+	d3 := Diff(a, withX86, "a", "withX86")
+	if len(d3.ArchesAdded) != 1 || len(d3.Arches) != 2 || d3.Arches[0].Arch != ArchX86 || len(d3.Arches[0].Added) == 0 ||
+		d3.Arches[0].Added[0].From != "refused (architecture not in the profile)" {
+		t.Errorf("new arch: %+v", d3)
+	}
 	// A rule change that keeps a syscall allowed is "changed".
 	c := a.Clone()
 	c.AddRule(ActKillProcess, nil, "mount")
