@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,19 +18,7 @@ const samples = "../../examples/profiles/"
 // and returns the exit status main would return.
 func profileCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	app := newApp()
-	var out, errb bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errb
-	err := app.Run(append([]string{"sysward", "profile"}, args...))
-	if err != nil {
-		code = 1
-		var es *exitStatus
-		if errors.As(err, &es) {
-			code = es.code
-		}
-		errb.WriteString("sysward: " + err.Error() + "\n")
-	}
-	return code, out.String(), errb.String()
+	return runCLI(t, append([]string{"profile"}, args...)...)
 }
 
 func TestProfileCLIExitCodes(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,17 +16,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	app := newApp()
 	var out, errb bytes.Buffer
 	app.Writer, app.ErrWriter = &out, &errb
-	err := app.Run(append([]string{"sysward"}, args...))
-	switch {
-	case err == nil:
-	default:
-		code = 1
-		var es *exitStatus
-		if errors.As(err, &es) {
-			code = es.code
-		}
-		errb.WriteString(err.Error())
-	}
+	code = exitCode(app.Run(append([]string{"sysward"}, args...)), &errb)
 	return code, out.String(), errb.String()
 }
 
