@@ -251,13 +251,7 @@ func Check(p *profiles.Profile) error {
 			arches = append(arches, sa)
 		}
 	}
-	type use struct {
-		entry  int
-		action profiles.Action
-		errno  *uint
-		cond   bool
-	}
-	uses := map[string][]use{}
+	uses := map[string]bool{}
 	for i, s := range p.Syscalls {
 		base := fmt.Sprintf("syscalls[%d]", i)
 		if _, err := scmpAction(s.Action, s.ErrnoRet); err != nil {
@@ -281,7 +275,7 @@ func Check(p *profiles.Profile) error {
 					"not a syscall on any architecture of the filter"))
 				continue
 			}
-			uses[name] = append(uses[name], use{i, s.Action, s.ErrnoRet, len(s.Args) > 0})
+			uses[name] = true
 		}
 	}
 	names := make([]string, 0, len(uses))
@@ -290,20 +284,24 @@ func Check(p *profiles.Profile) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		us := uses[n]
-		anyCond := false
-		for _, u := range us {
-			anyCond = anyCond || u.cond
-		}
-		if !anyCond {
-			continue
-		}
-		for _, u := range us[1:] {
-			if u.action != us[0].action || !eqErrno(u.errno, us[0].errno) {
-				errs = append(errs, badInput(fmt.Sprintf("syscalls[%d]", u.entry), n, ErrAmbiguous,
-					fmt.Sprintf("syscalls[%d] gives it %s, this entry %s, and one has argument conditions: libseccomp would not honour entry order; give every entry for %s the same action", us[0].entry, us[0].action, u.action, n)))
-				break
+		// profiles.Decision states the semantics; only which syscall
+		// names exist depends on the architecture.
+		for _, arch := range profiles.KnownArches() {
+			if _, ok := profiles.SyscallNumber(arch, n); !ok {
+				continue
 			}
+			if d := p.Decide(arch, n); d.Ambiguous(p) {
+				first, other := p.Syscalls[d.Conditional[0]], -1
+				for _, i := range d.Conditional[1:] {
+					if s := p.Syscalls[i]; !profiles.SameVerdict(s.Action, s.ErrnoRet, first.Action, first.ErrnoRet) {
+						other = i
+						break
+					}
+				}
+				errs = append(errs, badInput(fmt.Sprintf("syscalls[%d]", other), n, ErrAmbiguous,
+					fmt.Sprintf("syscalls[%d] gives it %s and this entry %s, both under argument conditions: libseccomp orders such rules by argument, not by entry; give every argument-conditioned entry for %s the same action", d.Conditional[0], first.Action, p.Syscalls[other].Action, n)))
+			}
+			break
 		}
 	}
 	return errors.Join(errs...)
@@ -337,7 +335,7 @@ func flagBit(f specs.LinuxSeccompFlag) (uint, error) {
 		return FlagLog, nil
 	case specs.LinuxSeccompFlagSpecAllow:
 		return FlagSpecAllow, nil
-	case "SECCOMP_FILTER_FLAG_TSYNC":
+	case profiles.FlagTSync:
 		return FlagTSync, nil
 	case specs.LinuxSeccompFlagWaitKillableRecv:
 		// Only meaningful with SECCOMP_FILTER_FLAG_NEW_LISTENER (the

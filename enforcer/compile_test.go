@@ -46,9 +46,13 @@ func TestCompileErrors(t *testing.T) {
 				Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}})
 		}, profiles.ErrBadArg, "syscalls[1].args[0].index"},
 		{"ambiguous", func(p *profiles.Profile) {
-			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"read"}, Action: profiles.ActKillProcess,
-				Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpEqualTo, Value: 3}}})
-		}, ErrAmbiguous, "syscalls[1]"},
+			// Both match kill(3, 9): libseccomp's tree order, not entry
+			// order, would decide.
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"kill"}, Action: profiles.ActKillProcess,
+				Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpEqualTo, Value: 3}}},
+				specs.LinuxSyscall{Names: []string{"kill"}, Action: profiles.ActAllow,
+					Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpEqualTo, Value: 9}}})
+		}, ErrAmbiguous, "syscalls[2]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

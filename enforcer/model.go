@@ -3,7 +3,6 @@ package enforcer
 import (
 	"fmt"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/sysward/sysward/profiles"
@@ -43,13 +42,9 @@ func AuditArch(arch profiles.Arch) (uint32, bool) {
 	return 0, false
 }
 
-// is32 reports whether libseccomp treats arch as 32-bit (x86, arm, and x32,
-// whose longs are 32 bits); libseccomp
-// compares only their low 32 bits there, and truncates condition values to 32
-// bits (db.c _db_rule_gen_32 "implicitly strips off the upper 32 bit").
-func is32(arch profiles.Arch) bool {
-	return arch == profiles.ArchX86 || arch == profiles.ArchARM || arch == profiles.ArchX32
-}
+// is32 reports whether libseccomp compares only the low 32 bits of
+// arguments on arch (profiles.Is32Bit).
+func is32(arch profiles.Arch) bool { return profiles.Is32Bit(arch) }
 
 // RetValue is the SECCOMP_RET_* value a filter returns for action a with
 // errnoRet (nil: EPERM, the way runc defaults ERRNO and TRACE).
@@ -105,100 +100,17 @@ func RetString(v uint32) string {
 
 // Expect is the verdict the profile p gives a syscall: the SECCOMP_RET_*
 // value a correct filter returns for syscall number nr on arch with args.
-// It is the oracle Verify checks compiled programs against, and states the
-// semantics sysward (and runc) give a profile:
-//
-//   - an architecture outside the filter gets libseccomp's bad-arch action
-//     (KILL_THREAD); the native architecture is always in the filter;
-//   - a number with no name on arch, or a name no entry mentions, gets the
-//     default action;
-//   - an unconditional entry naming the syscall decides, whatever
-//     conditional entries say (libseccomp drops conditions once a syscall
-//     has an unconditional rule); Check refuses profiles where that would
-//     change the outcome;
-//   - otherwise an entry whose conditions all hold decides (AND); when
-//     one entry has several conditions on the same argument they OR, one
-//     rule each (runc's rule);
-//   - on 32-bit architectures only the low 32 bits of arguments and of
-//     condition values count.
+// It is the oracle Verify checks compiled programs against. The semantics
+// are profiles.Profile.EvaluateNr's (runc 1.1 + libseccomp 2.5.4; see the
+// profiles package documentation); Expect adds only what the filter, not the
+// profile, decides: an architecture outside the filter gets libseccomp's
+// bad-arch action (KILL_THREAD), and the native architecture is always in
+// the filter.
 func Expect(p *profiles.Profile, filterArches []profiles.Arch, arch profiles.Arch, nr int, args [6]uint64) uint32 {
 	if !containsArch(filterArches, arch) {
 		return RetKillThread
 	}
-	def := RetValue(p.DefaultAction, p.DefaultErrnoRet)
-	name, ok := profiles.SyscallName(arch, nr)
-	if !ok {
-		return def
-	}
-	var cond []int
-	for i, s := range p.Syscalls {
-		if !containsName(s.Names, name) {
-			continue
-		}
-		if len(s.Args) == 0 {
-			return RetValue(s.Action, s.ErrnoRet)
-		}
-		cond = append(cond, i)
-	}
-	for _, i := range cond {
-		s := p.Syscalls[i]
-		if condsHold(s.Args, args, is32(arch)) {
-			return RetValue(s.Action, s.ErrnoRet)
-		}
-	}
-	return def
-}
-
-func condsHold(conds []specs.LinuxSeccompArg, args [6]uint64, narrow bool) bool {
-	count := map[uint]int{}
-	for _, c := range conds {
-		count[c.Index]++
-	}
-	split := false
-	for _, n := range count {
-		split = split || n > 1
-	}
-	if split { // OR of single-condition rules
-		for _, c := range conds {
-			if condHolds(c, args, narrow) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, c := range conds {
-		if !condHolds(c, args, narrow) {
-			return false
-		}
-	}
-	return true
-}
-
-func condHolds(c specs.LinuxSeccompArg, args [6]uint64, narrow bool) bool {
-	if c.Index > 5 {
-		return false
-	}
-	v, val, two := args[c.Index], c.Value, c.ValueTwo
-	if narrow {
-		v, val, two = uint64(uint32(v)), uint64(uint32(val)), uint64(uint32(two))
-	}
-	switch c.Op {
-	case specs.OpEqualTo:
-		return v == val
-	case specs.OpNotEqual:
-		return v != val
-	case specs.OpLessThan:
-		return v < val
-	case specs.OpLessEqual:
-		return v <= val
-	case specs.OpGreaterThan:
-		return v > val
-	case specs.OpGreaterEqual:
-		return v >= val
-	case specs.OpMaskedEqual:
-		return v&val == two
-	}
-	return false
+	return RetValue(p.EvaluateNr(arch, nr, args))
 }
 
 func containsArch(as []profiles.Arch, a profiles.Arch) bool {

@@ -9,14 +9,38 @@
 // arches...) and Allow(names...) / AddRule; ask it what it does with
 // Decide(arch, name) (ignoring argument conditions; Decision.Conditional
 // lists the entries with conditions), DecideNr(arch, nr), Evaluate(arch,
-// name, args) and EvaluateNr(arch, nr, args) (with arguments, libseccomp's
-// semantics: a matching conditional entry wins, else the unconditional one,
-// else the default), AllowedSyscalls(arch) and AllowedNumbers(arch) (allowed
+// name, args) and EvaluateNr(arch, nr, args) (with arguments), and
+// AllowedSyscalls(arch) and AllowedNumbers(arch) (allowed
 // for at least some arguments; ALLOW and LOG both let a syscall run). A name
 // that does not exist on an architecture gets the default action there, as
 // libseccomp skips it. Syscall tables for x86_64, x86, x32, aarch64 and arm
 // (generated from libseccomp 2.5.4) answer SyscallNumber/SyscallName;
 // syscalls newer than that (mseal, listmount, ...) are unknown to them.
+//
+// # What a profile means
+//
+// Evaluate is sysward's one statement of the verdict a profile gives
+// (arch, nr, args), and it is what the kernel enforces through runc 1.1 and
+// libseccomp 2.5.4 (runc, ctr, podman and the kubelet path build the filter
+// that way, and so does sysward's enforcer, whose verifier checks every
+// compiled program against Evaluate):
+//
+//   - an entry whose action (with errnoRet; KILL is KILL_THREAD, ERRNO and
+//     TRACE default to EPERM) equals the default action is skipped;
+//   - an unconditional entry beats every argument-conditioned entry naming
+//     the same syscall, before or after it: libseccomp drops the
+//     conditions. Lint reports such conditions as shadowed-entry;
+//   - otherwise a matching argument-conditioned entry decides: its
+//     conditions AND, except that when two test the same argument index
+//     all of the entry's conditions OR (libseccomp refuses two checks on
+//     one argument in a rule, so runc adds one rule per condition);
+//   - on x86, arm and x32 only the low 32 bits of arguments and values count;
+//   - else the default action.
+//
+// Argument-conditioned entries with different actions that can match the
+// same arguments are resolved by libseccomp's rule tree (higher argument
+// index first), not by entry order; Decision.Ambiguous reports them and the
+// enforcer refuses such profiles.
 //
 // # Loading
 //

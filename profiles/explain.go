@@ -22,6 +22,12 @@ type Explanation struct {
 	Entry       string             `json:"entry"`
 	EntryNames  int                `json:"entryNames,omitempty"` // how many names that entry lists
 	Conditional []ConditionalEntry `json:"conditional,omitempty"`
+	// Ignored lists entries naming the syscall that have no effect (see
+	// Decision.Ignored), with the reason.
+	Ignored []IgnoredEntry `json:"ignored,omitempty"`
+	// Ambiguous: matching conditional entries disagree (Decision.Ambiguous);
+	// sysward's enforcer refuses the profile.
+	Ambiguous bool `json:"ambiguous,omitempty"`
 	Stats       *SyscallStats      `json:"stats,omitempty"`
 	Provenance  []Provenance       `json:"provenance,omitempty"`
 	Dangerous   *Dangerous         `json:"dangerous,omitempty"`
@@ -35,6 +41,13 @@ type ConditionalEntry struct {
 	Action    Action `json:"action"`
 	ErrnoRet  *uint  `json:"errnoRet,omitempty"`
 	Condition string `json:"condition"`
+}
+
+// IgnoredEntry is an entry naming the syscall that has no effect.
+type IgnoredEntry struct {
+	Entry  string `json:"entry"`
+	Action Action `json:"action"`
+	Reason string `json:"reason"`
 }
 
 // Explain says why p allows (or not) syscall name on arch ("" means the
@@ -64,6 +77,17 @@ func Explain(p *Profile, name string, arch Arch) *Explanation {
 		s := p.Syscalls[i]
 		e.Conditional = append(e.Conditional, ConditionalEntry{Entry: fmt.Sprintf("syscalls[%d]", i), Action: s.Action, ErrnoRet: s.ErrnoRet, Condition: argsText(s.Args)})
 	}
+	for _, i := range d.Ignored {
+		s := p.Syscalls[i]
+		why := "same action as the default (runc skips it)"
+		if len(s.Args) > 0 && d.Entry >= 0 && !SameVerdict(s.Action, s.ErrnoRet, p.DefaultAction, p.DefaultErrnoRet) {
+			why = fmt.Sprintf("argument conditions overridden by the unconditional syscalls[%d] (libseccomp drops a syscall's conditions once it has an unconditional rule)", d.Entry)
+		} else if len(s.Args) == 0 && !SameVerdict(s.Action, s.ErrnoRet, p.DefaultAction, p.DefaultErrnoRet) {
+			why = fmt.Sprintf("a second unconditional entry; syscalls[%d] comes first and decides", d.Entry)
+		}
+		e.Ignored = append(e.Ignored, IgnoredEntry{Entry: fmt.Sprintf("syscalls[%d]", i), Action: s.Action, Reason: why})
+	}
+	e.Ambiguous = d.Ambiguous(p)
 	if p.Sysward != nil {
 		if st, ok := p.Sysward.Stats[name]; ok {
 			e.Stats = &st
@@ -100,6 +124,15 @@ func (e *Explanation) WriteText(w io.Writer) {
 	}
 	for _, c := range e.Conditional {
 		fmt.Fprintf(w, "  %s: %s if %s\n", c.Entry, actionText(c.Action, c.ErrnoRet), c.Condition)
+	}
+	if len(e.Conditional) > 0 {
+		fmt.Fprintf(w, "  (a matching argument-conditioned entry decides; conditions on one argument repeated in an entry are alternatives)\n")
+	}
+	if e.Ambiguous {
+		fmt.Fprintf(w, "  ambiguous: argument-conditioned entries with different actions can match together; libseccomp orders them by argument, not by entry, and `sysward run` refuses the profile\n")
+	}
+	for _, ig := range e.Ignored {
+		fmt.Fprintf(w, "  %s (%s) has no effect: %s\n", ig.Entry, ig.Action, ig.Reason)
 	}
 	if e.Stats != nil {
 		var arches []string

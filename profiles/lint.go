@@ -291,16 +291,22 @@ func Lint(p *Profile) *LintReport {
 		add(Finding{Severity: SevMedium, Code: "errno-zero", Field: "defaultErrnoRet",
 			Message: "default SCMP_ACT_ERRNO with errnoRet 0: every refused syscall reports success"})
 	}
-	// Redundant: an argument-conditioned entry whose action equals the
-	// unconditional one for the same name.
+	// Redundant or shadowed: an argument-conditioned entry for a name that
+	// an unconditional entry decides (libseccomp drops the conditions), or
+	// an entry that repeats the default action (runc skips it).
 	dc := p.decider()
 	for _, a := range arches {
 		for _, name := range p.Names() {
 			d := dc.decide(a, name)
-			for _, i := range d.Conditional {
-				if d.Entry >= 0 && p.Syscalls[i].Action == d.Action && eqUintPtr(p.Syscalls[i].ErrnoRet, d.ErrnoRet) {
+			for _, i := range d.Ignored {
+				s := p.Syscalls[i]
+				switch {
+				case len(s.Args) > 0 && d.Entry >= 0 && SameVerdict(s.Action, s.ErrnoRet, d.Action, d.ErrnoRet):
 					add(Finding{Severity: SevInfo, Code: "redundant-entry", Syscall: name, Field: fmt.Sprintf("syscalls[%d]", i),
 						Message: fmt.Sprintf("%s: argument conditions in syscalls[%d] give the same action as the unconditional syscalls[%d]", name, i, d.Entry)})
+				case len(s.Args) > 0 && d.Entry >= 0:
+					add(Finding{Severity: SevLow, Code: "shadowed-entry", Syscall: name, Field: fmt.Sprintf("syscalls[%d]", i),
+						Message: fmt.Sprintf("%s: argument conditions in syscalls[%d] (%s) have no effect: the unconditional syscalls[%d] (%s) decides for every argument in runc, ctr, podman and the kubelet (libseccomp drops a syscall's conditions once it has an unconditional rule)", name, i, actionText(s.Action, s.ErrnoRet), d.Entry, actionText(d.Action, d.ErrnoRet))})
 				}
 			}
 		}

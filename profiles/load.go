@@ -404,9 +404,15 @@ func init() {
 	}
 }
 
-// KnownFlags lists the seccomp filter flags Load accepts.
+// FlagTSync is SECCOMP_FILTER_FLAG_TSYNC, which the runtime-spec lists and
+// runc accepts (a no-op there: libseccomp-golang always synchronises every
+// thread). specs-go has no constant for it.
+const FlagTSync specs.LinuxSeccompFlag = "SECCOMP_FILTER_FLAG_TSYNC"
+
+// KnownFlags lists the seccomp filter flags Load accepts: the ones the
+// runtime-spec defines and runc knows.
 func KnownFlags() []specs.LinuxSeccompFlag {
-	return []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow, specs.LinuxSeccompFlagWaitKillableRecv}
+	return []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow, FlagTSync, specs.LinuxSeccompFlagWaitKillableRecv}
 }
 
 var knownOps = map[specs.LinuxSeccompOperator]bool{

@@ -17,6 +17,11 @@ import (
 // sessions: summed when the inputs' provenance sets are disjoint, the larger
 // count when one set contains the other (the same sessions merged again).
 //
+// An unconditional denial from one input does not cancel argument
+// conditions under which another input allows the syscall (libseccomp would
+// let the unconditional entry win): it is dropped and the default action
+// denies the other arguments.
+//
 // Merge is commutative and idempotent (Merge(a, a) equals Canonical(a)).
 // The inputs must share defaultAction, defaultErrnoRet and listenerPath
 // (ErrIncompatible otherwise): a union of allow-lists under different
@@ -80,6 +85,25 @@ func merge2(a, b *Profile) (*Profile, error) {
 				if old, ok := rules[k]; !ok || better(v, old) {
 					rules[k] = v
 				}
+			}
+		}
+	}
+	// An unconditional entry overrides a syscall's argument-conditioned ones
+	// (see Decision). Where an input lets a syscall run under conditions
+	// that take effect in that input, an unconditional denial from the
+	// other input would cancel them; drop it so the union still allows
+	// what each input allows (the default action, also a denial, covers
+	// the other arguments).
+	for _, p := range []*Profile{a, b} {
+		dc := p.decider()
+		for name, idx := range dc.entries {
+			d := p.resolve(idx)
+			if !d.MayAllow(p) || d.Allowed() {
+				continue
+			}
+			k := ruleKey{name, argsKey(nil)}
+			if v, ok := rules[k]; ok && !Allows(v.action) && !SameVerdict(v.action, v.errno, out.DefaultAction, out.DefaultErrnoRet) {
+				delete(rules, k)
 			}
 		}
 	}

@@ -102,28 +102,48 @@ func (p *Profile) AddRule(action Action, errnoRet *uint, names ...string) {
 	p.Syscalls[idx].Names = sortedUnique(append(p.Syscalls[idx].Names, names...))
 }
 
-// Decision is what a profile does for one syscall on one architecture.
+// Decision is what a profile does for one syscall on one architecture,
+// resolved the way runc (1.1) builds the filter with libseccomp (2.5.4),
+// which is what the kernel then enforces for runc, ctr, podman, the kubelet
+// and `sysward run` alike:
+//
+//   - an entry whose verdict equals the default action's is skipped (runc
+//     drops it: libseccomp refuses a rule equal to the default);
+//   - an unconditional entry beats every argument-conditioned entry for the
+//     same syscall, whatever their order (libseccomp drops a syscall's
+//     conditions once it has an unconditional rule, and ignores
+//     conditional rules added after one);
+//   - of several unconditional entries the first decides (libseccomp keeps
+//     the first rule; Load refuses such profiles anyway);
+//   - otherwise argument-conditioned entries decide when they match (see
+//     Evaluate), else the default action.
 type Decision struct {
 	// Action is taken when no argument condition decides otherwise: the
 	// action of the unconditional entry naming the syscall, else the
 	// profile's default action.
 	Action   Action
 	ErrnoRet *uint
-	// Entry is the index in Syscalls of the unconditional entry that decided,
-	// or -1 when the default action applies.
+	// Entry is the index in Syscalls of the unconditional entry that
+	// decided, or -1 when the default action applies.
 	Entry int
-	// Conditional lists the indexes of entries naming the syscall with
-	// argument conditions; when any matches, its action wins (libseccomp).
+	// Conditional lists the indexes of the argument-conditioned entries
+	// that take effect: when one matches, its action is taken. It is empty
+	// when an unconditional entry decides.
 	Conditional []int
+	// Ignored lists the indexes of entries naming the syscall that have no
+	// effect: argument-conditioned entries overridden by the unconditional
+	// Entry, and entries whose verdict equals the default action's.
+	Ignored []int
 }
 
-// Allowed reports whether the syscall runs, ignoring argument conditions.
+// Allowed reports whether the syscall runs when no argument-conditioned
+// entry matches (the action of Entry or the default); see Conditional.
 func (d Decision) Allowed() bool { return Allows(d.Action) }
 
 // MayAllow reports whether some arguments let the syscall run: it is allowed
 // unconditionally or an argument-conditioned entry allows it.
 func (d Decision) MayAllow(p *Profile) bool {
-	if d.Allowed() {
+	if Allows(d.Action) {
 		return true
 	}
 	for _, i := range d.Conditional {
@@ -134,33 +154,98 @@ func (d Decision) MayAllow(p *Profile) bool {
 	return false
 }
 
-// Decide returns what p does for syscall name on arch, ignoring argument
-// conditions (see Decision.Conditional and Evaluate). A name that does not
-// exist on arch gets the default action (libseccomp skips such names).
-// Entries are assumed valid (no conflicting unconditional duplicates); with
-// duplicates the first wins.
-func (p *Profile) Decide(arch Arch, name string) Decision {
-	d := Decision{Action: p.DefaultAction, ErrnoRet: p.DefaultErrnoRet, Entry: -1}
-	if _, ok := SyscallNumber(arch, name); !ok && tables[arch] != nil {
-		return d
+// Ambiguous reports whether two argument-conditioned entries that take
+// effect give the syscall different verdicts. libseccomp then decides an
+// argument vector that matches both by its rule tree's order (the rule on
+// the higher argument index is tested first; for one argument, by
+// operator and value; some combinations are refused with EEXIST, and which
+// depends on the order the rules were added), not by entry order. Evaluate
+// does not model that: it returns the first matching entry, and the
+// enforcer refuses such profiles (enforcer.ErrAmbiguous).
+func (d Decision) Ambiguous(p *Profile) bool {
+	for _, i := range d.Conditional[min(1, len(d.Conditional)):] {
+		a, b := p.Syscalls[d.Conditional[0]], p.Syscalls[i]
+		if !SameVerdict(a.Action, a.ErrnoRet, b.Action, b.ErrnoRet) {
+			return true
+		}
 	}
+	return false
+}
+
+// SameVerdict reports whether two actions make the kernel do the same: KILL
+// is KILL_THREAD, ERRNO and TRACE without errnoRet carry EPERM (runc's
+// default) and only the low 16 bits of errnoRet reach the kernel, other
+// actions carry no data.
+func SameVerdict(a Action, aErrno *uint, b Action, bErrno *uint) bool {
+	ka, da := verdictKey(a, aErrno)
+	kb, db := verdictKey(b, bErrno)
+	return ka == kb && da == db
+}
+
+func verdictKey(a Action, errno *uint) (Action, uint) {
+	switch a {
+	case ActKill:
+		return ActKillThread, 0
+	case ActErrno, ActTrace:
+		if errno == nil {
+			return a, 1 // EPERM
+		}
+		return a, *errno & 0xffff
+	}
+	return a, 0
+}
+
+// Decide returns what p does for syscall name on arch, ignoring argument
+// values (see Decision and Evaluate). A name that does not exist on arch
+// gets the default action (libseccomp skips such names).
+func (p *Profile) Decide(arch Arch, name string) Decision {
+	if _, ok := SyscallNumber(arch, name); !ok && tables[arch] != nil {
+		return Decision{Action: p.DefaultAction, ErrnoRet: p.DefaultErrnoRet, Entry: -1}
+	}
+	var idx []int
 	for i, s := range p.Syscalls {
 		if containsString(s.Names, name) {
-			d.add(p, i)
+			idx = append(idx, i)
+		}
+	}
+	return p.resolve(idx)
+}
+
+// resolve applies Decision's rules to the entries idx (in entry order)
+// that name one syscall.
+func (p *Profile) resolve(idx []int) Decision {
+	d := Decision{Action: p.DefaultAction, ErrnoRet: p.DefaultErrnoRet, Entry: -1}
+	uncond := -1
+	for _, i := range idx {
+		s := p.Syscalls[i]
+		if len(s.Args) == 0 && !SameVerdict(s.Action, s.ErrnoRet, p.DefaultAction, p.DefaultErrnoRet) {
+			uncond = i
+			break
+		}
+	}
+	for _, i := range idx {
+		s := p.Syscalls[i]
+		switch {
+		case i == uncond:
+			d.Action, d.ErrnoRet, d.Entry = s.Action, s.ErrnoRet, i
+		case SameVerdict(s.Action, s.ErrnoRet, p.DefaultAction, p.DefaultErrnoRet):
+			if len(s.Args) == 0 && d.Entry < 0 && uncond < 0 {
+				// Says what the default says: name it as the deciding
+				// entry, as the file reads, although runc skips it.
+				d.Entry = i
+				d.Action, d.ErrnoRet = s.Action, s.ErrnoRet
+			} else {
+				d.Ignored = append(d.Ignored, i)
+			}
+		case len(s.Args) == 0:
+			d.Ignored = append(d.Ignored, i) // a later conflicting unconditional entry
+		case uncond >= 0:
+			d.Ignored = append(d.Ignored, i)
+		default:
+			d.Conditional = append(d.Conditional, i)
 		}
 	}
 	return d
-}
-
-func (d *Decision) add(p *Profile, i int) {
-	s := p.Syscalls[i]
-	if len(s.Args) > 0 {
-		d.Conditional = append(d.Conditional, i)
-		return
-	}
-	if d.Entry < 0 {
-		d.Action, d.ErrnoRet, d.Entry = s.Action, s.ErrnoRet, i
-	}
 }
 
 // decider answers Decide for many names with one pass over the entries.
@@ -182,14 +267,10 @@ func (p *Profile) decider() *decider {
 }
 
 func (d *decider) decide(arch Arch, name string) Decision {
-	r := Decision{Action: d.p.DefaultAction, ErrnoRet: d.p.DefaultErrnoRet, Entry: -1}
 	if _, ok := SyscallNumber(arch, name); !ok && tables[arch] != nil {
-		return r
+		return Decision{Action: d.p.DefaultAction, ErrnoRet: d.p.DefaultErrnoRet, Entry: -1}
 	}
-	for _, i := range d.entries[name] {
-		r.add(d.p, i)
-	}
-	return r
+	return d.p.resolve(d.entries[name])
 }
 
 // DecideNr is Decide for syscall number nr on arch; ok is false when nr is
@@ -203,14 +284,30 @@ func (p *Profile) DecideNr(arch Arch, nr int) (d Decision, name string, ok bool)
 }
 
 // Evaluate returns the action p takes for syscall name on arch with these
-// argument values, the way libseccomp resolves it: an entry whose argument
-// conditions all match wins (the first one in entry order), else the
-// unconditional entry, else the default action.
+// argument values: exactly what the kernel does with the filter runc
+// (1.1) builds through libseccomp (2.5.4), and what `sysward run` installs.
+//
+//   - Entries are resolved as Decide says: an unconditional entry (whose
+//     action differs from the default) decides for every argument value.
+//   - Otherwise an argument-conditioned entry that matches decides. Its
+//     conditions must all hold (AND), except when two of them test the same
+//     argument index: libseccomp refuses that in one rule, so runc adds one
+//     rule per condition and ANY condition of the entry matching is enough
+//     (OR of all its conditions, not only the repeated ones).
+//   - On 32-bit architectures (x86, arm, x32) only the low 32 bits of the
+//     arguments and of the condition values count: libseccomp loads one
+//     word per argument there and truncates the values.
+//   - Else the default action.
+//
+// When matching conditional entries disagree (Decision.Ambiguous) the
+// first in entry order is returned, which libseccomp does not promise; the
+// enforcer refuses such profiles.
 func (p *Profile) Evaluate(arch Arch, name string, args [6]uint64) (Action, *uint) {
 	d := p.Decide(arch, name)
+	narrow := Is32Bit(arch)
 	for _, i := range d.Conditional {
 		s := p.Syscalls[i]
-		if argsMatch(s.Args, args) {
+		if EntryMatches(s.Args, args, narrow) {
 			return s.Action, s.ErrnoRet
 		}
 	}
@@ -227,34 +324,62 @@ func (p *Profile) EvaluateNr(arch Arch, nr int, args [6]uint64) (Action, *uint) 
 	return p.Evaluate(arch, name, args)
 }
 
-func argsMatch(conds []specs.LinuxSeccompArg, args [6]uint64) bool {
+// Is32Bit reports whether libseccomp compares 32-bit arguments on arch
+// (x86, arm, x32: longs are 32 bits there).
+func Is32Bit(arch Arch) bool {
+	return arch == ArchX86 || arch == ArchARM || arch == ArchX32
+}
+
+// EntryMatches reports whether an entry's argument conditions match args
+// the way runc's rules do (see Evaluate): AND, or OR when two conditions
+// test one argument index; narrow compares only the low 32 bits. An entry
+// without conditions matches everything.
+func EntryMatches(conds []specs.LinuxSeccompArg, args [6]uint64, narrow bool) bool {
+	seen := [6]bool{}
+	split := false
 	for _, c := range conds {
-		if c.Index >= 6 {
-			return false
+		if c.Index < 6 {
+			split = split || seen[c.Index]
+			seen[c.Index] = true
 		}
-		v := args[c.Index]
-		var ok bool
-		switch c.Op {
-		case specs.OpEqualTo:
-			ok = v == c.Value
-		case specs.OpNotEqual:
-			ok = v != c.Value
-		case specs.OpLessThan:
-			ok = v < c.Value
-		case specs.OpLessEqual:
-			ok = v <= c.Value
-		case specs.OpGreaterThan:
-			ok = v > c.Value
-		case specs.OpGreaterEqual:
-			ok = v >= c.Value
-		case specs.OpMaskedEqual:
-			ok = v&c.Value == c.ValueTwo
+	}
+	for _, c := range conds {
+		ok := condHolds(c, args, narrow)
+		if split && ok {
+			return true
 		}
-		if !ok {
+		if !split && !ok {
 			return false
 		}
 	}
-	return true
+	return !split || len(conds) == 0
+}
+
+func condHolds(c specs.LinuxSeccompArg, args [6]uint64, narrow bool) bool {
+	if c.Index >= 6 {
+		return false
+	}
+	v, val, two := args[c.Index], c.Value, c.ValueTwo
+	if narrow {
+		v, val, two = uint64(uint32(v)), uint64(uint32(val)), uint64(uint32(two))
+	}
+	switch c.Op {
+	case specs.OpEqualTo:
+		return v == val
+	case specs.OpNotEqual:
+		return v != val
+	case specs.OpLessThan:
+		return v < val
+	case specs.OpLessEqual:
+		return v <= val
+	case specs.OpGreaterThan:
+		return v > val
+	case specs.OpGreaterEqual:
+		return v >= val
+	case specs.OpMaskedEqual:
+		return v&val == two
+	}
+	return false
 }
 
 // AllowedSyscalls returns the sorted names of the syscalls on arch that p
