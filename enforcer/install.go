@@ -61,6 +61,24 @@ func RuntimeProfile(p *profiles.Profile) ([]byte, error) {
 	return profiles.Marshal(q)
 }
 
+// RuntimeHash is the content hash Install puts in the file name: the first
+// 12 hex digits of the SHA-256 of RuntimeProfile(p). A container's
+// linux.seccomp (config.json) wrapped in a Profile hashes to the same value
+// as the installed profile it was made from, which is how `sysward watch
+// --all-containers` finds a container's profile.
+func RuntimeHash(p *profiles.Profile) (string, error) {
+	data, err := RuntimeProfile(p)
+	if err != nil {
+		return "", err
+	}
+	return contentHash(data), nil
+}
+
+func contentHash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])[:12]
+}
+
 // Install writes p's runtime part under Root/sysward/ as
 // "<namespace>-<name>-<sha256[:12]>.json", atomically. The hash in the name
 // means a pod that references a file keeps getting exactly that content: a
@@ -96,8 +114,7 @@ func Install(p *profiles.Profile, opts InstallOptions) (*Installed, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(data)
-	hash := hex.EncodeToString(sum[:])[:12]
+	hash := contentHash(data)
 	dir := filepath.Join(root, KubeletSubdir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", dir, err)

@@ -41,6 +41,29 @@ type Container struct {
 	// Seccomp reports whether the container's config has a seccomp profile,
 	// i.e. whether its init will install a filter before exec.
 	Seccomp bool
+	// Bundle is the container's OCI bundle directory (config.json), "" when
+	// the runtime state does not say.
+	Bundle string
+}
+
+// ListContainers returns every container found under roots (nil means
+// DefaultContainerRoots), loaded as ResolveContainer loads them, sorted by
+// id. A container that vanished or has no live init while being read is
+// left out: lists are snapshots of state directories that change under it.
+func ListContainers(roots []string) []*Container {
+	if roots == nil {
+		roots = DefaultContainerRoots
+	}
+	var out []*Container
+	for _, root := range roots {
+		for _, c := range listContainers(root) {
+			if c.load() == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // ResolveContainer finds the container with id, or the only one whose id
@@ -140,12 +163,18 @@ func (c *Container) load() error {
 			InitProcessPid int `json:"init_process_pid"`
 			Config         struct {
 				Seccomp json.RawMessage `json:"seccomp"`
+				Labels  []string        `json:"labels"`
 			} `json:"config"`
 		}
 		if err := json.Unmarshal(raw, &st); err != nil {
 			return fmt.Errorf("container %s: %s: %w", c.ID, path, err)
 		}
 		c.InitPID = st.InitProcessPid
+		for _, l := range st.Config.Labels { // runc records "bundle=<dir>"
+			if b, ok := strings.CutPrefix(l, "bundle="); ok {
+				c.Bundle = b
+			}
+		}
 		c.Seccomp = len(st.Config.Seccomp) > 0 && string(st.Config.Seccomp) != "null"
 	case "crun":
 		path := filepath.Join(c.StateDir, "status")
@@ -161,6 +190,7 @@ func (c *Container) load() error {
 			return fmt.Errorf("container %s: %s: %w", c.ID, path, err)
 		}
 		c.InitPID = st.Pid
+		c.Bundle = st.Bundle
 		if cfg, err := os.ReadFile(filepath.Join(st.Bundle, "config.json")); err == nil {
 			var spec struct {
 				Linux struct {
