@@ -45,6 +45,10 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// NoStdout turns the stdout output off (HTTP only, for example).
 	NoStdout bool
+	// Outputs, if set, is an outputs file's configuration
+	// (output.LoadConfig): it decides the outputs, dedup and hostname, and
+	// Format, NoStdout, HTTPURL and DedupWindow are not used.
+	Outputs *output.Config
 	// HTTPURL, if set, receives each alert as a POST in Falco's JSON shape
 	// (what falcosidekick accepts).
 	HTTPURL string
@@ -173,30 +177,17 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 	if met == nil {
 		met = metrics.New(&metrics.Options{NoRuntimeCollectors: cfg.MetricsAddr == "" && cfg.MetricsListener == nil})
 	}
-	oopts := &output.Options{Recorder: met, Logger: cfg.Logger}
-	var outs []output.Output
-	if !cfg.NoStdout {
-		outs = append(outs, output.NewWriter(stdout, cfg.Format, withName(oopts, "stdout")))
+	disp, host, err := buildDispatcher(cfg, met, stdout, window)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.HTTPURL != "" {
-		h, err := output.NewHTTP(output.HTTPConfig{URL: cfg.HTTPURL}, withName(oopts, "http"))
-		if err != nil {
-			return nil, err
-		}
-		outs = append(outs, h)
-	}
-	dcfg := output.DispatcherConfig{Hostname: output.DefaultHostname(), Recorder: met}
-	if window > 0 {
-		dcfg.Dedup = output.DedupConfig{Window: output.Duration(window)}
-	}
-	disp := output.NewDispatcher(dcfg, outs...)
 	dispClosed := false
 	defer func() {
 		if !dispClosed {
 			disp.Close()
 		}
 	}()
-	eng, err := detector.NewEngine(cfg.Rules, &detector.EngineOptions{MinPriority: cfg.MinPriority, Hostname: dcfg.Hostname, Sink: disp})
+	eng, err := detector.NewEngine(cfg.Rules, &detector.EngineOptions{MinPriority: cfg.MinPriority, Hostname: host, Sink: disp})
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +286,40 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 		err = fmt.Errorf("delivering alerts: %w", cerr)
 	}
 	return res, err
+}
+
+// buildDispatcher makes the alert outputs: from cfg.Outputs when set, else
+// stdout (unless NoStdout) and HTTPURL, deduplicating over window (0: off).
+// It returns the hostname alerts carry.
+func buildDispatcher(cfg Config, met *metrics.Metrics, stdout io.Writer, window time.Duration) (*output.Dispatcher, string, error) {
+	oopts := &output.Options{Recorder: met, Logger: cfg.Logger}
+	if cfg.Outputs != nil {
+		disp, err := output.Build(cfg.Outputs, met, oopts)
+		if err != nil {
+			return nil, "", fmt.Errorf("building outputs: %w", err)
+		}
+		host := cfg.Outputs.Hostname
+		if host == "" {
+			host = output.DefaultHostname()
+		}
+		return disp, host, nil
+	}
+	var outs []output.Output
+	if !cfg.NoStdout {
+		outs = append(outs, output.NewWriter(stdout, cfg.Format, withName(oopts, "stdout")))
+	}
+	if cfg.HTTPURL != "" {
+		h, err := output.NewHTTP(output.HTTPConfig{URL: cfg.HTTPURL}, withName(oopts, "http"))
+		if err != nil {
+			return nil, "", err
+		}
+		outs = append(outs, h)
+	}
+	dcfg := output.DispatcherConfig{Hostname: output.DefaultHostname(), Recorder: met}
+	if window > 0 {
+		dcfg.Dedup = output.DedupConfig{Window: output.Duration(window)}
+	}
+	return output.NewDispatcher(dcfg, outs...), dcfg.Hostname, nil
 }
 
 func withName(o *output.Options, name string) *output.Options {

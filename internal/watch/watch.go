@@ -43,6 +43,10 @@ type Workload struct {
 	Mode string
 	// CgroupID is the inode of its cgroup2 directory (cgroups.ID).
 	CgroupID uint64
+	// ContainerID, when the workload is a container found in a runtime's
+	// state (watch --all-containers), stands in for container.id when the
+	// cgroup path alone does not name the container.
+	ContainerID string
 	// WaitExec ignores the cgroup until a task in it execs: for a command
 	// sysward starts itself, whose launcher runs in the cgroup before exec.
 	WaitExec bool
@@ -396,6 +400,10 @@ func (w *Watcher) handle(kev *profiler.Event) {
 	w.met.EventsProcessed(1)
 
 	enrich(w.proc, ev, kev)
+	if ev.Container.ID == "" && wl.ContainerID != "" {
+		ev.Container.ID = procinfo.Container{ID: wl.ContainerID}.ShortID()
+		ev.Container.Name = wl.ContainerID
+	}
 	if kev.Kind == profiler.EventExitSigsys {
 		w.proc.Forget(pid)
 	}

@@ -1,0 +1,164 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/detector/metrics"
+	"github.com/sysward/sysward/detector/output"
+)
+
+// NodeResult is what a node session ends with.
+type NodeResult struct {
+	// Containers are those still tracked when the session ended.
+	Containers []NodeContainer
+	// OutputStats are the outputs' delivery counters, by output name.
+	OutputStats map[string]output.Stats
+}
+
+// NodeSession is `sysward watch --all-containers`: it watches every container
+// on the host (NodeOptions) with cfg's rules, outputs and metrics until ctx
+// is done. cfg.Profile, ProfileName and Mode are not used: each container's
+// profile is the one under NodeOptions.ProfilesDir its seccomp config came
+// from. ready, if set, is called with the Node once the first discovery
+// pass is done.
+func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(*Node)) (res *NodeResult, err error) {
+	if cfg.Rules == nil {
+		return nil, errors.New("node session: rules are required")
+	}
+	stdout, stderr := cfg.Stdout, cfg.Stderr
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	window := cfg.DedupWindow
+	if window == 0 {
+		window = DefaultDedupWindow
+	}
+	met := cfg.Metrics
+	if met == nil {
+		met = metrics.New(&metrics.Options{NoRuntimeCollectors: cfg.MetricsAddr == "" && cfg.MetricsListener == nil})
+	}
+	disp, host, err := buildDispatcher(cfg, met, stdout, window)
+	if err != nil {
+		return nil, err
+	}
+	dispClosed := false
+	defer func() {
+		if !dispClosed {
+			disp.Close()
+		}
+	}()
+	eng, err := detector.NewEngine(cfg.Rules, &detector.EngineOptions{MinPriority: cfg.MinPriority, Hostname: host, Sink: disp})
+	if err != nil {
+		return nil, err
+	}
+	met.RulesLoaded(eng.RulesLoaded())
+
+	// Containers carry their runtime's filters: keep the exit hooks, so
+	// refused calls and SIGSYS kills are seen.
+	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, Engine: eng,
+		Internal: disp, Metrics: met, Record: cfg.Record, FirstOnly: cfg.FirstOnly})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := w.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if nopts.Internal == nil {
+		nopts.Internal = disp
+	}
+	if nopts.Hostname == "" {
+		nopts.Hostname = host
+	}
+	if nopts.Logger == nil {
+		nopts.Logger = cfg.Logger
+	}
+	node := NewNode(w, nopts)
+	defer node.Close()
+	skipped := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sysward_containers_untracked",
+		Help: "Running containers not watched because of --max-containers."}, func() float64 { return float64(node.Skipped()) })
+	if err := met.Registry().Register(skipped); err == nil {
+		defer met.Registry().Unregister(skipped)
+	}
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	if cfg.MetricsAddr != "" || cfg.MetricsListener != nil {
+		ln := cfg.MetricsListener
+		if ln == nil {
+			var lc net.ListenConfig
+			if ln, err = lc.Listen(ctx, "tcp", cfg.MetricsAddr); err != nil {
+				return nil, fmt.Errorf("listening for metrics on %s: %w", cfg.MetricsAddr, err)
+			}
+		}
+		served := make(chan struct{})
+		go func() { defer close(served); _ = met.ServeListener(runCtx, ln) }()
+		defer func() { stopRun(); <-served }()
+	}
+
+	runDone := make(chan error, 1)
+	go func() { runDone <- w.Run(runCtx) }()
+	if err := node.Sync(); err != nil {
+		node.log.Warn("container discovery", "err", err)
+	}
+	if ready != nil {
+		ready(node)
+	}
+	nodeDone := make(chan struct{})
+	go func() { defer close(nodeDone); _ = node.Run(runCtx) }()
+	var runErr error
+	ran := false
+	select {
+	case <-ctx.Done():
+	case runErr = <-runDone:
+		ran = true
+	}
+	stopRun()
+	<-nodeDone
+	if !ran {
+		runErr = <-runDone
+	}
+	if runErr != nil {
+		return nil, runErr
+	}
+	w.Drain(0, 2*time.Second)
+	res = &NodeResult{Containers: node.Containers(), OutputStats: map[string]output.Stats{}}
+	dispClosed = true
+	cerr := disp.Close()
+	for _, o := range disp.Outputs() {
+		res.OutputStats[o.Name()] = o.Stats()
+	}
+	names := make([]string, 0, len(res.OutputStats))
+	for n := range res.OutputStats {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(stderr, "sysward watch --all-containers: %d containers tracked at exit, %d kernel events\n", len(res.Containers), w.eventCount())
+	for _, n := range names {
+		st := res.OutputStats[n]
+		fmt.Fprintf(stderr, "  output %s: %d sent, %d dropped\n", n, st.Sent, st.Dropped)
+	}
+	if cerr != nil {
+		return res, fmt.Errorf("delivering alerts: %w", cerr)
+	}
+	return res, nil
+}
+
+func (w *Watcher) eventCount() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.events
+}
