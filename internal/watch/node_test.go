@@ -1,0 +1,281 @@
+package watch
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/sysward/sysward/detector/output"
+	"github.com/sysward/sysward/enforcer"
+	"github.com/sysward/sysward/internal/testutil"
+	"github.com/sysward/sysward/profiler"
+	"github.com/sysward/sysward/profiles"
+)
+
+// gatedScript waits for /tmp/go inside the container, then runs then, then
+// idles until killed.
+func gatedScript(then string) []string {
+	return []string{"sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; " + then + "; sleep 120"}
+}
+
+// runcContainer is a container started with `runc --root root run` in the
+// background; stop kills and deletes it.
+type runcContainer struct {
+	id, root, bundle string
+	cmd              *exec.Cmd
+	once             sync.Once
+}
+
+func startRunc(t *testing.T, root string, args []string, mutate func(*specs.Spec)) *runcContainer {
+	t.Helper()
+	bundle := testutil.BusyboxBundle(t, args, mutate)
+	c := &runcContainer{id: testutil.ContainerID(t), root: root, bundle: bundle}
+	c.cmd = exec.Command("runc", "--root", root, "run", "--bundle", bundle, c.id)
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.stop)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := exec.Command("runc", "--root", root, "state", c.id).Output()
+		if strings.Contains(string(out), `"status": "running"`) {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s never ran", c.id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// trigger lets the container's gated script go on.
+func (c *runcContainer) trigger(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(c.bundle, "rootfs", "tmp", "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *runcContainer) stop() {
+	c.once.Do(func() {
+		_ = exec.Command("runc", "--root", c.root, "kill", c.id, "KILL").Run()
+		_ = c.cmd.Wait()
+		_ = exec.Command("runc", "--root", c.root, "delete", "--force", c.id).Run()
+	})
+}
+
+// waitFor polls cond every 50 ms until it holds or d passed.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return cond()
+}
+
+func nodeContainer(n *Node, id string) *NodeContainer {
+	for _, c := range n.Containers() {
+		if c.ID == id {
+			return &c
+		}
+	}
+	return nil
+}
+
+// TestNodeAllContainers is `watch --all-containers` through the package API:
+// container A runs under a profile installed with enforcer.Install into the
+// profiles dir, B without one (started after the watch began). A's call
+// outside its profile is one denied alert naming A and the profile file; B's
+// nested shell is a "shell spawned" alert with B's id and no deviation; B,
+// once removed, is untracked in the kernel.
+func TestNodeAllContainers(t *testing.T) {
+	requireWatch(t)
+	testutil.Require(t, testutil.Runc)
+	root := t.TempDir() // runc --root: only this test's containers
+	profDir := t.TempDir()
+
+	pA := allowAllBut("sync")
+	inst, err := enforcer.Install(pA, enforcer.InstallOptions{Root: profDir, Namespace: "test", Name: "app-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another profile in a subdirectory, which no container uses.
+	if _, err := enforcer.Install(allowAllBut("mknodat"), enforcer.InstallOptions{Root: filepath.Join(profDir, "other"), Name: "unused"}); err != nil {
+		t.Fatal(err)
+	}
+	// Not a profile: skipped with a warning, does not stop the index.
+	if err := os.WriteFile(filepath.Join(profDir, "broken.json"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	seccompA, err := enforcer.OCISeccomp(pA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startRunc(t, root, gatedScript("sync"), func(s *specs.Spec) { s.Linux.Seccomp = seccompA })
+
+	prof, err := profiler.Load(&profiler.Options{Watch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prof.Close()
+
+	out := &lines{}
+	var sum strings.Builder
+	cfg := Config{Rules: testRules(t), Format: output.FormatJSON, Stdout: out, Stderr: &sum, Profiler: prof, DedupWindow: -1}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes := make(chan *Node, 1)
+	done := make(chan error, 1)
+	var res *NodeResult
+	go func() {
+		var err error
+		res, err = NodeSession(ctx, cfg, NodeOptions{Roots: []string{root}, ProfilesDir: profDir}, func(n *Node) { nodes <- n })
+		done <- err
+	}()
+	var node *Node
+	select {
+	case node = <-nodes:
+	case err := <-done:
+		t.Fatalf("node session: %v", err)
+	}
+	if got := node.Profiles(); len(got) != 2 || got[inst.Hash] != inst.Path {
+		t.Fatalf("profile index %v, want %s -> %s among 2", got, inst.Hash, inst.Path)
+	}
+	ca := nodeContainer(node, a.id)
+	if ca == nil || ca.Profile != inst.Path || ca.Mode != ModeEnforce || ca.Hash != inst.Hash {
+		t.Fatalf("container A %+v, want profile %s in enforce mode", ca, inst.Path)
+	}
+
+	// B starts after the watch began and must be picked up within ~2 s.
+	// The nested shell by path: busybox runs a bare "sh -c" in-process.
+	b := startRunc(t, root, gatedScript(`/bin/sh -c "echo nested"`), nil)
+	started := time.Now()
+	if !waitFor(3*time.Second, func() bool { return nodeContainer(node, b.id) != nil }) {
+		t.Fatalf("container B not tracked after %v: %+v", time.Since(started), node.Containers())
+	}
+	t.Logf("container B tracked after %v", time.Since(started).Round(time.Millisecond))
+	cb := nodeContainer(node, b.id)
+	if cb.Profile != "" || cb.Mode != ModeWatch {
+		t.Errorf("container B %+v, want no profile", cb)
+	}
+	a.trigger(t)
+	b.trigger(t)
+	const denied, shell = "Syscall outside profile denied", "Shell spawned in workload"
+	if !waitFor(10*time.Second, func() bool {
+		as := out.alerts(t)
+		return len(detailed(as, denied)) > 0 && len(detailed(as, shell)) > 0
+	}) {
+		t.Fatalf("alerts: %+v", out.alerts(t))
+	}
+
+	// Removing B untracks it from the kernel.
+	b.stop()
+	if !waitFor(3*time.Second, func() bool { return nodeContainer(node, b.id) == nil }) {
+		t.Fatalf("container B still tracked after removal: %+v", node.Containers())
+	}
+	if _, err := prof.State(cb.CgroupID); !errors.Is(err, profiler.ErrNotTracked) {
+		t.Errorf("State of removed container B: %v, want ErrNotTracked", err)
+	}
+	if _, err := prof.State(ca.CgroupID); err != nil {
+		t.Errorf("State of container A: %v", err)
+	}
+
+	time.Sleep(300 * time.Millisecond) // late events
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("node session: %v", err)
+	}
+	t.Logf("summary: %s", sum.String())
+	if len(res.Containers) != 1 || res.Containers[0].ID != a.id {
+		t.Errorf("tracked at exit: %+v", res.Containers)
+	}
+	if _, err := prof.State(ca.CgroupID); !errors.Is(err, profiler.ErrNotTracked) {
+		t.Errorf("State of A after the session: %v, want ErrNotTracked", err)
+	}
+
+	as := out.alerts(t)
+	da := detailed(as, denied)
+	if len(da) != 1 {
+		t.Fatalf("denied alerts %+v, want exactly one", da)
+	}
+	if f := da[0]; f.field("container.id") != a.id || f.field("sysward.workload") != a.id ||
+		f.field("sysward.profile") != inst.Path || f.field("evt.type") != "sync" {
+		t.Errorf("denied alert fields %v", f.OutputFields)
+	}
+	sh := detailed(as, shell)
+	if len(sh) != 1 || !strings.Contains(sh[0].Output, "container_id="+b.id) || sh[0].field("sysward.workload") != b.id {
+		t.Errorf("shell alerts %+v", sh)
+	}
+	for _, al := range as {
+		if strings.HasPrefix(al.Rule, "Syscall outside profile") && al.field("sysward.workload") != a.id {
+			t.Errorf("deviation alert for a container other than A: %+v", al)
+		}
+	}
+}
+
+// TestNodeIndexRefresh: a profile installed while the node runs is indexed at
+// the next pass, and a container matching none runs unrestricted.
+func TestNodeIndexRefresh(t *testing.T) {
+	dir := t.TempDir()
+	n := NewNode(nil, NodeOptions{ProfilesDir: dir})
+	n.refreshIndex()
+	if len(n.Profiles()) != 0 {
+		t.Fatalf("empty dir indexed %v", n.Profiles())
+	}
+	p := profiles.New(profiles.ActErrno, profiles.NativeArch())
+	p.Allow("read", "write", "exit_group")
+	in, err := enforcer.Install(p, enforcer.InstallOptions{Root: dir, Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.refreshIndex()
+	if got := n.lookup(in.Hash); got != in.Path {
+		t.Fatalf("lookup %s = %q, want %s", in.Hash, got, in.Path)
+	}
+	if err := os.Remove(in.Path); err != nil {
+		t.Fatal(err)
+	}
+	n.refreshIndex()
+	if got := n.lookup(in.Hash); got != "" {
+		t.Fatalf("removed profile still indexed: %q", got)
+	}
+}
+
+func TestModeOf(t *testing.T) {
+	e := uint(1)
+	for _, tc := range []struct {
+		name string
+		p    *profiles.Profile
+		want string
+	}{
+		{"allow all", profiles.New(profiles.ActAllow, profiles.NativeArch()), ModeWatch},
+		{"allow but errno", allowAllBut("sync"), ModeEnforce},
+		{"log default", func() *profiles.Profile {
+			p := profiles.New(profiles.ActLog, profiles.NativeArch())
+			p.Allow("read")
+			return p
+		}(), ModeComplain},
+		{"errno default", func() *profiles.Profile {
+			p := profiles.New(profiles.ActErrno, profiles.NativeArch())
+			p.AddRule(profiles.ActLog, &e, "sync")
+			return p
+		}(), ModeEnforce},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := modeOf(tc.p); got != tc.want {
+				t.Errorf("modeOf = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
