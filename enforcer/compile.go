@@ -283,25 +283,37 @@ func Check(p *profiles.Profile) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	ambiguous := func(arch profiles.Arch, n string) {
+		d := p.Decide(arch, n)
+		i, j, bad := d.Conflict(p)
+		if !bad {
+			return
+		}
+		errs = append(errs, badInput(fmt.Sprintf("syscalls[%d]", j), n, ErrAmbiguous,
+			fmt.Sprintf("on %s, syscalls[%d] gives it %s and this entry %s, and argument conditions let both match: libseccomp orders such rules by argument, not by entry; give them the same action", arch, i, p.Syscalls[i].Action, p.Syscalls[j].Action)))
+	}
 	for _, n := range names {
 		// profiles.Decision states the semantics; only which syscall
-		// names exist depends on the architecture.
+		// names exist depends on the architecture (the x86 multiplexers
+		// are checked below).
 		for _, arch := range profiles.KnownArches() {
-			if _, ok := profiles.SyscallNumber(arch, n); !ok {
-				continue
+			if _, ok := profiles.SyscallNumber(arch, n); ok {
+				ambiguous(arch, n)
+				break
 			}
-			if d := p.Decide(arch, n); d.Ambiguous(p) {
-				first, other := p.Syscalls[d.Conditional[0]], -1
-				for _, i := range d.Conditional[1:] {
-					if s := p.Syscalls[i]; !profiles.SameVerdict(s.Action, s.ErrnoRet, first.Action, first.ErrnoRet) {
-						other = i
-						break
-					}
-				}
-				errs = append(errs, badInput(fmt.Sprintf("syscalls[%d]", other), n, ErrAmbiguous,
-					fmt.Sprintf("syscalls[%d] gives it %s and this entry %s, both under argument conditions: libseccomp orders such rules by argument, not by entry; give every argument-conditioned entry for %s the same action", d.Conditional[0], first.Action, p.Syscalls[other].Action, n)))
+		}
+	}
+	// socketcall and ipc on x86 also get the rules of the calls they
+	// multiplex.
+	x86 := false
+	for _, a := range arches {
+		x86 = x86 || a == libseccomp.ArchX86
+	}
+	if x86 {
+		for _, mux := range []string{"socketcall", "ipc"} {
+			if !uses[mux] {
+				ambiguous(profiles.ArchX86, mux)
 			}
-			break
 		}
 	}
 	return errors.Join(errs...)

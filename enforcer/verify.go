@@ -332,10 +332,57 @@ func argVectors(p *profiles.Profile, name string, narrow bool, rng *rand.Rand, n
 			out = append(out, a)
 		}
 	}
+	if !narrow {
+		out = append(out, wordMixes(p, name)...)
+	}
 	if narrow {
 		for i := range out {
 			for j := range out[i] {
 				out[i][j] = uint64(uint32(out[i][j]))
+			}
+		}
+	}
+	return out
+}
+
+// wordMixes returns vectors whose argument combines the high word of one
+// condition value with the low word (and its neighbours) of another value
+// tested on the same argument, over all entries naming the syscall.
+// libseccomp compares a 64-bit argument as two 32-bit words and shares
+// tree nodes between rules; libseccomp 2.5.4 was seen to compare the low
+// word when the high word had already decided (two SCMP_CMP_LE on one
+// argument), which only such values reveal.
+func wordMixes(p *profiles.Profile, name string) [][6]uint64 {
+	var vals [6][]uint64
+	for _, s := range p.Syscalls {
+		if len(s.Args) == 0 || !containsName(s.Names, name) {
+			continue
+		}
+		for _, c := range s.Args {
+			if c.Index <= 5 {
+				vals[c.Index] = append(vals[c.Index], c.Value)
+				if c.Op == specs.OpMaskedEqual {
+					vals[c.Index] = append(vals[c.Index], c.ValueTwo)
+				}
+			}
+		}
+	}
+	var out [][6]uint64
+	for idx, vs := range vals {
+		if len(vs) < 2 {
+			continue
+		}
+		his := []uint64{0, 0xffffffff}
+		for _, v := range vs {
+			his = append(his, v>>32, (v>>32)+1, (v>>32)-1)
+		}
+		for _, hi := range his {
+			for _, v := range vs {
+				for _, lo := range []uint64{v, v + 1, v - 1} {
+					var a [6]uint64
+					a[idx] = (hi&0xffffffff)<<32 | lo&0xffffffff
+					out = append(out, a)
+				}
 			}
 		}
 	}

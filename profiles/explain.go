@@ -27,10 +27,10 @@ type Explanation struct {
 	Ignored []IgnoredEntry `json:"ignored,omitempty"`
 	// Ambiguous: matching conditional entries disagree (Decision.Ambiguous);
 	// sysward's enforcer refuses the profile.
-	Ambiguous bool `json:"ambiguous,omitempty"`
-	Stats       *SyscallStats      `json:"stats,omitempty"`
-	Provenance  []Provenance       `json:"provenance,omitempty"`
-	Dangerous   *Dangerous         `json:"dangerous,omitempty"`
+	Ambiguous  bool          `json:"ambiguous,omitempty"`
+	Stats      *SyscallStats `json:"stats,omitempty"`
+	Provenance []Provenance  `json:"provenance,omitempty"`
+	Dangerous  *Dangerous    `json:"dangerous,omitempty"`
 	// DockerAllows says whether Docker's default profile lets it run.
 	DockerAllows bool `json:"dockerAllows"`
 }

@@ -134,6 +134,10 @@ type Decision struct {
 	// effect: argument-conditioned entries overridden by the unconditional
 	// Entry, and entries whose verdict equals the default action's.
 	Ignored []int
+	// Demuxed lists, for socketcall and ipc on x86 only, the rules they get
+	// from entries naming the calls they multiplex (see Demuxed). Like
+	// Conditional entries, a matching one decides.
+	Demuxed []Demuxed
 }
 
 // Allowed reports whether the syscall runs when no argument-conditioned
@@ -151,25 +155,58 @@ func (d Decision) MayAllow(p *Profile) bool {
 			return true
 		}
 	}
-	return false
-}
-
-// Ambiguous reports whether two argument-conditioned entries that take
-// effect give the syscall different verdicts. libseccomp then decides an
-// argument vector that matches both by its rule tree's order (the rule on
-// the higher argument index is tested first; for one argument, by
-// operator and value; some combinations are refused with EEXIST, and which
-// depends on the order the rules were added), not by entry order. Evaluate
-// does not model that: it returns the first matching entry, and the
-// enforcer refuses such profiles (enforcer.ErrAmbiguous).
-func (d Decision) Ambiguous(p *Profile) bool {
-	for _, i := range d.Conditional[min(1, len(d.Conditional)):] {
-		a, b := p.Syscalls[d.Conditional[0]], p.Syscalls[i]
-		if !SameVerdict(a.Action, a.ErrnoRet, b.Action, b.ErrnoRet) {
+	for _, m := range d.Demuxed {
+		if Allows(p.Syscalls[m.Entry].Action) {
 			return true
 		}
 	}
 	return false
+}
+
+// Ambiguous reports whether two argument-conditioned rules that take
+// effect give the syscall different verdicts and may match the same
+// arguments. libseccomp then decides by its rule tree (in the cases probed,
+// the rule on the higher argument index is tested first; for one argument
+// by operator and value; some combinations are refused with EEXIST,
+// depending on the order the rules were added), not by entry order.
+// Evaluate does not model that (it returns the first match) and the
+// enforcer refuses such profiles (enforcer.ErrAmbiguous). Conflict names
+// the two entries.
+func (d Decision) Ambiguous(p *Profile) bool {
+	_, _, ok := d.Conflict(p)
+	return ok
+}
+
+// Conflict returns two entries behind Ambiguous: conditional entries with
+// different verdicts, a conditional entry of a multiplexer and a rule it
+// gets from a multiplexed call with a different verdict, or two entries for
+// one multiplexed call with different verdicts (socketcall and ipc on x86:
+// rules for different calls never overlap, argument 0 tells them apart).
+func (d Decision) Conflict(p *Profile) (a, b int, ok bool) {
+	differ := func(i, j int) bool {
+		x, y := p.Syscalls[i], p.Syscalls[j]
+		return !SameVerdict(x.Action, x.ErrnoRet, y.Action, y.ErrnoRet)
+	}
+	for _, i := range d.Conditional {
+		for _, j := range d.Conditional {
+			if differ(i, j) {
+				return min(i, j), max(i, j), true
+			}
+		}
+		for _, m := range d.Demuxed {
+			if differ(i, m.Entry) {
+				return min(i, m.Entry), max(i, m.Entry), true
+			}
+		}
+	}
+	for _, m := range d.Demuxed {
+		for _, n := range d.Demuxed {
+			if m.Call == n.Call && differ(m.Entry, n.Entry) {
+				return min(m.Entry, n.Entry), max(m.Entry, n.Entry), true
+			}
+		}
+	}
+	return 0, 0, false
 }
 
 // SameVerdict reports whether two actions make the kernel do the same: KILL
@@ -208,7 +245,9 @@ func (p *Profile) Decide(arch Arch, name string) Decision {
 			idx = append(idx, i)
 		}
 	}
-	return p.resolve(idx)
+	d := p.resolve(idx)
+	p.addDemuxed(&d, muxCalls(arch, name))
+	return d
 }
 
 // resolve applies Decision's rules to the entries idx (in entry order)
@@ -270,7 +309,9 @@ func (d *decider) decide(arch Arch, name string) Decision {
 	if _, ok := SyscallNumber(arch, name); !ok && tables[arch] != nil {
 		return Decision{Action: d.p.DefaultAction, ErrnoRet: d.p.DefaultErrnoRet, Entry: -1}
 	}
-	return d.p.resolve(d.entries[name])
+	r := d.p.resolve(d.entries[name])
+	d.p.addDemuxed(&r, muxCalls(arch, name))
+	return r
 }
 
 // DecideNr is Decide for syscall number nr on arch; ok is false when nr is
@@ -297,6 +338,10 @@ func (p *Profile) DecideNr(arch Arch, nr int) (d Decision, name string, ok bool)
 //   - On 32-bit architectures (x86, arm, x32) only the low 32 bits of the
 //     arguments and of the condition values count: libseccomp loads one
 //     word per argument there and truncates the values.
+//   - On x86, socketcall and ipc also get the rules of the calls they
+//     multiplex (Decision.Demuxed): an entry naming socket applies to
+//     socketcall when argument 0 is 1, with its conditions on the other
+//     arguments.
 //   - Else the default action.
 //
 // When matching conditional entries disagree (Decision.Ambiguous) the
@@ -308,6 +353,12 @@ func (p *Profile) Evaluate(arch Arch, name string, args [6]uint64) (Action, *uin
 	for _, i := range d.Conditional {
 		s := p.Syscalls[i]
 		if EntryMatches(s.Args, args, narrow) {
+			return s.Action, s.ErrnoRet
+		}
+	}
+	for _, m := range d.Demuxed {
+		s := p.Syscalls[m.Entry]
+		if demuxMatches(s.Args, m.Call, args, narrow) {
 			return s.Action, s.ErrnoRet
 		}
 	}
@@ -335,24 +386,20 @@ func Is32Bit(arch Arch) bool {
 // test one argument index; narrow compares only the low 32 bits. An entry
 // without conditions matches everything.
 func EntryMatches(conds []specs.LinuxSeccompArg, args [6]uint64, narrow bool) bool {
-	seen := [6]bool{}
-	split := false
-	for _, c := range conds {
-		if c.Index < 6 {
-			split = split || seen[c.Index]
-			seen[c.Index] = true
+	if !splitConds(conds) {
+		for _, c := range conds {
+			if !condHolds(c, args, narrow) {
+				return false
+			}
 		}
+		return true
 	}
 	for _, c := range conds {
-		ok := condHolds(c, args, narrow)
-		if split && ok {
+		if condHolds(c, args, narrow) {
 			return true
 		}
-		if !split && !ok {
-			return false
-		}
 	}
-	return !split || len(conds) == 0
+	return false
 }
 
 func condHolds(c specs.LinuxSeccompArg, args [6]uint64, narrow bool) bool {

@@ -490,6 +490,13 @@ func profileExplainCommand() *cli.Command {
 
 Example:
    sysward profile explain examples/profiles/nginx.json accept4 ptrace`,
+		Description: `The verdict is the one runc, ctr, podman, the kubelet and 'sysward run'
+enforce (libseccomp 2.5.4 with runc's rules): an unconditional entry decides
+for every argument value, even when an argument-conditioned entry for the
+same syscall comes first (libseccomp drops the conditions; explain lists them
+as having no effect); an entry repeating the default action is skipped;
+otherwise a matching argument-conditioned entry decides (its conditions AND,
+but when two test the same argument all of them OR), else the default action.`,
 		Flags: []cli.Flag{formatFlag,
 			&cli.StringFlag{Name: "arch", Usage: "`ARCH` to explain for (default: native, else the profile's)"},
 		},
