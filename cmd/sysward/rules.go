@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/internal/watch"
 )
 
 // rulesCommand is `sysward rules check|fields|test`: develop and test
@@ -196,7 +197,7 @@ func rulesTestCommand() *cli.Command {
 		Name:  "test",
 		Usage: "replay a recorded events file (JSONL) through rules files and print the alerts",
 		UsageText: `sysward rules test --events FILE.jsonl [--format text|json] [--rule-matching first|all]
-                   [--min-priority PRIORITY] [--hostname NAME] RULES...
+                   [--min-priority PRIORITY] [--hostname NAME] [--builtin] RULES...
 
 The events file holds one JSON event per line, as documented in the README
 ("Event file format") and as "sysward watch" records it. Alerts are printed
@@ -206,13 +207,15 @@ summary goes to stderr.
 
 Example:
    sysward rules test --events recorded.jsonl falco_rules.yaml my_rules.yaml
-   sysward rules test --format json --rule-matching all --events e.jsonl rules.yaml`,
+   sysward rules test --format json --rule-matching all --events e.jsonl rules.yaml
+   sysward rules test --builtin --events recorded.jsonl          # replay what watch --record wrote`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "events", Aliases: []string{"e"}, Usage: "events `FILE` (JSONL), required"},
 			formatFlag,
 			&cli.StringFlag{Name: "rule-matching", Value: "first", Usage: "first (Falco's default) or all"},
 			&cli.StringFlag{Name: "min-priority", Usage: "drop rules less severe than `PRIORITY`"},
 			&cli.StringFlag{Name: "hostname", Usage: "hostname in alerts (default: this host's)"},
+			&cli.BoolFlag{Name: "builtin", Usage: "load sysward's built-in rules (those `sysward watch` runs) before the RULES files, which are then optional"},
 		},
 		Action: func(c *cli.Context) error {
 			asJSON, err := textOrJSON(c)
@@ -226,8 +229,13 @@ Example:
 			if err != nil {
 				return usageErr(err)
 			}
-			rs, err := loadRulesArgs(c)
-			if err != nil {
+			var rs *detector.Ruleset
+			if c.Bool("builtin") {
+				// The rules `sysward watch` ships, then the files given.
+				if rs, err = watch.LoadRules(false, c.Args().Slice()...); err != nil {
+					return usageErr(err)
+				}
+			} else if rs, err = loadRulesArgs(c); err != nil {
 				return err
 			}
 			data, err := os.ReadFile(c.String("events"))

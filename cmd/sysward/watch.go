@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,6 +28,7 @@ func watchFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-default-rules", Usage: "leave out sysward's built-in rules (then --rules is required)"},
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "alert `FORMAT` on stdout: text (Falco's line) or json (Falco's JSON alert, one per line)"},
 		&cli.StringFlag{Name: "http-url", Usage: "also POST each alert as Falco's JSON to `URL` (falcosidekick)"},
+		&cli.StringFlag{Name: "outputs", Usage: "outputs `FILE` (YAML: stdout, file, http, program, dedup, queue_size; see deploy/configmap.yaml); replaces --http-url, --no-stdout and --dedup-window"},
 		&cli.BoolFlag{Name: "no-stdout", Usage: "do not print alerts on stdout (with --http-url)"},
 		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR` (e.g. 127.0.0.1:9376)"},
 		&cli.StringFlag{Name: "record", Usage: "record every event as JSONL to `FILE` (replay: sysward rules test --events FILE)"},
@@ -43,6 +45,10 @@ func watchCommand() *cli.Command {
 		&cli.StringFlag{Name: "cgroup", Usage: "watch the cgroup2 directory `PATH` (absolute or relative to the mount)"},
 		&cli.StringFlag{Name: "container", Usage: "watch the runc/containerd/crun container `ID` (or unique prefix)"},
 		&cli.StringFlag{Name: "mode", Value: watch.ModeWatch, Usage: "what enforces the profile on the target, for the alerts: watch (nothing), complain or enforce"},
+		&cli.BoolFlag{Name: "all-containers", Usage: "node agent: watch every container on the host, each against its installed profile under --profiles-dir"},
+		&cli.StringFlag{Name: "profiles-dir", Value: enforcer.DefaultKubeletRoot, Usage: "with --all-containers: `DIR` searched recursively for installed profiles (sysward profile install / the kubelet's seccomp root)"},
+		&cli.StringSliceFlag{Name: "container-root", Usage: "with --all-containers: runtime state `DIR` to discover containers in (repeatable; default /run/runc, /run/containerd/runc, /run/crun, /run/user/0/{runc,crun})"},
+		&cli.IntFlag{Name: "max-containers", Value: watch.DefaultMaxContainers, Usage: "with --all-containers: watch at most `N` containers (beyond: a warning alert and the sysward_containers_untracked metric)"},
 	}, watchFlags()...)
 	return &cli.Command{
 		Name:      "watch",
@@ -50,6 +56,8 @@ func watchCommand() *cli.Command {
 		ArgsUsage: "[-- CMD ARGS...]",
 		UsageText: `sysward watch --profile FILE [--rules FILE...] [--format text|json] [--http-url URL]
               [--metrics-addr ADDR] [--record FILE] (-- CMD ARGS... | --cgroup PATH | --container ID)
+   sysward watch --all-containers [--profiles-dir DIR] [--container-root DIR...] [--rules FILE...]
+              [--outputs FILE] [--metrics-addr ADDR]
 
 Puts the profile's allowed syscalls into the kernel's state for the
 workload's cgroup (eBPF). A call outside the profile sets a bit in a
@@ -67,16 +75,34 @@ exit a summary goes to stderr: every syscall outside the profile (from the
 kernel bitmap, complete even if events were dropped), counts, and drops.
 To enforce and watch in one step: sysward run --profile FILE --watch -- CMD.
 
+Node agent (--all-containers, what the DaemonSet runs): every second the
+runtime state roots are scanned. Each new container's cgroup is tracked; its
+bundle's linux.seccomp is hashed like "sysward profile install" names files,
+and a profile under --profiles-dir with that hash becomes its profile
+(sysward.profile is the file; enforce/complain/watch from its actions). A
+container without one is tracked unrestricted: exec rules (shell spawned,
+package manager, network tool) still fire, deviations cannot. Containers
+that disappear are untracked. Runs until SIGINT/SIGTERM.
+
 Example:
    sysward watch --profile app.json -- ./app --serve
    sysward watch --profile web.json --container 3f2a --format json --http-url http://127.0.0.1:2801/
-   sysward watch --profile app.json --rules local_rules.yaml --record events.jsonl -- ./app`,
+   sysward watch --profile app.json --rules local_rules.yaml --record events.jsonl -- ./app
+   sysward watch --all-containers --profiles-dir=/var/lib/kubelet/seccomp --outputs=/etc/sysward/outputs.yaml --metrics-addr=:9376`,
 		Flags:  flags,
 		Action: watchAction,
 	}
 }
 
 func watchAction(c *cli.Context) error {
+	if c.Bool("all-containers") {
+		return nodeAction(c)
+	}
+	for _, f := range []string{"container-root", "max-containers"} {
+		if c.IsSet(f) {
+			return usagef("watch: --%s needs --all-containers", f)
+		}
+	}
 	t := watch.Target{Command: c.Args().Slice(), Cgroup: c.String("cgroup"), Container: c.String("container"), Name: c.String("name")}
 	n := 0
 	for _, set := range []bool{len(t.Command) > 0, t.Cgroup != "", t.Container != ""} {
@@ -125,6 +151,18 @@ func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.
 		return cfg, usagef("--format: %v", err)
 	}
 	cfg.Format = f
+	if path := c.String("outputs"); path != "" {
+		for _, fl := range []string{"http-url", "no-stdout", "dedup-window"} {
+			if c.IsSet(fl) {
+				return cfg, usagef("--%s and --outputs: set it in the outputs file %s", fl, path)
+			}
+		}
+		oc, err := output.LoadConfig(path)
+		if err != nil {
+			return cfg, usageErr(fmt.Errorf("--outputs: %w", err))
+		}
+		cfg.Outputs = oc
+	}
 	if mp := cfg.MinPriority; mp != "" {
 		if _, err := detector.ParsePriority(mp); err != nil {
 			return cfg, usagef("--min-priority: %v", err)
@@ -151,6 +189,41 @@ func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.
 	}
 	cfg.Rules = rs
 	return cfg, nil
+}
+
+// nodeAction is `sysward watch --all-containers`: the node agent.
+func nodeAction(c *cli.Context) error {
+	if c.NArg() > 0 || c.IsSet("cgroup") || c.IsSet("container") || c.IsSet("profile") || c.IsSet("name") || c.IsSet("mode") {
+		return usagef("watch --all-containers takes no command, --cgroup, --container, --profile, --name or --mode: each container's profile is found under --profiles-dir")
+	}
+	if c.Int("max-containers") <= 0 {
+		return usagef("--max-containers: must be positive")
+	}
+	dir := c.String("profiles-dir")
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if c.IsSet("profiles-dir") {
+			return usagef("--profiles-dir %s: not a directory", dir)
+		}
+		dir = "" // the default kubelet root is absent: nothing to match
+	}
+	cfg, err := watchConfig(c, nil, "", watch.ModeWatch)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	nopts := watch.NodeOptions{ProfilesDir: dir, MaxContainers: c.Int("max-containers"), Logger: cfg.Logger}
+	if roots := c.StringSlice("container-root"); len(roots) > 0 {
+		nopts.Roots = roots
+	}
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if _, err := watch.NodeSession(ctx, cfg, nopts, nil); err != nil {
+		if errors.Is(err, cgroups.ErrNoCgroup2) {
+			return fmt.Errorf("watch: %w (mount one: mount -t cgroup2 none /sys/fs/cgroup/unified)", err)
+		}
+		return fmt.Errorf("watch: %w", err)
+	}
+	return nil
 }
 
 // runSession runs a watch session with Ctrl-C/SIGTERM as the stop signal and

@@ -213,18 +213,22 @@ func (n *Node) add(c *profiler.Container, cgroupID uint64) error {
 
 // forget untracks a container and drops what the Watcher kept of it.
 func (n *Node) forget(nc *NodeContainer) {
+	n.untrack(nc)
+	n.log.Info("container gone", "container", nc.ID)
+}
+
+func (n *Node) untrack(nc *NodeContainer) {
 	_ = n.w.Remove(nc.CgroupID) // on failure forget untracks without the final state
 	n.w.forget(nc.CgroupID)
 	n.mu.Lock()
 	delete(n.containers, nc.ID)
 	n.mu.Unlock()
-	n.log.Info("container gone", "container", nc.ID)
 }
 
 // Close untracks every container the Node tracks.
 func (n *Node) Close() {
 	for _, nc := range n.Containers() {
-		n.forget(&nc)
+		n.untrack(&nc)
 	}
 }
 
