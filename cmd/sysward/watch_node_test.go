@@ -98,6 +98,7 @@ func TestWatchAllContainersCLI(t *testing.T) {
 	})
 	alerts := filepath.Join(dir, "alerts.jsonl")
 	outputs := filepath.Join(dir, "outputs.yaml")
+	record := filepath.Join(dir, "events.jsonl")
 	if err := os.WriteFile(outputs, []byte("dedup: {window: 0s}\nfile:\n  path: "+alerts+"\n  format: json\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestWatchAllContainersCLI(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		err := app.RunContext(ctx, []string{"sysward", "watch", "--all-containers", "--profiles-dir", profDir,
-			"--container-root", root, "--outputs", outputs})
+			"--container-root", root, "--outputs", outputs, "--record", record})
 		done <- exitCode(err, &stderr)
 	}()
 	wait := func(d time.Duration, cond func() bool) bool {
@@ -162,5 +163,14 @@ func TestWatchAllContainersCLI(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d denied alerts in %s, want 1:\n%s", n, alerts, raw)
+	}
+
+	// The record replays through the built-in rules without the repository.
+	code, out, errs := runCLI(t, "rules", "test", "--builtin", "--format", "json", "--events", record)
+	if code != 0 || strings.Count(out, `"rule":"Syscall outside profile denied"`) != 1 || !strings.Contains(out, inst.Path) {
+		t.Errorf("rules test --builtin: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, _, errs := runCLI(t, "rules", "test", "--events", record); code != 2 || !strings.Contains(errs, "no rules files") {
+		t.Errorf("rules test without files or --builtin: exit %d, %s", code, errs)
 	}
 }
