@@ -40,6 +40,16 @@
 // Drain is for after Run returned: it handles what the ring buffer still
 // holds.
 //
+// Node (node.go) is the node agent behind `sysward watch --all-containers`:
+// it polls the runtime state roots (profiler.ListContainers), Adds each new
+// container to a Watcher (held to the profile under NodeOptions.ProfilesDir
+// whose enforcer.RuntimeHash equals the hash of its config.json
+// linux.seccomp, or unrestricted when none does, so only exec rules can
+// fire) and Removes and forgets containers that are gone. Sync and Run are
+// for one goroutine; Containers, Profiles and Skipped are safe from any.
+// Close untracks every container. NodeSession wraps a Node with rules,
+// outputs and metrics the way Session does for one target.
+//
 // Session bundles what `sysward watch` and `sysward run --watch` need around
 // a Watcher: rules, outputs (text or JSON to stdout, HTTP in falcosidekick's
 // shape), metrics endpoint, and a command started in a fresh cgroup.
