@@ -304,6 +304,12 @@ func containerSeccomp(c *profiler.Container) *specs.LinuxSeccomp {
 	if err != nil {
 		return nil
 	}
+	return parseSeccomp(raw)
+}
+
+// parseSeccomp returns linux.seccomp of an OCI config.json, nil when it has
+// none or is not a config.
+func parseSeccomp(raw []byte) *specs.LinuxSeccomp {
 	var spec struct {
 		Linux struct {
 			Seccomp *specs.LinuxSeccomp `json:"seccomp"`

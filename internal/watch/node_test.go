@@ -1,7 +1,9 @@
 package watch
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -277,5 +279,88 @@ func TestModeOf(t *testing.T) {
 				t.Errorf("modeOf = %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// FuzzSeccompHash: any config.json is either no seccomp or a hash; the
+// container's hash of an installed profile's OCI form equals Install's.
+func FuzzSeccompHash(f *testing.F) {
+	p := allowAllBut("sync")
+	oci, err := enforcer.OCISeccomp(p)
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg, _ := json.Marshal(map[string]any{"ociVersion": "1.0.2", "linux": map[string]any{"seccomp": oci}})
+	want, err := enforcer.RuntimeHash(p)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(cfg)
+	f.Add([]byte(`{"linux":{"seccomp":null}}`))
+	f.Add([]byte(`{"linux":{"seccomp":{"defaultAction":"SCMP_ACT_BOGUS","syscalls":[{"names":[]}]}}}`))
+	f.Add([]byte(`{"linux":[]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		s := parseSeccomp(raw)
+		if s == nil {
+			return
+		}
+		h, err := enforcer.RuntimeHash(&profiles.Profile{LinuxSeccomp: *s})
+		if err == nil && len(h) != 12 {
+			t.Fatalf("hash %q", h)
+		}
+		if bytes.Equal(raw, cfg) && h != want {
+			t.Fatalf("hash of the bundle's seccomp %s, installed %s", h, want)
+		}
+	})
+}
+
+// TestNodeCap: beyond MaxContainers a container is not tracked, a warning
+// alert says so once, and it is tracked when a slot frees up.
+func TestNodeCap(t *testing.T) {
+	requireWatch(t)
+	testutil.Require(t, testutil.Runc)
+	root := t.TempDir()
+	c1 := startRunc(t, root, []string{"sleep", "120"}, nil)
+	c2 := startRunc(t, root, []string{"sleep", "120"}, nil)
+	out := &lines{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nodes := make(chan *Node, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := NodeSession(ctx, Config{Rules: testRules(t), Format: output.FormatJSON, Stdout: out, Stderr: &strings.Builder{}, DedupWindow: -1},
+			NodeOptions{Roots: []string{root}, MaxContainers: 1}, func(n *Node) { nodes <- n })
+		done <- err
+	}()
+	var node *Node
+	select {
+	case node = <-nodes:
+	case err := <-done:
+		t.Fatalf("node session: %v", err)
+	}
+	cs := node.Containers()
+	if len(cs) != 1 || node.Skipped() != 1 {
+		t.Fatalf("tracked %+v, skipped %d; want 1 and 1", cs, node.Skipped())
+	}
+	first, other := c1, c2
+	if cs[0].ID == c2.id {
+		first, other = c2, c1
+	}
+	first.stop()
+	if !waitFor(3*time.Second, func() bool {
+		cs := node.Containers()
+		return len(cs) == 1 && cs[0].ID == other.id && node.Skipped() == 0
+	}) {
+		t.Fatalf("after removing %s: tracked %+v, skipped %d", first.id, node.Containers(), node.Skipped())
+	}
+	if !waitFor(3*time.Second, func() bool { return len(detailed(out.alerts(t), CapRule)) == 1 }) {
+		t.Errorf("cap alerts: %+v", out.alerts(t))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if as := detailed(out.alerts(t), CapRule); len(as) != 1 || as[0].field("sysward.containers_skipped") != "1" {
+		t.Errorf("cap alerts %+v, want exactly one", as)
 	}
 }
