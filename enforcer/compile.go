@@ -485,6 +485,14 @@ func Compile(p *profiles.Profile, opts *CompileOptions) (*Filter, error) {
 func checkConditional(p *profiles.Profile, f *Filter) error {
 	var names []string
 	seen := map[string]bool{}
+	for _, mux := range []string{"socketcall", "ipc"} {
+		// x86's multiplexers get conditional rules from the calls they
+		// multiplex, even from unconditional entries.
+		if containsArch(f.Arches, profiles.ArchX86) && len(p.Decide(profiles.ArchX86, mux).Demuxed) > 0 {
+			seen[mux] = true
+			names = append(names, mux)
+		}
+	}
 	for _, s := range p.Syscalls {
 		if len(s.Args) == 0 {
 			continue

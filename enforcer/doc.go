@@ -16,14 +16,23 @@
 //     input. runc skips such names silently (a debug log); sysward refuses
 //     them, so a typo never silently changes a profile. A name known on some
 //     listed architecture but not another is fine (libseccomp skips it there).
-//   - Conditions in one entry AND; several conditions on the same argument
-//     in one entry become one rule each (they OR), as runc does, because
-//     libseccomp refuses them in one rule. On 32-bit architectures (x86, arm,
-//     x32) libseccomp compares only the low 32 bits, of values and arguments.
-//   - A syscall whose entries have argument conditions must have one action
-//     across all its entries (else ErrAmbiguous): libseccomp drops
-//     conditions once a syscall has an unconditional rule and orders the rest
-//     by argument, not by entry.
+//   - What a profile means is profiles.Profile.Evaluate's statement of
+//     runc 1.1 + libseccomp 2.5.4 (see the profiles package documentation):
+//     entries repeating the default action are skipped (runc), an
+//     unconditional entry beats argument-conditioned ones for the same
+//     syscall (libseccomp drops the conditions), conditions in one entry
+//     AND unless two test the same argument (then runc adds one rule per
+//     condition and they OR, because libseccomp refuses two checks on one
+//     argument in a rule), on 32-bit architectures (x86, arm, x32) only the
+//     low 32 bits count, and on x86 socketcall/ipc get the rules of the
+//     calls they multiplex (argument 0 == call number). TestLibseccompFacts
+//     pins these against libseccomp itself; TestEvaluateMatchesFilter
+//     compares Evaluate with compiled programs on random profiles.
+//   - Argument-conditioned entries for one syscall that give different
+//     verdicts and can match the same arguments are refused
+//     (ErrAmbiguous, profiles.Decision.Conflict): libseccomp resolves them
+//     by its rule tree (argument index, operator), not by entry order, and
+//     refuses some combinations outright (EEXIST).
 //   - Flags: SECCOMP_FILTER_FLAG_LOG and _SPEC_ALLOW become libseccomp
 //     attributes and seccomp(2) flags; TSYNC is recorded (libseccomp-golang
 //     always sets it; `sysward run` filters one thread, see below);
@@ -37,7 +46,9 @@
 // refuses a wrong one (ErrMiscompiled): libseccomp 2.5.4 miscompiles a
 // syscall with several conditional entries where one compares two or more
 // arguments (a false branch reuses the accumulator after another argument
-// was loaded into it). The property test found it.
+// was loaded into it), and some with two ordering comparisons on one
+// argument (the low word compared after the high word had decided). The
+// property and differential tests found them.
 //
 // Errors about the profile's content are *profiles.Error values (JSON path,
 // value, sentinel); IsBadInput recognises them and the other bad-input
@@ -48,8 +59,10 @@
 // Verify runs the exported program in golang.org/x/net/bpf's VM (no root)
 // for every syscall number of every architecture in the filter, the gaps
 // between them, numbers above the highest, and an architecture outside the
-// filter, with argument values on both sides of every condition. Each
-// verdict must equal Expect, the package's statement of the semantics above.
+// filter, with argument values on both sides of every condition and values
+// mixing the high and low words of the conditions on one argument. Each
+// verdict must equal Expect: profiles.Profile.EvaluateNr, plus the filter's
+// bad-architecture action.
 // The VM loads words big-endian (it was written for packets), so
 // SeccompData is laid out word by word in that order; seccomp programs only
 // load aligned 32-bit words, which NewProgram checks. CacheEligible

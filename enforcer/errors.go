@@ -11,11 +11,13 @@ var (
 	// ErrUnsupportedAction: SCMP_ACT_NOTIFY needs a seccomp agent that
 	// sysward does not run.
 	ErrUnsupportedAction = errors.New("action not supported by sysward's enforcer")
-	// ErrAmbiguous: a syscall has argument-conditioned entries whose action
-	// differs from another entry naming it. libseccomp resolves such
-	// overlaps by its own tree order (an unconditional rule silently wins,
-	// conditions on lower argument indexes are tested first), not by entry
-	// order, so the filter would not do what the file appears to say.
+	// ErrAmbiguous: a syscall has argument-conditioned entries (or, for
+	// socketcall/ipc on x86, rules from the calls they multiplex) with
+	// different verdicts that can match the same arguments
+	// (profiles.Decision.Conflict). libseccomp resolves such overlaps by
+	// its rule tree (argument index, operator), not by entry order, and
+	// refuses some outright (EEXIST), so the filter would not do what the
+	// file appears to say.
 	ErrAmbiguous = errors.New("ambiguous argument-conditioned entries")
 	// ErrExecveBlocked: the profile does not let the launched command
 	// start (execve is not allowed); refused unless forced.

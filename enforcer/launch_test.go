@@ -337,8 +337,10 @@ func TestLaunchFilterInherited(t *testing.T) {
 	testutil.Require(t, testutil.Root, testutil.Binary("cat"))
 	p := profiles.New(profiles.ActAllow)
 	// LOG and SPEC_ALLOW go to seccomp(2); WAIT_KILLABLE_RECV only
-	// matters with a notify listener, which sysward never asks for.
-	p.Flags = []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow, specs.LinuxSeccompFlagWaitKillableRecv}
+	// matters with a notify listener, which sysward never asks for; TSYNC
+	// is accepted and not passed (only the exec'ing thread is filtered,
+	// the others die in execve).
+	p.Flags = []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow, specs.LinuxSeccompFlagWaitKillableRecv, profiles.FlagTSync}
 	out, code := launch(t, writeProfile(t, p), Enforce, "cat", "/proc/self/status")
 	if code != 0 {
 		t.Fatalf("status %d: %s", code, out)

@@ -332,6 +332,30 @@ func argVectors(p *profiles.Profile, name string, narrow bool, rng *rand.Rand, n
 			out = append(out, a)
 		}
 	}
+	// On x86, socketcall and ipc get the rules of the calls they
+	// multiplex, with argument 0 == the call number.
+	if name == "socketcall" || name == "ipc" {
+		for _, m := range p.Decide(profiles.ArchX86, name).Demuxed {
+			base := [6]uint64{m.Call}
+			conds := p.Syscalls[m.Entry].Args
+			for _, c := range conds {
+				if c.Index > 0 && c.Index <= 5 {
+					base[c.Index] = satisfying(c)
+				}
+			}
+			out = append(out, base, [6]uint64{m.Call}, [6]uint64{m.Call + 1}, [6]uint64{m.Call | 1<<16})
+			for _, c := range conds {
+				if c.Index == 0 || c.Index > 5 {
+					continue
+				}
+				for _, v := range boundary(c, narrow) {
+					a := base
+					a[c.Index] = v
+					out = append(out, a)
+				}
+			}
+		}
+	}
 	if !narrow {
 		out = append(out, wordMixes(p, name)...)
 	}

@@ -78,7 +78,9 @@ func actionText(a Action, errno *uint) string {
 	return string(a)
 }
 
-// ConditionText renders argument conditions as "arg0 == 0x1 && arg1 & 0x8 == 0x0".
+// ConditionText renders argument conditions as "arg0 == 0x1 && arg1 & 0x8 == 0x0",
+// or joined by "||" when two test the same argument (runc then adds one rule
+// per condition, so any of them matching is enough; see Evaluate).
 func ConditionText(args []specs.LinuxSeccompArg) string { return argsText(args) }
 
 func argsText(args []specs.LinuxSeccompArg) string {
@@ -91,6 +93,9 @@ func argsText(args []specs.LinuxSeccompArg) string {
 		} else {
 			parts = append(parts, fmt.Sprintf("arg%d %s %#x", a.Index, op, a.Value))
 		}
+	}
+	if splitConds(args) {
+		return strings.Join(parts, " || ")
 	}
 	return strings.Join(parts, " && ")
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Explanation says why a profile does what it does with one syscall.
@@ -76,6 +78,27 @@ func Explain(p *Profile, name string, arch Arch) *Explanation {
 	for _, i := range d.Conditional {
 		s := p.Syscalls[i]
 		e.Conditional = append(e.Conditional, ConditionalEntry{Entry: fmt.Sprintf("syscalls[%d]", i), Action: s.Action, ErrnoRet: s.ErrnoRet, Condition: argsText(s.Args)})
+	}
+	for _, m := range d.Demuxed {
+		s := p.Syscalls[m.Entry]
+		cond := fmt.Sprintf("arg0 == %d (%s)", m.Call, m.Name)
+		var rest []specs.LinuxSeccompArg
+		onArg0 := false
+		for _, a := range s.Args {
+			if a.Index != 0 {
+				rest = append(rest, a)
+			}
+			onArg0 = onArg0 || a.Index == 0
+		}
+		switch {
+		case len(rest) == 0, splitConds(s.Args) && onArg0:
+			// arg0 == call alone (libseccomp replaces conditions on arg0)
+		case splitConds(s.Args):
+			cond += " && (" + strings.Join(strings.Split(argsText(rest), " && "), " || ") + ")"
+		default:
+			cond += " && " + argsText(rest)
+		}
+		e.Conditional = append(e.Conditional, ConditionalEntry{Entry: fmt.Sprintf("syscalls[%d]", m.Entry), Action: s.Action, ErrnoRet: s.ErrnoRet, Condition: cond})
 	}
 	for _, i := range d.Ignored {
 		s := p.Syscalls[i]
