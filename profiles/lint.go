@@ -294,6 +294,14 @@ func Lint(p *Profile) *LintReport {
 	// Redundant or shadowed: an argument-conditioned entry for a name that
 	// an unconditional entry decides (libseccomp drops the conditions), or
 	// an entry that repeats the default action (runc skips it).
+	reported := map[string]bool{}
+	conflict := func(a Arch, name string, d Decision) {
+		if i, j, ok := d.Conflict(p); ok && !reported[name] {
+			reported[name] = true
+			add(Finding{Severity: SevMedium, Code: "ambiguous-entries", Syscall: name, Arch: a, Field: fmt.Sprintf("syscalls[%d]", j),
+				Message: fmt.Sprintf("%s: syscalls[%d] (%s) and syscalls[%d] (%s) can both match the same arguments; libseccomp orders such rules by argument, not by entry, so `sysward run` refuses the profile", name, i, actionText(p.Syscalls[i].Action, p.Syscalls[i].ErrnoRet), j, actionText(p.Syscalls[j].Action, p.Syscalls[j].ErrnoRet))})
+		}
+	}
 	dc := p.decider()
 	for _, a := range arches {
 		for _, name := range p.Names() {
@@ -309,8 +317,14 @@ func Lint(p *Profile) *LintReport {
 						Message: fmt.Sprintf("%s: argument conditions in syscalls[%d] (%s) have no effect: the unconditional syscalls[%d] (%s) decides for every argument in runc, ctr, podman and the kubelet (libseccomp drops a syscall's conditions once it has an unconditional rule)", name, i, actionText(s.Action, s.ErrnoRet), d.Entry, actionText(d.Action, d.ErrnoRet))})
 				}
 			}
+			conflict(a, name, d)
 		}
 		break // names are arch independent; one pass is enough
+	}
+	if listed[ArchX86] {
+		for _, mux := range []string{"socketcall", "ipc"} {
+			conflict(ArchX86, mux, p.Decide(ArchX86, mux))
+		}
 	}
 	for _, a := range arches {
 		if c, err := CompareDocker(p, a); err == nil {

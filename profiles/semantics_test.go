@@ -149,3 +149,17 @@ func TestExplainDemuxedAndOr(t *testing.T) {
 		}
 	}
 }
+
+// Lint reports entries the enforcer would refuse as ambiguous.
+func TestLintAmbiguous(t *testing.T) {
+	p := New(ActErrno, ArchX86_64, ArchX86)
+	p.Syscalls = append(p.Syscalls,
+		specs.LinuxSyscall{Names: []string{"openat"}, Action: ActAllow, Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpEqualTo, Value: 1}}},
+		specs.LinuxSyscall{Names: []string{"openat"}, Action: ActTrap, Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpEqualTo, Value: 1}}},
+		specs.LinuxSyscall{Names: []string{"socketcall"}, Action: ActLog, Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpEqualTo, Value: 0}}},
+		specs.LinuxSyscall{Names: []string{"socket"}, Action: ActAllow})
+	codes := findingCodes(Lint(p))
+	if got := codes["ambiguous-entries"]; !slices.Equal(got, []string{"openat", "socketcall"}) {
+		t.Fatalf("ambiguous-entries for %v, want openat and socketcall", got)
+	}
+}

@@ -133,7 +133,9 @@ func profileVerifyCommand() *cli.Command {
 Compiles FILE, then runs the program in a userspace cBPF VM for every syscall
 number of every architecture in the filter (and numbers that name none, and an
 architecture outside it), with argument values on both sides of every
-argument condition, and compares each verdict with what the profile says. It
+argument condition, and compares each verdict with what the profile says (the
+rules 'sysward profile explain --help' states, which runc and libseccomp
+apply). It
 also checks that every argument-free allowed syscall is eligible for the
 kernel's seccomp allow cache. Exit status 1 if anything differs.
 
