@@ -2,6 +2,7 @@ package enforcer
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/net/bpf"
 
+	"github.com/sysward/sysward/internal/testutil"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -252,5 +254,76 @@ func TestVerifyCatchesConditionalWinsFilter(t *testing.T) {
 	}
 	if !errors.Is(r.Err(), ErrMismatch) {
 		t.Fatalf("Report.Err: %v", r.Err())
+	}
+}
+
+// TestRuncAgreesWithEvaluate runs busybox under runc (which builds its own
+// filter from the profile JSON) for the rules where a naive reading of a
+// profile goes wrong, and checks runc's outcome against Evaluate. The
+// container runs kill(1, 0) (the shell's builtin), args {1, 0}.
+func TestRuncAgreesWithEvaluate(t *testing.T) {
+	testutil.Require(t, testutil.Runc)
+	arch := profiles.NativeArch()
+	sig0 := specs.LinuxSeccompArg{Index: 1, Op: specs.OpEqualTo, Value: 0}
+	withoutKill := func() *profiles.Profile {
+		p := containerProfile()
+		for i := range p.Syscalls {
+			p.Syscalls[i].Names = slices.DeleteFunc(p.Syscalls[i].Names, func(n string) bool { return n == "kill" })
+		}
+		return p
+	}
+	tests := []struct {
+		name    string
+		profile func() *profiles.Profile
+		allowed bool
+	}{
+		{"unconditional ALLOW beats an earlier conditional ERRNO", func() *profiles.Profile {
+			p := containerProfile()
+			p.Syscalls = append([]specs.LinuxSyscall{{Names: []string{"kill"}, Action: profiles.ActErrno, ErrnoRet: ptr(38),
+				Args: []specs.LinuxSeccompArg{sig0}}}, p.Syscalls...)
+			return p
+		}, true},
+		{"unconditional entry repeating the default is skipped", func() *profiles.Profile {
+			p := withoutKill()
+			p.Syscalls = append(p.Syscalls,
+				specs.LinuxSyscall{Names: []string{"kill"}, Action: profiles.ActErrno, ErrnoRet: ptr(1)},
+				specs.LinuxSyscall{Names: []string{"kill"}, Action: profiles.ActAllow, Args: []specs.LinuxSeccompArg{sig0}})
+			return p
+		}, true},
+		{"conditions on one argument OR", func() *profiles.Profile {
+			p := withoutKill()
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"kill"}, Action: profiles.ActAllow, Args: []specs.LinuxSeccompArg{
+				{Index: 0, Op: specs.OpEqualTo, Value: 99999}, {Index: 0, Op: specs.OpEqualTo, Value: 12345}, sig0}})
+			return p
+		}, true},
+		{"control: kill allowed only for signal 9", func() *profiles.Profile {
+			p := withoutKill()
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"kill"}, Action: profiles.ActAllow,
+				Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpEqualTo, Value: 9}}})
+			return p
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.profile()
+			if got := RetValue(p.Evaluate(arch, "kill", [6]uint64{1, 0})) == RetAllow; got != tt.allowed {
+				t.Fatalf("Evaluate allows kill(1, 0): %v, want %v", got, tt.allowed)
+			}
+			bundle := testutil.BusyboxBundle(t, []string{"sh", "-c", "kill -0 1; echo kill=$?"}, nil)
+			if err := ApplyToBundle(bundle, p); err != nil {
+				t.Fatal(err)
+			}
+			out, code := testutil.RunRunc(t, bundle, testutil.ContainerID(t))
+			if code != 0 {
+				t.Fatalf("runc: status %d: %s", code, out)
+			}
+			want := "kill=1"
+			if tt.allowed {
+				want = "kill=0"
+			}
+			if !strings.Contains(out, want) {
+				t.Fatalf("runc: want %s, got:\n%s", want, out)
+			}
+		})
 	}
 }
