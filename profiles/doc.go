@@ -7,8 +7,11 @@
 //
 // Profile embeds specs.LinuxSeccomp. Build one with New(defaultAction,
 // arches...) and Allow(names...) / AddRule; ask it what it does with
-// Decide(arch, name) (ignoring argument conditions; Decision.Conditional
-// lists the entries with conditions), DecideNr(arch, nr), Evaluate(arch,
+// Decide(arch, name) (without argument values: Decision.Conditional lists
+// the argument-conditioned entries that take effect, Decision.Ignored the
+// entries that have none, Decision.Demuxed the rules x86's socketcall/ipc
+// get from the calls they multiplex, Decision.Conflict the ambiguous
+// ones), DecideNr(arch, nr), Evaluate(arch,
 // name, args) and EvaluateNr(arch, nr, args) (with arguments), and
 // AllowedSyscalls(arch) and AllowedNumbers(arch) (allowed
 // for at least some arguments; ALLOW and LOG both let a syscall run). A name
