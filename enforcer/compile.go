@@ -290,7 +290,7 @@ func Check(p *profiles.Profile) error {
 			return
 		}
 		errs = append(errs, badInput(fmt.Sprintf("syscalls[%d]", j), n, ErrAmbiguous,
-			fmt.Sprintf("on %s, syscalls[%d] gives it %s and this entry %s, and argument conditions let both match: libseccomp orders such rules by argument, not by entry; give them the same action", arch, i, p.Syscalls[i].Action, p.Syscalls[j].Action)))
+			fmt.Sprintf("on %s, syscalls[%d] gives it %s and this entry %s, both under argument conditions that may hold together: libseccomp orders such rules by argument, not by entry; give them the same action", arch, i, p.Syscalls[i].Action, p.Syscalls[j].Action)))
 	}
 	for _, n := range names {
 		// profiles.Decision states the semantics; only which syscall

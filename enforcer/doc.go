@@ -29,7 +29,7 @@
 //     pins these against libseccomp itself; TestEvaluateMatchesFilter
 //     compares Evaluate with compiled programs on random profiles.
 //   - Argument-conditioned entries for one syscall that give different
-//     verdicts and can match the same arguments are refused
+//     verdicts are refused (conservatively, without proving they overlap)
 //     (ErrAmbiguous, profiles.Decision.Conflict): libseccomp resolves them
 //     by its rule tree (argument index, operator), not by entry order, and
 //     refuses some combinations outright (EEXIST).

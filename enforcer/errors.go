@@ -13,7 +13,7 @@ var (
 	ErrUnsupportedAction = errors.New("action not supported by sysward's enforcer")
 	// ErrAmbiguous: a syscall has argument-conditioned entries (or, for
 	// socketcall/ipc on x86, rules from the calls they multiplex) with
-	// different verdicts that can match the same arguments
+	// different verdicts, which may match the same arguments
 	// (profiles.Decision.Conflict). libseccomp resolves such overlaps by
 	// its rule tree (argument index, operator), not by entry order, and
 	// refuses some outright (EEXIST), so the filter would not do what the

@@ -299,7 +299,7 @@ func Lint(p *Profile) *LintReport {
 		if i, j, ok := d.Conflict(p); ok && !reported[name] {
 			reported[name] = true
 			add(Finding{Severity: SevMedium, Code: "ambiguous-entries", Syscall: name, Arch: a, Field: fmt.Sprintf("syscalls[%d]", j),
-				Message: fmt.Sprintf("%s: syscalls[%d] (%s) and syscalls[%d] (%s) can both match the same arguments; libseccomp orders such rules by argument, not by entry, so `sysward run` refuses the profile", name, i, actionText(p.Syscalls[i].Action, p.Syscalls[i].ErrnoRet), j, actionText(p.Syscalls[j].Action, p.Syscalls[j].ErrnoRet))})
+				Message: fmt.Sprintf("%s: syscalls[%d] (%s) and syscalls[%d] (%s) are argument-conditioned with different actions (sysward does not prove they never overlap); libseccomp orders such rules by argument, not by entry, so `sysward run` refuses the profile", name, i, actionText(p.Syscalls[i].Action, p.Syscalls[i].ErrnoRet), j, actionText(p.Syscalls[j].Action, p.Syscalls[j].ErrnoRet))})
 		}
 	}
 	dc := p.decider()

@@ -164,7 +164,9 @@ func (d Decision) MayAllow(p *Profile) bool {
 }
 
 // Ambiguous reports whether two argument-conditioned rules that take
-// effect give the syscall different verdicts and may match the same
+// effect give the syscall different verdicts (conservatively: whether
+// their conditions can hold together is not analysed, except that rules
+// for different multiplexed calls never overlap) and so may match the same
 // arguments. libseccomp then decides by its rule tree (in the cases probed,
 // the rule on the higher argument index is tested first; for one argument
 // by operator and value; some combinations are refused with EEXIST,
