@@ -91,6 +91,13 @@ type LearnOptions struct {
 	// Tracking, if set, is called once the cgroup is tracked (before a
 	// command starts) with its id and directory.
 	Tracking func(cgroupID uint64, dir string)
+	// RuntimeBase merges a container runtime's base (the calls it may make
+	// between installing the filter and exec'ing the entrypoint, see
+	// RuntimeBase) into the profile: "" or RuntimeBaseAuto picks runc's for
+	// a runc container learned from its filter on; RuntimeBaseNone merges
+	// nothing; RuntimeBaseRunc merges runc's for any cgroup, pid or
+	// container target. Commands get none. Other names: ErrUnknownRuntimeBase.
+	RuntimeBase string
 }
 
 // Result is what a learning session produced.
@@ -110,6 +117,10 @@ type Result struct {
 	// Warnings are things the user should know (e.g. a container without a
 	// seccomp profile, whose runtime setup cannot be told apart).
 	Warnings []string
+	// RuntimeBase is the base merged into Profile (nil: none), and
+	// RuntimeBaseAdded the calls it added that the session did not see.
+	RuntimeBase      *RuntimeBase
+	RuntimeBaseAdded []string
 }
 
 // Learn tracks target until it stops (see StopReason) or ctx is done, and
@@ -122,6 +133,9 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 	}
 	kind, err := target.kind()
 	if err != nil {
+		return nil, err
+	}
+	if _, err := runtimeBaseFor(opts.RuntimeBase, kind, nil, false); err != nil {
 		return nil, err
 	}
 	res := &Result{ExitCode: -1}
@@ -138,6 +152,7 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 	prov.Host, _ = os.Hostname()
 	flags := FlagFirstSeen
 	created := false
+	var ctr *Container
 
 	// Resolve the target to a cgroup directory.
 	switch kind {
@@ -171,6 +186,7 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		}
 		prov.Workload = c.ID
 		res.Cgroup = c.Cgroup
+		ctr = c
 		if c.Seccomp {
 			flags |= FlagWaitSeccomp
 		} else {
@@ -349,6 +365,13 @@ loop:
 	if len(unknown) > 0 {
 		res.Warnings = append(res.Warnings, "syscall numbers with no name in the syscall table (left out of the profile): "+strings.Join(unknown, ", "))
 	}
+	if res.RuntimeBase, err = runtimeBaseFor(opts.RuntimeBase, kind, ctr, flags&FlagWaitSeccomp != 0); err != nil {
+		return nil, err
+	}
+	if kind == "command" && opts.RuntimeBase != "" && opts.RuntimeBase != RuntimeBaseAuto && opts.RuntimeBase != RuntimeBaseNone {
+		res.Warnings = append(res.Warnings, "runtime base "+opts.RuntimeBase+" ignored: a command is launched by sysward, not a container runtime")
+	}
+	res.RuntimeBaseAdded = mergeRuntimeBase(res.Profile, res.RuntimeBase)
 	return res, nil
 }
 
