@@ -254,8 +254,14 @@ func TestRuncLearnedWithBaseUnderLoad(t *testing.T) {
 		t.Fatalf("runtime base %+v, want runc's (auto for a runc container)", res.RuntimeBase)
 	}
 	prov := res.Profile.Sysward.Provenance
-	if len(prov) != 2 || prov[1].Target != "runtime-base" || !strings.HasPrefix(prov[1].Workload, "runc:") {
-		t.Errorf("provenance %+v, want the session then the runtime base", prov)
+	nbase := 0
+	for _, pv := range prov {
+		if pv.Target == "runtime-base" && strings.HasPrefix(pv.Workload, "runc:") {
+			nbase++
+		}
+	}
+	if len(prov) != 2 || nbase != 1 {
+		t.Errorf("provenance %+v, want the session and the runtime base", prov)
 	}
 	got := names(res.Profile)
 	for _, s := range res.RuntimeBase.Names() {

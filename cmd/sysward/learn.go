@@ -24,6 +24,7 @@ func learnCommand() *cli.Command {
 		Usage:     "learn a workload's syscalls with eBPF and write a seccomp profile",
 		ArgsUsage: "[-- CMD ARGS...]",
 		UsageText: `sysward learn [-o FILE] [--duration D] [--until-stable D] [--default-action ACTION] [--quiet]
+              [--runtime-base auto|none|runc]
               (-- CMD ARGS... | --cgroup PATH | --pid PID | --container ID)
 
 Tracks the workload's cgroup in the kernel (every thread and descendant) and
@@ -32,7 +33,12 @@ and per-syscall first-seen times. A command runs in a fresh cgroup that is
 removed afterwards; only what it does from its execve on is learned. A
 container with a seccomp profile is learned from the moment its runtime
 installs the filter: learn it under an allow-all profile (defaultAction
-SCMP_ACT_ALLOW) so runc's own setup stays out of the profile.
+SCMP_ACT_ALLOW) so runc's own setup stays out of the profile. runc's Go
+runtime makes calls between installing the filter and exec'ing the
+entrypoint that differ from start to start (futex, rt_sigreturn after a
+preemption signal, ...): --runtime-base (default auto: runc's for a runc
+container) merges the measured set runc may make there, marked in the
+profile's provenance as "runtime-base"; none leaves it out.
 
 Stops when the command exits, the cgroup empties, after --duration, after
 --until-stable with nothing new, or on Ctrl-C/SIGTERM (the profile is still
@@ -54,6 +60,7 @@ Example:
 			&cli.StringFlag{Name: "cgroup", Usage: "learn the cgroup2 directory `PATH` (absolute or relative to the mount)"},
 			&cli.IntFlag{Name: "pid", Usage: "learn the cgroup of process `PID`"},
 			&cli.StringFlag{Name: "container", Usage: "learn the runc/containerd/podman container `ID` (or unique prefix)"},
+			&cli.StringFlag{Name: "runtime-base", Value: profiler.RuntimeBaseAuto, Usage: "merge the container runtime's base: `NAME` auto (runc's for a runc container), none, or runc (also for --cgroup/--pid)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line"},
 		},
 		Action: learnAction,
@@ -86,6 +93,9 @@ func learnAction(c *cli.Context) error {
 	if c.Duration("duration") < 0 || c.Duration("until-stable") < 0 {
 		return usagef("learn: durations must not be negative")
 	}
+	if _, err := profiler.LookupRuntimeBase(c.String("runtime-base")); err != nil && c.String("runtime-base") != profiler.RuntimeBaseAuto {
+		return usagef("learn: --runtime-base: %v", err)
+	}
 	out := c.String("output")
 	toStdout := out == "" || out == "-"
 
@@ -101,6 +111,7 @@ func learnAction(c *cli.Context) error {
 		Duration:      c.Duration("duration"),
 		UntilStable:   c.Duration("until-stable"),
 		DefaultAction: action,
+		RuntimeBase:   c.String("runtime-base"),
 		Stdin:         os.Stdin,
 		Stdout:        stdout,
 		Stderr:        stderr,
@@ -127,6 +138,9 @@ func learnAction(c *cli.Context) error {
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(stderr, "sysward learn: warning: %s\n", w)
+	}
+	if res.RuntimeBase != nil && !c.Bool("quiet") {
+		fmt.Fprintf(stderr, "sysward learn: runtime base %s added %d calls the session did not see: %v\n", res.RuntimeBase.Name, len(res.RuntimeBaseAdded), res.RuntimeBaseAdded)
 	}
 	if res.Stop == profiler.StopCommandExited && res.ExitCode != 0 {
 		fmt.Fprintf(stderr, "sysward learn: warning: the command exited with status %d; the profile covers what it did\n", res.ExitCode)
