@@ -36,7 +36,7 @@ type runcContainer struct {
 	once             sync.Once
 }
 
-func startRunc(t *testing.T, root string, args []string, mutate func(*specs.Spec)) *runcContainer {
+func startRunc(t testing.TB, root string, args []string, mutate func(*specs.Spec)) *runcContainer {
 	t.Helper()
 	bundle := testutil.BusyboxBundle(t, args, mutate)
 	c := &runcContainer{id: testutil.ContainerID(t), root: root, bundle: bundle}
