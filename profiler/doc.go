@@ -81,7 +81,10 @@
 // pointer, only for tracked cgroups). Learn a container under an allow-all
 // profile and the runtime's own seccomp() call marks the boundary exactly
 // where enforcement will start: every syscall that will be filtered is
-// recorded, none that won't be. No list of runtime syscalls is involved.
+// recorded, none that won't be. The boundary comes from the trace, not a
+// list; a runc container's profile then gets runc's measured runtime base
+// merged in (runtimebase.go), because runc's Go runtime makes calls in that
+// window that vary from start to start (futex, rt_sigreturn, …).
 //
 // For a command (`sysward learn -- CMD`) there is no runtime: FlagWaitExec
 // records nothing until the child's execve (execve/execveat themselves are
