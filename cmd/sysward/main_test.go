@@ -20,6 +20,7 @@ func TestUsageExitStatus(t *testing.T) {
 		{"unknown flag of a subcommand", []string{"profile", "lint", "--bogus", "x.json"}, "-bogus"},
 		{"bad flag value", []string{"learn", "--duration", "xyz", "--", "true"}, `"xyz"`},
 		{"missing required flag", []string{"run", "--", "true"}, `"profile"`},
+		{"unknown runtime base", []string{"learn", "--runtime-base", "bogus", "--", "true"}, `"bogus"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
