@@ -42,7 +42,19 @@
 // one learn session in 100 under load lost syscalls when a switch to a new
 // task never reached the program; the checked memo has neither problem.
 //
-// Track and Untrack bump the generation from user space, and every cgroup
+// The memo is a per-CPU sequence lock (seq odd while a fill is in progress,
+// a writer claims it with one compare-and-swap, a reader trusts a snapshot
+// taken between two equal even reads of seq): a tracing program runs with
+// migration disabled but may be preempted on a preemptible kernel, and then
+// another task's program can rewrite the entry under it; a torn or
+// interleaved entry is a cache miss, never a wrong answer. The fill reads
+// the generation before the task's cgroup, so a migration after the read
+// invalidates what it stores. TestExactUnderLoad checks exact counts and
+// complete seen sets under load (syscalls and forks on every CPU).
+//
+// Track and Untrack bump the generation from user space (atomically, by
+// running the bump_generation program: a read-modify-write could move it
+// back to a value a stale entry was filled under), and every cgroup
 // migration and new task bumps it in the kernel, so tracking takes effect at each task's
 // next syscall and a task moved to another cgroup while running counts in
 // the new one from its next syscall. Untrack also clears the slot, so a memo
@@ -113,7 +125,7 @@
 //	(*Profiler).Untrack(cgroupID uint64) error
 //	(*Profiler).State(cgroupID) (*State, error)  // Seen, Allowed, Deviations, Denied, counts
 //	(*Profiler).Seen(cgroupID) / Deviations(cgroupID) (*SyscallSet, error)
-//	(*Profiler).ReadEvent(ctx) (Event, error)    // or Events(ctx) (<-chan Event, wait func() error)
+//	(*Profiler).ReadEvent(ctx) (Event, error)    // or Events(ctx) (<-chan Event, wait func() error); decoded field by field, no reflection
 //	(*Profiler).Drops() (uint64, error)
 //	AllowedSet(*profiles.Profile) (*SyscallSet, error)
 //	Learn(ctx, Target{Command|Cgroup|PID|Container}, *LearnOptions) (*Result, error)

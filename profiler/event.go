@@ -117,54 +117,78 @@ func (p *Profiler) ReadEvent(ctx context.Context) (Event, error) {
 }
 
 func (p *Profiler) decode(raw []byte) (Event, error) {
-	var e profilerEvent
-	if len(raw) < int(unsafe.Sizeof(e)) {
-		return Event{}, fmt.Errorf("decoding event: %d bytes, want %d", len(raw), unsafe.Sizeof(e))
-	}
-	if err := binary.Read(bytes.NewReader(raw), binary.NativeEndian, &e); err != nil {
-		return Event{}, fmt.Errorf("decoding event: %w", err)
-	}
-	return decodeEvent(&e, p.bootOff), nil
+	return decodeRecord(raw, p.bootOff)
 }
 
-func decodeEvent(e *profilerEvent, bootOff int64) Event {
-	ev := Event{
-		Kind:     EventKind(e.Kind),
-		Time:     time.Unix(0, int64(e.TsBootNs)+bootOff),
-		CgroupID: e.CgroupId,
-		PID:      e.Pid, TID: e.Tid, PPID: e.Ppid, UID: e.Uid, GID: e.Gid,
-		Comm:     cString(e.Comm[:]),
-		Nr:       -1,
-		Args:     e.Args,
-		Ret:      e.Ret,
-		Filename: cString(e.Filename[:]),
+// eventSize is the size of struct event (bpf/profiler.bpf.c), as laid out by
+// bpf2go in profilerEvent.
+const eventSize = int(unsafe.Sizeof(profilerEvent{}))
+
+// Field offsets in a ring-buffer record, from bpf2go's layout of struct event.
+var (
+	offTs       = int(unsafe.Offsetof(profilerEvent{}.TsBootNs))
+	offCgroup   = int(unsafe.Offsetof(profilerEvent{}.CgroupId))
+	offArgs     = int(unsafe.Offsetof(profilerEvent{}.Args))
+	offRet      = int(unsafe.Offsetof(profilerEvent{}.Ret))
+	offKind     = int(unsafe.Offsetof(profilerEvent{}.Kind))
+	offPid      = int(unsafe.Offsetof(profilerEvent{}.Pid))
+	offTid      = int(unsafe.Offsetof(profilerEvent{}.Tid))
+	offPpid     = int(unsafe.Offsetof(profilerEvent{}.Ppid))
+	offUid      = int(unsafe.Offsetof(profilerEvent{}.Uid))
+	offGid      = int(unsafe.Offsetof(profilerEvent{}.Gid))
+	offNr       = int(unsafe.Offsetof(profilerEvent{}.Nr))
+	offArch     = int(unsafe.Offsetof(profilerEvent{}.Arch))
+	offComm     = int(unsafe.Offsetof(profilerEvent{}.Comm))
+	offFilename = int(unsafe.Offsetof(profilerEvent{}.Filename))
+)
+
+// decodeRecord decodes one ring-buffer record field by field (the programs
+// are little-endian x86 ones, see gen.go): no reflection, no intermediate
+// struct. Bytes past struct event are ignored.
+func decodeRecord(raw []byte, bootOff int64) (Event, error) {
+	if len(raw) < eventSize {
+		return Event{}, fmt.Errorf("decoding event: %d bytes, want %d", len(raw), eventSize)
 	}
-	if ev.Kind != EventExec && e.Nr >= 0 && int(e.Arch) < numArches {
-		ev.Arch = archOrder[e.Arch]
-		ev.Nr = tableNr(ev.Arch, int(e.Nr))
+	raw = raw[:eventSize]
+	le := binary.LittleEndian
+	u32 := func(off int) uint32 { return le.Uint32(raw[off:]) }
+	ret := int64(le.Uint64(raw[offRet:]))
+	ev := Event{
+		Kind:     EventKind(u32(offKind)),
+		Time:     time.Unix(0, int64(le.Uint64(raw[offTs:]))+bootOff),
+		CgroupID: le.Uint64(raw[offCgroup:]),
+		PID:      u32(offPid), TID: u32(offTid), PPID: u32(offPpid), UID: u32(offUid), GID: u32(offGid),
+		Comm:     cString(raw[offComm:offFilename]),
+		Nr:       -1,
+		Ret:      ret,
+		Filename: cString(raw[offFilename:eventSize]),
+	}
+	for i := range ev.Args {
+		ev.Args[i] = le.Uint64(raw[offArgs+8*i:])
+	}
+	nr, arch := int32(u32(offNr)), u32(offArch)
+	if ev.Kind != EventExec && nr >= 0 && int(arch) < numArches {
+		ev.Arch = archOrder[arch]
+		ev.Nr = tableNr(ev.Arch, int(nr))
 		ev.Syscall = syscallName(ev.Arch, ev.Nr)
 	}
 	switch ev.Kind {
 	case EventDenied:
-		if e.Ret < 0 && e.Ret >= -4095 {
-			ev.Errno = int(-e.Ret)
+		if ret < 0 && ret >= -4095 {
+			ev.Errno = int(-ret)
 		}
 	case EventExitSigsys:
-		ev.ExitCode = int(e.Ret)
+		ev.ExitCode = int(ret)
 	}
-	return ev
+	return ev, nil
 }
 
-func cString(b []int8) string {
-	n := 0
-	for n < len(b) && b[n] != 0 {
-		n++
+// cString is b up to its first NUL.
+func cString(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
 	}
-	out := make([]byte, n)
-	for i := 0; i < n; i++ {
-		out[i] = byte(b[i])
-	}
-	return string(out)
+	return string(b)
 }
 
 // Events delivers events on a channel until ctx is done or the Profiler is

@@ -124,6 +124,11 @@ func Load(opts *Options) (*Profiler, error) {
 	if opts.MaxCgroups > 0 {
 		maxCgroups = uint32(opts.MaxCgroups)
 	}
+	if opts.Watch {
+		if err := spec.Variables["exits_attached"].Set(uint32(1)); err != nil {
+			return nil, fmt.Errorf("configuring profiler objects: %w", err)
+		}
+	}
 	spec.Maps["tracked"].MaxEntries = maxCgroups
 	spec.Maps["states"].MaxEntries = maxCgroups
 	p := &Profiler{bootOff: bootOffset(), slots: map[uint64]uint32{}}
@@ -272,16 +277,14 @@ func (p *Profiler) Track(cgroupID uint64, t TrackOptions) error {
 
 // bumpGeneration makes every CPU's cached view of its running task refresh
 // at that task's next syscall, so a Track or Untrack takes effect at once.
-// Called with p.mu held, after the maps are updated. (The kernel bumps it
-// too, atomically, on cgroup migrations; a read-modify-write here can only
-// coincide with such a bump, and any change of value is what invalidates.)
+// Called with p.mu held, after the maps are updated. The kernel bumps the
+// generation too (migrations, new tasks), so the add must be atomic: a
+// read-modify-write from here could write back a value some CPU's entry
+// was filled under, making a stale entry valid again. It runs the
+// bump_generation program (BPF_PROG_RUN), which adds 1 atomically.
 func (p *Profiler) bumpGeneration() error {
-	var g uint64
-	if err := p.objs.Generation.Get(&g); err != nil {
-		return fmt.Errorf("reading generation: %w", err)
-	}
-	if err := p.objs.Generation.Set(g + 1); err != nil {
-		return fmt.Errorf("writing generation: %w", err)
+	if _, err := p.objs.BumpGeneration.Run(&ebpf.RunOptions{}); err != nil {
+		return fmt.Errorf("bumping generation: %w", err)
 	}
 	return nil
 }

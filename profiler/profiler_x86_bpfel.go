@@ -28,9 +28,10 @@ type profilerCgroupState struct {
 
 type profilerCpuCurrent struct {
 	_        structs.HostLayout
-	CgroupId uint64
+	Seq      uint64
 	Regs     uint64
 	Gen      uint64
+	CgroupId uint64
 	Slot     uint32
 	Tracked  uint32
 }
@@ -71,12 +72,14 @@ const (
 	profilerMapEvents            = "events"
 	profilerMapStates            = "states"
 	profilerMapTracked           = "tracked"
+	profilerProgBumpGeneration   = "bump_generation"
 	profilerProgCgroupAttachTask = "cgroup_attach_task"
 	profilerProgSchedProcessExec = "sched_process_exec"
 	profilerProgSchedProcessExit = "sched_process_exit"
 	profilerProgSchedProcessFork = "sched_process_fork"
 	profilerProgSysEnter         = "sys_enter"
 	profilerProgSysExit          = "sys_exit"
+	profilerVarExitsAttached     = "exits_attached"
 	profilerVarGeneration        = "generation"
 	profilerVarUnusedEvent       = "unused_event"
 )
@@ -123,6 +126,7 @@ type profilerSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerProgramSpecs struct {
+	BumpGeneration   *ebpf.ProgramSpec `ebpf:"bump_generation"`
 	CgroupAttachTask *ebpf.ProgramSpec `ebpf:"cgroup_attach_task"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
@@ -148,8 +152,9 @@ type profilerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerVariableSpecs struct {
-	Generation  *ebpf.VariableSpec `ebpf:"generation"`
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	ExitsAttached *ebpf.VariableSpec `ebpf:"exits_attached"`
+	Generation    *ebpf.VariableSpec `ebpf:"generation"`
+	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
 }
 
 // profilerObjects contains all objects after they have been loaded into the kernel.
@@ -197,14 +202,16 @@ func (m *profilerMaps) Close() error {
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerVariables struct {
-	Generation  *ebpf.Variable `ebpf:"generation"`
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	ExitsAttached *ebpf.Variable `ebpf:"exits_attached"`
+	Generation    *ebpf.Variable `ebpf:"generation"`
+	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
 }
 
 // profilerPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerPrograms struct {
+	BumpGeneration   *ebpf.Program `ebpf:"bump_generation"`
 	CgroupAttachTask *ebpf.Program `ebpf:"cgroup_attach_task"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
@@ -215,6 +222,7 @@ type profilerPrograms struct {
 
 func (p *profilerPrograms) Close() error {
 	return _ProfilerClose(
+		p.BumpGeneration,
 		p.CgroupAttachTask,
 		p.SchedProcessExec,
 		p.SchedProcessExit,

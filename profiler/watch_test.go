@@ -67,6 +67,9 @@ func runChild(mode string) int {
 	if n, ok := strings.CutPrefix(mode, "pingpong:"); ok {
 		return pingPongChild(n)
 	}
+	if rc := runExactChild(mode); rc >= 0 {
+		return rc
+	}
 	switch mode {
 	case "deviate":
 		callDeviating(3)

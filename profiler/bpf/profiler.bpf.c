@@ -110,24 +110,45 @@ struct cgroup_state {
 	__u64 denied[N_ARCH][NR_WORDS];
 };
 
-/* What the last syscall on this CPU found about its task. */
+/* What the last syscall on this CPU found about its task.
+ *
+ * A tracing program runs with migration disabled but, on a preemptible kernel
+ * (PREEMPT_DYNAMIC in full mode, PREEMPT_RT), not necessarily with preemption
+ * disabled: a task can be preempted in the middle of sys_enter and another
+ * task's sys_enter can run on the same CPU, read the entry, and rewrite it.
+ * So the entry is a sequence lock: `seq` is odd while a fill is in progress;
+ * a writer claims it with one compare-and-swap (even -> odd; if that fails,
+ * or a fill is already in progress, it just does not publish its result), a
+ * reader snapshots the fields between two reads of `seq` and trusts them only
+ * if both reads are equal and even. A torn or interleaved entry is a cache
+ * miss, never a wrong answer. */
 struct cpu_current {
-	__u64 cgroup_id;
+	__u64 seq;
 	/* The task the entry describes, by the address of its pt_regs (the
 	 * top of its kernel stack: fixed for its lifetime, and what sys_enter
 	 * and sys_exit receive), so a syscall can check the entry is its own
 	 * without a helper call. */
 	__u64 regs;
-	/* `generation` when the entry was filled. */
+	/* `generation` read before the task's cgroup was read. */
 	__u64 gen;
+	__u64 cgroup_id;
 	__u32 slot;
 	__u32 tracked;
 };
 
-/* Bumped by user space on Track/Untrack and by cgroup_attach_task on every
- * migration: an entry filled under an older generation is refreshed before
- * use, so tracking changes and migrations take effect at the next syscall. */
+/* Bumped (atomically) by user space on Track/Untrack (bump_generation), by
+ * cgroup_attach_task on every migration and by sched_process_fork on every
+ * new task: an entry filled under an older generation is refreshed before
+ * use, so tracking changes and migrations take effect at the next syscall.
+ * It only ever increases: a value seen again means nothing changed. */
 volatile __u64 generation;
+
+/* Set at load time when sys_exit is attached (Options.Watch): only then is
+ * the `entered` marker read, so only then is it written. */
+const volatile __u32 exits_attached = 0;
+
+#define barrier() asm volatile("" ::: "memory")
+#define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
 
 struct event {
 	__u64 ts_boot_ns;
@@ -249,35 +270,32 @@ static __always_inline int classify(struct pt_regs *regs, struct task_struct *ta
 	return 0;
 }
 
-/* fill_cache describes the task with cgroup id cg and pt_regs at regs. */
-static __always_inline void fill_cache(struct cpu_current *c, __u64 cg, __u64 regs)
+/* lookup_slot finds the slot of cgroup cg; 0 if it is not tracked. */
+static __always_inline int lookup_slot(__u64 cg, __u32 *slot)
 {
-	c->gen = generation; /* before the lookups: a later bump refreshes again */
-	c->cgroup_id = cg;
-	c->regs = regs;
-	c->tracked = 0;
 	__u32 h = cg & (INDEX_SIZE - 1);
 	struct index_entry *e = bpf_map_lookup_elem(&cg_index, &h);
+
 	if (!e)
-		return;
+		return 0;
 	if (e->cgroup_id == cg) {
-		c->slot = e->slot;
-		c->tracked = 1;
-		return;
+		*slot = e->slot;
+		return 1;
 	}
 	if (!e->collide)
-		return;
-	__u32 *slot = bpf_map_lookup_elem(&tracked, &cg);
-	if (slot) {
-		c->slot = *slot;
-		c->tracked = 1;
-	}
+		return 0;
+	__u32 *sp = bpf_map_lookup_elem(&tracked, &cg);
+	if (!sp)
+		return 0;
+	*slot = *sp;
+	return 1;
 }
 
 /* current_state returns the state of the current task's cgroup, or NULL if
- * it is not tracked. regs is the current task's pt_regs. Fast path: this
- * CPU's entry describes this task under the current generation. Otherwise
- * refresh it from the task: the slow path, one helper call. */
+ * it is not tracked. regs is the current task's pt_regs. Fast path: a
+ * consistent snapshot of this CPU's entry describes this task under the
+ * current generation. Otherwise work it out from the task (the slow path,
+ * one helper call) and publish it unless another fill is in progress. */
 static __always_inline struct cgroup_state *current_state(__u64 regs)
 {
 	__u32 zero = 0;
@@ -285,15 +303,35 @@ static __always_inline struct cgroup_state *current_state(__u64 regs)
 
 	if (!c)
 		return 0;
-	if (c->regs != regs || c->gen != generation) {
+	__u64 seq = READ_ONCE_U64(c->seq);
+	barrier();
+	__u64 r = c->regs, gen = c->gen, cg = c->cgroup_id;
+	__u32 slot = c->slot, tr = c->tracked;
+	barrier();
+	if (r != regs || gen != generation || (seq & 1) || READ_ONCE_U64(c->seq) != seq) {
+		/* The generation first: a migration or Track after this
+		 * read bumps it, so what is read below can only be newer. */
+		gen = generation;
+		barrier();
 		struct task_struct *t = bpf_get_current_task_btf();
-		fill_cache(c, t->cgroups->dfl_cgrp->kn->id, regs);
+		cg = t->cgroups->dfl_cgrp->kn->id;
+		slot = 0;
+		tr = lookup_slot(cg, &slot);
+		if (!(seq & 1) && __sync_val_compare_and_swap(&c->seq, seq, seq + 1) == seq) {
+			barrier();
+			c->regs = regs;
+			c->gen = gen;
+			c->cgroup_id = cg;
+			c->slot = slot;
+			c->tracked = tr;
+			barrier();
+			READ_ONCE_U64(c->seq) = seq + 2;
+		}
 	}
-	if (!c->tracked)
+	if (!tr)
 		return 0;
-	__u32 slot = c->slot;
 	struct cgroup_state *st = bpf_map_lookup_elem(&states, &slot);
-	if (!st || st->cgroup_id != c->cgroup_id)
+	if (!st || st->cgroup_id != cg)
 		return 0;
 	return st;
 }
@@ -309,6 +347,17 @@ static __always_inline __u64 current_regs(void)
  * stacks per CPU), so its pt_regs can sit where a dead task's did and match
  * a memo that still names the dead task. Invalidate all memos on every new
  * task; the trace point fires before the task is first woken. */
+/* bump_generation is run by user space (BPF_PROG_RUN) after Track/Untrack:
+ * an atomic add, so it can never undo a concurrent kernel bump (a plain
+ * read-modify-write from user space could move the value back to one a
+ * stale entry was filled under). */
+SEC("syscall")
+int bump_generation(void *ctx)
+{
+	__sync_fetch_and_add(&generation, 1);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -355,7 +404,7 @@ static __always_inline void count_drop(void)
 	__u64 *d = bpf_map_lookup_elem(&drops, &zero);
 
 	if (d)
-		*d += 1; /* per-CPU: no atomic needed */
+		__sync_fetch_and_add(d, 1); /* per-CPU, but preemptible */
 }
 
 static __always_inline struct event *reserve(__u32 kind, __u64 cg)
@@ -462,7 +511,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 			 * seccomp() call that installs the filter returns with a
 			 * filter in place; so does a call blocked while a sibling
 			 * thread installs one with TSYNC). */
-			if (st->mode == MODE_WATCH && !(((__u64 *)st->allowed)[i] & mask)) {
+			if (exits_attached && st->mode == MODE_WATCH &&
+			    !(((__u64 *)st->allowed)[i] & mask)) {
 				tid = (__u32)bpf_get_current_pid_tgid();
 				bpf_map_update_elem(&entered, &tid, &raw, BPF_ANY);
 			}
@@ -481,8 +531,10 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	/* Deviation: outside the profile, and it reached sys_enter, so no
 	 * seccomp filter refused it (complain mode, or nothing enforcing). */
 	__sync_fetch_and_add(&st->deviation_count, 1);
-	tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&entered, &tid, &raw, BPF_ANY);
+	if (exits_attached) {
+		tid = (__u32)bpf_get_current_pid_tgid();
+		bpf_map_update_elem(&entered, &tid, &raw, BPF_ANY);
+	}
 	if (test_and_set(&((__u64 *)st->deviated)[i], mask) || (flags & FLAG_ALL_EVENTS))
 		emit_syscall(EVENT_DEVIATION, cg, arch, nr, regs, 0);
 	return 0;
