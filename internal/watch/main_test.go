@@ -17,7 +17,7 @@ const childEnv = "SYSWARD_WATCH_TEST_CHILD"
 // TestMain lets the test binary be its own workload (the launcher for
 // `run --watch` is this package's init, see Launcher):
 //
-//	storm:<n>:<nr,nr,…>            call getppid n times, then each nr (three rounds)
+//	storm:<n>:<nr,nr,…>            call getppid n times, then each nr once
 //	paced:<n>:<duration>           call getppid n times, pausing between calls
 //	loop:<n>                       time n getppid calls, print the best chunk's ns/call
 func TestMain(m *testing.M) {
@@ -36,17 +36,12 @@ func child(spec string, args []string) int {
 		for i := 0; i < n; i++ {
 			unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
 		}
-		// Each once per round, three rounds: while the ring is still full
-		// their events are dropped, and the bitmap must hold them anyway.
-		// (Three rounds, not one: the kernel side misses some calls of a
-		// syscall storm; see the package's known gaps.)
-		for round := 0; round < 3; round++ {
-			for _, f := range strings.Split(list, ",") {
-				if nr, err := strconv.Atoi(f); err == nil {
-					unix.RawSyscall(uintptr(nr), 0, 0, 0)
-				}
+		// Each exactly once, while the ring is still full: their events
+		// are dropped, and the bitmap must hold them anyway.
+		for _, f := range strings.Split(list, ",") {
+			if nr, err := strconv.Atoi(f); err == nil {
+				unix.RawSyscall(uintptr(nr), 0, 0, 0)
 			}
-			time.Sleep(time.Millisecond)
 		}
 		return 0
 	case "loop":
