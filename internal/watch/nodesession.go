@@ -11,8 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sysward/sysward/detector"
-	"github.com/sysward/sysward/detector/metrics"
 	"github.com/sysward/sysward/detector/output"
 )
 
@@ -45,11 +43,7 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	if window == 0 {
 		window = DefaultDedupWindow
 	}
-	met := cfg.Metrics
-	if met == nil {
-		met = metrics.New(&metrics.Options{NoRuntimeCollectors: cfg.MetricsAddr == "" && cfg.MetricsListener == nil})
-	}
-	disp, host, err := buildDispatcher(cfg, met, stdout, window)
+	met, disp, eng, err := buildPipeline(cfg, stdout, window)
 	if err != nil {
 		return nil, err
 	}
@@ -59,11 +53,6 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 			disp.Close()
 		}
 	}()
-	eng, err := detector.NewEngine(cfg.Rules, &detector.EngineOptions{MinPriority: cfg.MinPriority, Hostname: host, Sink: disp})
-	if err != nil {
-		return nil, err
-	}
-	met.RulesLoaded(eng.RulesLoaded())
 
 	// Containers carry their runtime's filters: keep the exit hooks, so
 	// refused calls and SIGSYS kills are seen.
@@ -81,7 +70,7 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 		nopts.Internal = disp
 	}
 	if nopts.Hostname == "" {
-		nopts.Hostname = host
+		nopts.Hostname = eng.Hostname()
 	}
 	if nopts.Logger == nil {
 		nopts.Logger = cfg.Logger

@@ -173,11 +173,7 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 	}
 
 	// Outputs, metrics, engine.
-	met := cfg.Metrics
-	if met == nil {
-		met = metrics.New(&metrics.Options{NoRuntimeCollectors: cfg.MetricsAddr == "" && cfg.MetricsListener == nil})
-	}
-	disp, host, err := buildDispatcher(cfg, met, stdout, window)
+	met, disp, eng, err := buildPipeline(cfg, stdout, window)
 	if err != nil {
 		return nil, err
 	}
@@ -187,11 +183,6 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 			disp.Close()
 		}
 	}()
-	eng, err := detector.NewEngine(cfg.Rules, &detector.EngineOptions{MinPriority: cfg.MinPriority, Hostname: host, Sink: disp})
-	if err != nil {
-		return nil, err
-	}
-	met.RulesLoaded(eng.RulesLoaded())
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
@@ -291,6 +282,27 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 // buildDispatcher makes the alert outputs: from cfg.Outputs when set, else
 // stdout (unless NoStdout) and HTTPURL, deduplicating over window (0: off).
 // It returns the hostname alerts carry.
+// buildPipeline builds the detector side of a session: the metrics (cfg's or
+// new ones), the output dispatcher and the rules engine feeding it. The
+// caller closes the dispatcher.
+func buildPipeline(cfg Config, stdout io.Writer, window time.Duration) (*metrics.Metrics, *output.Dispatcher, *detector.Engine, error) {
+	met := cfg.Metrics
+	if met == nil {
+		met = metrics.New(&metrics.Options{NoRuntimeCollectors: cfg.MetricsAddr == "" && cfg.MetricsListener == nil})
+	}
+	disp, host, err := buildDispatcher(cfg, met, stdout, window)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	eng, err := detector.NewEngine(cfg.Rules, &detector.EngineOptions{MinPriority: cfg.MinPriority, Hostname: host, Sink: disp})
+	if err != nil {
+		disp.Close()
+		return nil, nil, nil, err
+	}
+	met.RulesLoaded(eng.RulesLoaded())
+	return met, disp, eng, nil
+}
+
 func buildDispatcher(cfg Config, met *metrics.Metrics, stdout io.Writer, window time.Duration) (*output.Dispatcher, string, error) {
 	oopts := &output.Options{Recorder: met, Logger: cfg.Logger}
 	if cfg.Outputs != nil {
