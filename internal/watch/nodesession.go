@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sort"
 	"time"
@@ -85,18 +84,11 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
-	if cfg.MetricsAddr != "" || cfg.MetricsListener != nil {
-		ln := cfg.MetricsListener
-		if ln == nil {
-			var lc net.ListenConfig
-			if ln, err = lc.Listen(ctx, "tcp", cfg.MetricsAddr); err != nil {
-				return nil, fmt.Errorf("listening for metrics on %s: %w", cfg.MetricsAddr, err)
-			}
-		}
-		served := make(chan struct{})
-		go func() { defer close(served); _ = met.ServeListener(runCtx, ln) }()
-		defer func() { stopRun(); <-served }()
+	stopMetrics, err := serveMetrics(ctx, cfg, met)
+	if err != nil {
+		return nil, err
 	}
+	defer stopMetrics()
 
 	runDone := make(chan error, 1)
 	go func() { runDone <- w.Run(runCtx) }()

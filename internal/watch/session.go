@@ -186,18 +186,11 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
-	if cfg.MetricsAddr != "" || cfg.MetricsListener != nil {
-		ln := cfg.MetricsListener
-		if ln == nil {
-			var lc net.ListenConfig
-			if ln, err = lc.Listen(ctx, "tcp", cfg.MetricsAddr); err != nil {
-				return nil, fmt.Errorf("listening for metrics on %s: %w", cfg.MetricsAddr, err)
-			}
-		}
-		served := make(chan struct{})
-		go func() { defer close(served); _ = met.ServeListener(runCtx, ln) }()
-		defer func() { stopRun(); <-served }()
+	stopMetrics, err := serveMetrics(ctx, cfg, met)
+	if err != nil {
+		return nil, err
 	}
+	defer stopMetrics()
 
 	// A command sysward starts has no seccomp filter but the one sysward
 	// installs (run --watch); unless that one refuses calls (enforce), the
@@ -282,6 +275,25 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 // buildDispatcher makes the alert outputs: from cfg.Outputs when set, else
 // stdout (unless NoStdout) and HTTPURL, deduplicating over window (0: off).
 // It returns the hostname alerts carry.
+// serveMetrics serves /metrics and /healthz on cfg's listener or address, if
+// any, until the returned stop function is called (it waits for the server).
+func serveMetrics(ctx context.Context, cfg Config, met *metrics.Metrics) (stop func(), err error) {
+	if cfg.MetricsAddr == "" && cfg.MetricsListener == nil {
+		return func() {}, nil
+	}
+	ln := cfg.MetricsListener
+	if ln == nil {
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(ctx, "tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("listening for metrics on %s: %w", cfg.MetricsAddr, err)
+		}
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = met.ServeListener(runCtx, ln) }()
+	return func() { cancel(); <-served }, nil
+}
+
 // buildPipeline builds the detector side of a session: the metrics (cfg's or
 // new ones), the output dispatcher and the rules engine feeding it. The
 // caller closes the dispatcher.
