@@ -118,7 +118,9 @@ var profileSchema = &node{kind: kObject, fields: map[string]*node{
 			"firstSeen": nTime,
 			"arches":    arrayOf(nString),
 			"sessions":  nInt,
+			"sources":   arrayOf(nString),
 		}}},
+		"reachable": {kind: kMap, elem: arrayOf(nString)},
 	}},
 }, docker: map[string]bool{"archMap": true}}
 

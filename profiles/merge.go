@@ -188,7 +188,8 @@ func mergeMeta(a, b *Metadata) *Metadata {
 			out.Stats[n] = sb
 			continue
 		}
-		s := SyscallStats{FirstSeen: sa.FirstSeen, Arches: append(append([]Arch(nil), sa.Arches...), sb.Arches...)}
+		s := SyscallStats{FirstSeen: sa.FirstSeen, Arches: append(append([]Arch(nil), sa.Arches...), sb.Arches...),
+			Sources: append(append([]string(nil), sa.Sources...), sb.Sources...)}
 		if s.FirstSeen.IsZero() || (!sb.FirstSeen.IsZero() && sb.FirstSeen.Before(s.FirstSeen)) {
 			s.FirstSeen = sb.FirstSeen
 		}
@@ -205,6 +206,17 @@ func mergeMeta(a, b *Metadata) *Metadata {
 			s.Sessions = max(sa.Sessions, sb.Sessions) // partial overlap: a lower bound
 		}
 		out.Stats[n] = s
+	}
+	for _, m := range []*Metadata{a, b} {
+		if m == nil {
+			continue
+		}
+		for n, r := range m.Reachable {
+			if out.Reachable == nil {
+				out.Reachable = map[string][]string{}
+			}
+			out.Reachable[n] = append(out.Reachable[n], r...)
+		}
 	}
 	return out
 }

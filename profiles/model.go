@@ -492,7 +492,14 @@ func (p *Profile) Clone() *Profile {
 			m.Stats = make(map[string]SyscallStats, len(p.Sysward.Stats))
 			for k, v := range p.Sysward.Stats {
 				v.Arches = append([]Arch(nil), v.Arches...)
+				v.Sources = append([]string(nil), v.Sources...)
 				m.Stats[k] = v
+			}
+		}
+		if p.Sysward.Reachable != nil {
+			m.Reachable = make(map[string][]string, len(p.Sysward.Reachable))
+			for k, v := range p.Sysward.Reachable {
+				m.Reachable[k] = append([]string(nil), v...)
 			}
 		}
 		c.Sysward = m

@@ -24,6 +24,11 @@ type Metadata struct {
 	Provenance []Provenance `json:"provenance,omitempty"`
 	// Stats holds per-syscall learning statistics keyed by syscall name.
 	Stats map[string]SyscallStats `json:"stats,omitempty"`
+	// Reachable lists, per syscall name, the syscalls the workload's
+	// binaries can reach (from their imports) that the profile does not
+	// allow, each as "static:<binary>:<function>": a dangerous syscall is
+	// reported here rather than allowed.
+	Reachable map[string][]string `json:"reachable,omitempty"`
 }
 
 // Provenance describes one learning session.
@@ -51,4 +56,20 @@ type SyscallStats struct {
 	Arches []Arch `json:"arches,omitempty"`
 	// Sessions is how many learning sessions saw it (grows with Merge).
 	Sessions int `json:"sessions,omitempty"`
+	// Sources says why the syscall is allowed, each one of SourceTraced,
+	// "family:<member>" (SourceFamilyPrefix + the learned member that
+	// brought it in), SourceBaseline, "static:<binary>:<function>"
+	// (SourceStaticPrefix + …), SourceRuntimeBase or SourceComplain. Sorted
+	// and deduplicated when saved; Merge takes the union.
+	Sources []string `json:"sources,omitempty"`
 }
+
+// Values of SyscallStats.Sources.
+const (
+	SourceTraced       = "traced"
+	SourceFamilyPrefix = "family:"
+	SourceBaseline     = "baseline"
+	SourceStaticPrefix = "static:"
+	SourceRuntimeBase  = "runtime-base"
+	SourceComplain     = "complain"
+)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -85,12 +86,23 @@ func Canonical(p *Profile) *Profile {
 		m.Provenance = sortedProvenance(m.Provenance)
 		for k, st := range m.Stats {
 			st.Arches = sortedUniqueArches(st.Arches)
+			st.Sources = sortedUniqueStrings(st.Sources)
 			m.Stats[k] = st
 		}
 		if len(m.Stats) == 0 {
 			m.Stats = nil
 		}
-		if len(m.Provenance) == 0 && m.Stats == nil {
+		for k, r := range m.Reachable {
+			if r = sortedUniqueStrings(r); len(r) == 0 {
+				delete(m.Reachable, k)
+			} else {
+				m.Reachable[k] = r
+			}
+		}
+		if len(m.Reachable) == 0 {
+			m.Reachable = nil
+		}
+		if len(m.Provenance) == 0 && m.Stats == nil && m.Reachable == nil {
 			c.Sysward = nil
 		}
 	}
@@ -250,4 +262,15 @@ func sortedProvenance(ps []Provenance) []Provenance {
 		return nil
 	}
 	return res
+}
+
+// sortedUniqueStrings returns a sorted copy of ss without duplicates (nil
+// when empty).
+func sortedUniqueStrings(ss []string) []string {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := append([]string(nil), ss...)
+	sort.Strings(out)
+	return slices.Compact(out)
 }
