@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/sysward/sysward/internal/version.Version=$(VERSION)
 BIN := bin/sysward
 FUZZTIME ?= 30s
 
-.PHONY: all deps build test demo generate bench fuzz clean
+.PHONY: all deps build test demo generate bench fuzz clean agent-profile
 
 all: build
 
@@ -33,6 +33,11 @@ generate: deps
 # Benchmarks print ratio tables against a baseline measured in the same run.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# Re-learns the DaemonSet agent's own seccomp profile (deploy/base/sysward-agent.json)
+# through the workload of TestAgentUnderItsOwnProfile. Root.
+agent-profile: build
+	$(GO) test -count=1 -run '^TestAgentUnderItsOwnProfile$$' ./deploy -update-agent-profile -v
 
 # Runs every Fuzz target for FUZZTIME each.
 fuzz: deps

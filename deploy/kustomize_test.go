@@ -10,47 +10,77 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// TestKustomizeBuild runs kustomize itself (the library behind `kubectl
-// kustomize`) on this directory and checks what it produces: every object
-// in the sysward namespace (but cluster-scoped ones), the part-of label on
-// all of them, and the generated dashboard ConfigMap.
-func TestKustomizeBuild(t *testing.T) {
+// kustomizeBuild runs kustomize itself (the library behind `kubectl
+// kustomize`) on dir and returns the objects by "Kind/name" as YAML.
+func kustomizeBuild(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	res, err := k.Run(filesys.MakeFsOnDisk(), ".")
+	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
-		t.Fatalf("kustomize build deploy/: %v", err)
+		t.Fatalf("kustomize build deploy/%s: %v", dir, err)
 	}
-	clusterScoped := map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true}
-	kinds := map[string]int{}
-	var dashboard *corev1.ConfigMap
+	objs := map[string][]byte{}
 	for _, r := range res.Resources() {
-		kinds[r.GetKind()]++
-		if ns := r.GetNamespace(); clusterScoped[r.GetKind()] != (ns == "") || (ns != "" && ns != "sysward") {
-			t.Errorf("%s/%s in namespace %q", r.GetKind(), r.GetName(), ns)
+		y, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if r.GetLabels()["app.kubernetes.io/part-of"] != "sysward" {
-			t.Errorf("%s/%s lacks app.kubernetes.io/part-of=sysward", r.GetKind(), r.GetName())
-		}
-		if r.GetKind() == "ConfigMap" && r.GetName() == "sysward-grafana-dashboard" {
-			y, err := r.AsYAML()
+		objs[r.GetKind()+"/"+r.GetName()] = y
+	}
+	return objs
+}
+
+// decodeObj decodes objs[key] strictly into v.
+func decodeObj(t *testing.T, objs map[string][]byte, key string, v any) {
+	t.Helper()
+	y, ok := objs[key]
+	if !ok {
+		t.Fatalf("kustomize output has no %s", key)
+	}
+	if err := yaml.UnmarshalStrict(y, v); err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+}
+
+// TestKustomizeBuild builds the base and overlays/prometheus and checks
+// what they produce: every object in the sysward namespace (but the
+// Namespace), the part-of label on all of them, the generated ConfigMaps.
+func TestKustomizeBuild(t *testing.T) {
+	for dir, want := range map[string]map[string]int{
+		".":    {"Namespace": 1, "ServiceAccount": 1, "ConfigMap": 2, "DaemonSet": 1},
+		"base": {"Namespace": 1, "ServiceAccount": 1, "ConfigMap": 2, "DaemonSet": 1},
+		"overlays/prometheus": {"Namespace": 1, "ServiceAccount": 1, "ConfigMap": 3, "DaemonSet": 1,
+			"Service": 1, "NetworkPolicy": 1, "ServiceMonitor": 1, "PrometheusRule": 1},
+	} {
+		t.Run(dir, func(t *testing.T) {
+			k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+			res, err := k.Run(filesys.MakeFsOnDisk(), dir)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("kustomize build deploy/%s: %v", dir, err)
 			}
-			dashboard = &corev1.ConfigMap{}
-			if err := yaml.UnmarshalStrict(y, dashboard); err != nil {
-				t.Fatalf("generated dashboard ConfigMap: %v", err)
+			kinds := map[string]int{}
+			for _, r := range res.Resources() {
+				kinds[r.GetKind()]++
+				if ns := r.GetNamespace(); (r.GetKind() == "Namespace") != (ns == "") || (ns != "" && ns != "sysward") {
+					t.Errorf("%s/%s in namespace %q", r.GetKind(), r.GetName(), ns)
+				}
+				if r.GetLabels()["app.kubernetes.io/part-of"] != "sysward" {
+					t.Errorf("%s/%s lacks app.kubernetes.io/part-of=sysward", r.GetKind(), r.GetName())
+				}
 			}
-		}
+			for kind, n := range want {
+				if kinds[kind] != n {
+					t.Errorf("%d %s objects, want %d (all: %v)", kinds[kind], kind, n, kinds)
+				}
+			}
+			if len(kinds) != len(want) {
+				t.Errorf("kinds %v, want %v", kinds, want)
+			}
+		})
 	}
-	for kind, n := range map[string]int{"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
-		"ConfigMap": 2, "Service": 1, "DaemonSet": 1, "ServiceMonitor": 1, "PrometheusRule": 1} {
-		if kinds[kind] != n {
-			t.Errorf("%d %s objects, want %d (all: %v)", kinds[kind], kind, n, kinds)
-		}
-	}
-	if dashboard == nil {
-		t.Fatal("no generated dashboard ConfigMap")
-	}
+	objs := kustomizeBuild(t, "overlays/prometheus")
+	dashboard := &corev1.ConfigMap{}
+	decodeObj(t, objs, "ConfigMap/sysward-grafana-dashboard", dashboard)
 	if dashboard.Labels["grafana_dashboard"] != "1" {
 		t.Errorf("dashboard labels %v", dashboard.Labels)
 	}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -28,6 +30,7 @@ import (
 	"github.com/sysward/sysward/detector/metrics"
 	"github.com/sysward/sysward/detector/output"
 	"github.com/sysward/sysward/internal/testutil"
+	"github.com/sysward/sysward/profiles"
 )
 
 // kustomization is the subset of kustomize's Kustomization this directory
@@ -53,7 +56,22 @@ type kustomization struct {
 		Name   string `json:"name"`
 		NewTag string `json:"newTag"`
 	} `json:"images"`
+	Components []string `json:"components"`
+	Patches    []struct {
+		Target struct {
+			Kind string `json:"kind"`
+			Name string `json:"name"`
+		} `json:"target"`
+		Patch string `json:"patch"`
+	} `json:"patches"`
 }
+
+// baseDir holds the agent's manifests; metricsComponent is the kustomize
+// Component that exposes /metrics.
+const (
+	baseDir          = "base"
+	metricsComponent = "components/metrics"
+)
 
 // manifests holds every decoded object by kind and name.
 type manifests struct {
@@ -64,8 +82,10 @@ type manifests struct {
 	daemonSets      map[string]*appsv1.DaemonSet
 	clusterRoles    map[string]*rbacv1.ClusterRole
 	bindings        map[string]*rbacv1.ClusterRoleBinding
+	netpols         map[string]*networkingv1.NetworkPolicy
 	custom          map[string]*unstructured.Unstructured // "Kind/name"
-	kust            kustomization
+	kust            kustomization                         // the base, deploy/
+	comp            kustomization                         // components/metrics
 }
 
 func splitDocs(b []byte) [][]byte {
@@ -96,84 +116,102 @@ func strict(file string, doc []byte, v any) error {
 	return nil
 }
 
+// load decodes the base (deploy/kustomization.yaml) and the metrics
+// component's resources, each strictly into its API type.
 func load(t *testing.T) *manifests {
 	t.Helper()
 	m := &manifests{
 		namespaces: map[string]*corev1.Namespace{}, serviceAccounts: map[string]*corev1.ServiceAccount{},
 		configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{},
 		daemonSets: map[string]*appsv1.DaemonSet{}, clusterRoles: map[string]*rbacv1.ClusterRole{},
-		bindings: map[string]*rbacv1.ClusterRoleBinding{}, custom: map[string]*unstructured.Unstructured{},
+		bindings: map[string]*rbacv1.ClusterRoleBinding{}, netpols: map[string]*networkingv1.NetworkPolicy{},
+		custom: map[string]*unstructured.Unstructured{},
 	}
-	kb, err := os.ReadFile("kustomization.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := strict("kustomization.yaml", kb, &m.kust); err != nil {
-		t.Fatal(err)
-	}
-	if m.kust.APIVersion != "kustomize.config.k8s.io/v1beta1" || m.kust.Kind != "Kustomization" {
-		t.Fatalf("kustomization.yaml: %s/%s", m.kust.APIVersion, m.kust.Kind)
-	}
-	for _, file := range m.kust.Resources {
-		b, err := os.ReadFile(file)
+	for _, k := range []struct {
+		dir, kind string
+		into      *kustomization
+	}{{baseDir, "Kustomization", &m.kust}, {metricsComponent, "Component", &m.comp}} {
+		file := filepath.Join(k.dir, "kustomization.yaml")
+		kb, err := os.ReadFile(file)
 		if err != nil {
-			t.Fatalf("kustomization.yaml resource: %v", err)
+			t.Fatal(err)
 		}
-		for i, doc := range splitDocs(b) {
-			where := fmt.Sprintf("%s (document %d)", file, i+1)
-			var tm metav1.TypeMeta
-			if err := yaml.Unmarshal(doc, &tm); err != nil {
-				t.Fatalf("%s: %v", where, err)
-			}
-			var name string
-			switch gvk := tm.APIVersion + "/" + tm.Kind; gvk {
-			case "v1/Namespace":
-				o := &corev1.Namespace{}
-				err, name = strict(where, doc, o), o.Name
-				m.namespaces[name] = o
-			case "v1/ServiceAccount":
-				o := &corev1.ServiceAccount{}
-				err, name = strict(where, doc, o), o.Name
-				m.serviceAccounts[name] = o
-			case "v1/ConfigMap":
-				o := &corev1.ConfigMap{}
-				err, name = strict(where, doc, o), o.Name
-				m.configMaps[name] = o
-			case "v1/Service":
-				o := &corev1.Service{}
-				err, name = strict(where, doc, o), o.Name
-				m.services[name] = o
-			case "apps/v1/DaemonSet":
-				o := &appsv1.DaemonSet{}
-				err, name = strict(where, doc, o), o.Name
-				m.daemonSets[name] = o
-			case "rbac.authorization.k8s.io/v1/ClusterRole":
-				o := &rbacv1.ClusterRole{}
-				err, name = strict(where, doc, o), o.Name
-				m.clusterRoles[name] = o
-			case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
-				o := &rbacv1.ClusterRoleBinding{}
-				err, name = strict(where, doc, o), o.Name
-				m.bindings[name] = o
-			case "monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule":
-				o := &unstructured.Unstructured{}
-				var obj map[string]any
-				err = yaml.Unmarshal(doc, &obj)
-				o.Object = obj
-				name = o.GetName()
-				m.custom[tm.Kind+"/"+name] = o
-			default:
-				t.Fatalf("%s: unexpected kind %s", where, gvk)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if name == "" {
-				t.Fatalf("%s: no metadata.name", where)
-			}
+		if err := strict(file, kb, k.into); err != nil {
+			t.Fatal(err)
+		}
+		if k.into.Kind != k.kind || !strings.HasPrefix(k.into.APIVersion, "kustomize.config.k8s.io/") {
+			t.Fatalf("%s: %s/%s", file, k.into.APIVersion, k.into.Kind)
+		}
+		for _, res := range k.into.Resources {
+			m.loadFile(t, filepath.Join(k.dir, res))
 		}
 	}
 	return m
+}
+
+func (m *manifests) loadFile(t *testing.T, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("kustomization resource: %v", err)
+	}
+	for i, doc := range splitDocs(b) {
+		where := fmt.Sprintf("%s (document %d)", file, i+1)
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal(doc, &tm); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		var name string
+		switch gvk := tm.APIVersion + "/" + tm.Kind; gvk {
+		case "v1/Namespace":
+			o := &corev1.Namespace{}
+			err, name = strict(where, doc, o), o.Name
+			m.namespaces[name] = o
+		case "v1/ServiceAccount":
+			o := &corev1.ServiceAccount{}
+			err, name = strict(where, doc, o), o.Name
+			m.serviceAccounts[name] = o
+		case "v1/ConfigMap":
+			o := &corev1.ConfigMap{}
+			err, name = strict(where, doc, o), o.Name
+			m.configMaps[name] = o
+		case "v1/Service":
+			o := &corev1.Service{}
+			err, name = strict(where, doc, o), o.Name
+			m.services[name] = o
+		case "apps/v1/DaemonSet":
+			o := &appsv1.DaemonSet{}
+			err, name = strict(where, doc, o), o.Name
+			m.daemonSets[name] = o
+		case "rbac.authorization.k8s.io/v1/ClusterRole":
+			o := &rbacv1.ClusterRole{}
+			err, name = strict(where, doc, o), o.Name
+			m.clusterRoles[name] = o
+		case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
+			o := &rbacv1.ClusterRoleBinding{}
+			err, name = strict(where, doc, o), o.Name
+			m.bindings[name] = o
+		case "networking.k8s.io/v1/NetworkPolicy":
+			o := &networkingv1.NetworkPolicy{}
+			err, name = strict(where, doc, o), o.Name
+			m.netpols[name] = o
+		case "monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule":
+			o := &unstructured.Unstructured{}
+			var obj map[string]any
+			err = yaml.Unmarshal(doc, &obj)
+			o.Object = obj
+			name = o.GetName()
+			m.custom[tm.Kind+"/"+name] = o
+		default:
+			t.Fatalf("%s: unexpected kind %s", where, gvk)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "" {
+			t.Fatalf("%s: no metadata.name", where)
+		}
+	}
 }
 
 func TestKustomizationFiles(t *testing.T) {
@@ -181,43 +219,59 @@ func TestKustomizationFiles(t *testing.T) {
 	if m.kust.Namespace != "sysward" || m.namespaces["sysward"] == nil {
 		t.Errorf("namespace %q, Namespace objects %v", m.kust.Namespace, m.namespaces)
 	}
-	if len(m.kust.ConfigMapGenerator) != 1 {
-		t.Fatalf("configMapGenerator: %d entries", len(m.kust.ConfigMapGenerator))
+	gens := map[string]bool{}
+	for _, k := range []struct {
+		dir string
+		kz  kustomization
+	}{{baseDir, m.kust}, {metricsComponent, m.comp}} {
+		for _, g := range k.kz.ConfigMapGenerator {
+			gens[g.Name] = true
+			for _, f := range g.Files {
+				key, path, ok := strings.Cut(f, "=")
+				if !ok {
+					path = key
+				}
+				b, err := os.ReadFile(filepath.Join(k.dir, path))
+				if err != nil {
+					t.Fatalf("generator file: %v", err)
+				}
+				if !json.Valid(b) {
+					t.Errorf("%s is not JSON", path)
+				}
+				if len(b) > 1<<20 {
+					t.Errorf("%s is over a ConfigMap's 1 MiB", path)
+				}
+			}
+			if g.Name == "sysward-grafana-dashboard" && (g.Options.Labels["grafana_dashboard"] != "1" || !g.Options.DisableNameSuffixHash) {
+				t.Errorf("dashboard ConfigMap generator options %+v", g.Options)
+			}
+		}
 	}
-	g := m.kust.ConfigMapGenerator[0]
-	if g.Options.Labels["grafana_dashboard"] != "1" || !g.Options.DisableNameSuffixHash {
-		t.Errorf("dashboard ConfigMap generator options %+v", g.Options)
-	}
-	for _, f := range g.Files {
-		key, path, ok := strings.Cut(f, "=")
-		if !ok {
-			path = key
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("generator file: %v", err)
-		}
-		if !json.Valid(b) {
-			t.Errorf("%s is not JSON", path)
-		}
-		// ConfigMap keys must be valid: what kustomize would generate.
-		cm := corev1.ConfigMap{Data: map[string]string{key: string(b)}}
-		if len(cm.Data[key]) > 1<<20 {
-			t.Errorf("%s is over a ConfigMap's 1 MiB", path)
-		}
+	if !gens["sysward-agent-seccomp"] || !gens["sysward-grafana-dashboard"] {
+		t.Errorf("configMapGenerators %v", gens)
 	}
 	for _, im := range m.kust.Images {
 		found := false
 		for _, ds := range m.daemonSets {
-			for _, c := range ds.Spec.Template.Spec.Containers {
+			for _, c := range append(ds.Spec.Template.Spec.Containers, ds.Spec.Template.Spec.InitContainers...) {
 				found = found || strings.HasPrefix(c.Image, im.Name+":")
+				if strings.HasSuffix(c.Image, ":latest") || !strings.Contains(c.Image, ":") {
+					t.Errorf("container %s: image %q is not pinned to a version", c.Name, c.Image)
+				}
 			}
 		}
 		if !found {
 			t.Errorf("images: %s is used by no container", im.Name)
 		}
+		if im.NewTag == "" || im.NewTag == "latest" {
+			t.Errorf("images: %s newTag %q is not a version", im.Name, im.NewTag)
+		}
 	}
 }
+
+// agentCapsAllowed is exactly what the agent was seen to need
+// (TestAgentUnderItsOwnProfile runs it with these and no others).
+var agentCapsAllowed = []corev1.Capability{"BPF", "PERFMON", "SYS_PTRACE"}
 
 func TestDaemonSetHardening(t *testing.T) {
 	m := load(t)
@@ -242,50 +296,70 @@ func TestDaemonSetHardening(t *testing.T) {
 	if m.serviceAccounts[spec.ServiceAccountName] == nil {
 		t.Errorf("serviceAccountName %q has no ServiceAccount", spec.ServiceAccountName)
 	}
-	if len(spec.Containers) != 1 {
-		t.Fatalf("%d containers", len(spec.Containers))
+	if len(spec.Containers) != 1 || len(spec.InitContainers) != 1 {
+		t.Fatalf("%d containers, %d init containers", len(spec.Containers), len(spec.InitContainers))
 	}
 	c := spec.Containers[0]
 	sc := c.SecurityContext
 	if sc == nil || sc.Privileged == nil || *sc.Privileged {
-		t.Error("the agent must not be privileged")
+		t.Fatal("the agent must not be privileged")
 	}
 	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 		t.Error("readOnlyRootFilesystem must be true")
 	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Error("allowPrivilegeEscalation must be false")
+	}
 	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
-		t.Error("capabilities must drop ALL")
+		t.Fatal("capabilities must drop ALL")
 	}
-	allowed := []corev1.Capability{"BPF", "PERFMON", "SYS_RESOURCE", "SYS_ADMIN", "SYS_PTRACE"}
-	for _, cp := range sc.Capabilities.Add {
-		if !slices.Contains(allowed, cp) {
-			t.Errorf("capability %s is not one the agent needs", cp)
-		}
-	}
-	for _, need := range []corev1.Capability{"BPF", "PERFMON"} {
-		if !slices.Contains(sc.Capabilities.Add, need) {
-			t.Errorf("capability %s missing", need)
-		}
-	}
-	// The API server refuses allowPrivilegeEscalation=false with CAP_SYS_ADMIN.
-	if sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation && slices.Contains(sc.Capabilities.Add, "SYS_ADMIN") {
-		t.Error("allowPrivilegeEscalation: false with SYS_ADMIN is rejected by the API server")
-	}
-	seccomp := sc.SeccompProfile
-	if seccomp == nil && spec.SecurityContext != nil {
-		seccomp = spec.SecurityContext.SeccompProfile
-	}
-	if seccomp == nil || seccomp.Type == corev1.SeccompProfileTypeUnconfined {
-		t.Errorf("the agent needs a seccomp profile, got %+v", seccomp)
-	}
-	if seccomp != nil && seccomp.Type == corev1.SeccompProfileTypeLocalhost && (seccomp.LocalhostProfile == nil || *seccomp.LocalhostProfile == "") {
-		t.Error("Localhost seccomp profile without localhostProfile")
+	if got := slices.Sorted(slices.Values(sc.Capabilities.Add)); !slices.Equal(got, agentCapsAllowed) {
+		t.Errorf("capabilities add %v, want exactly %v", got, agentCapsAllowed)
 	}
 
+	// The agent runs under its own Localhost profile, which the init
+	// container writes where the kubelet looks for it.
+	seccomp := sc.SeccompProfile
+	if seccomp == nil || seccomp.Type != corev1.SeccompProfileTypeLocalhost || seccomp.LocalhostProfile == nil {
+		t.Fatalf("the agent's seccomp profile %+v, want Localhost", seccomp)
+	}
 	vols := map[string]corev1.Volume{}
 	for _, v := range spec.Volumes {
 		vols[v.Name] = v
 	}
+	ic := spec.InitContainers[0]
+	if isc := ic.SecurityContext; isc == nil || isc.Capabilities == nil || len(isc.Capabilities.Add) != 0 ||
+		isc.AllowPrivilegeEscalation == nil || *isc.AllowPrivilegeEscalation || isc.SeccompProfile == nil ||
+		isc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("init container %s security context %+v: want no capabilities, no escalation, RuntimeDefault", ic.Name, isc)
+	}
+	// `sysward profile export --format=oci -o DEST SRC`
+	if len(ic.Args) != 6 || ic.Args[0] != "profile" || ic.Args[1] != "export" || ic.Args[3] != "-o" {
+		t.Fatalf("init container args %q", ic.Args)
+	}
+	dest, src := ic.Args[4], ic.Args[5]
+	hostDest := ""
+	for _, vm := range ic.VolumeMounts {
+		v := vols[vm.Name]
+		if v.HostPath != nil && strings.HasPrefix(dest, vm.MountPath+"/") {
+			hostDest = filepath.Join(v.HostPath.Path, strings.TrimPrefix(dest, vm.MountPath+"/"))
+		}
+		if v.ConfigMap != nil && strings.HasPrefix(src, vm.MountPath+"/") {
+			if v.ConfigMap.Name != "sysward-agent-seccomp" || strings.TrimPrefix(src, vm.MountPath+"/") != agentProfile {
+				t.Errorf("init container reads %s from ConfigMap %s", src, v.ConfigMap.Name)
+			}
+		}
+	}
+	if want := filepath.Join("/var/lib/kubelet/seccomp", *seccomp.LocalhostProfile); hostDest != want {
+		t.Errorf("init container writes the profile to %q on the node, the agent's localhostProfile is %q", hostDest, want)
+	}
+	if _, err := profiles.Load(filepath.Join(baseDir, agentProfile)); err != nil {
+		t.Errorf("the agent's profile: %v", err)
+	}
+
+	// Read-only host paths only, and only the ones it reads: not
+	// /run/containerd as a whole (containerd.sock: connect() needs no write
+	// permission).
 	hostPaths := map[string]bool{}
 	for _, vm := range c.VolumeMounts {
 		v, ok := vols[vm.Name]
@@ -295,33 +369,67 @@ func TestDaemonSetHardening(t *testing.T) {
 		}
 		if v.HostPath != nil {
 			hostPaths[v.HostPath.Path] = true
-			if !vm.ReadOnly && v.HostPath.Path != "/var/lib/kubelet/seccomp" {
+			if !vm.ReadOnly {
 				t.Errorf("hostPath %s is mounted read-write", v.HostPath.Path)
 			}
+			if vm.MountPath != v.HostPath.Path {
+				t.Errorf("hostPath %s mounted at %s: the agent reads paths the runtime names", v.HostPath.Path, vm.MountPath)
+			}
 		}
-		if v.ConfigMap != nil && m.configMaps[v.ConfigMap.Name] == nil {
+		if v.ConfigMap != nil && m.configMaps[v.ConfigMap.Name] == nil && v.ConfigMap.Name != "sysward-agent-seccomp" {
 			t.Errorf("volume %s: ConfigMap %s is not in the manifests", v.Name, v.ConfigMap.Name)
 		}
 	}
-	for _, p := range []string{"/sys/kernel/btf", "/sys/fs/cgroup", "/var/lib/kubelet/seccomp", "/run/containerd"} {
-		if !hostPaths[p] {
-			t.Errorf("hostPath %s is not mounted", p)
-		}
+	want := []string{"/sys/kernel/btf", "/sys/fs/cgroup", "/var/lib/kubelet/seccomp", "/run/containerd/runc", "/run/containerd/io.containerd.runtime.v2.task"}
+	if got := slices.Sorted(maps.Keys(hostPaths)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Errorf("host paths %v, want %v", got, want)
+	}
+	// Only the state roots that are mounted are searched.
+	args := strings.Join(c.Args, " ")
+	if !strings.Contains(args, "--container-root=/run/containerd/runc") {
+		t.Errorf("agent args %q: --container-root must name the mounted state root", args)
+	}
+
+	// Metrics on loopback (unauthenticated), /healthz alone on the health
+	// port for the probes.
+	if !slices.Contains(c.Args, "--metrics-addr=127.0.0.1:9376") {
+		t.Errorf("agent args %q: metrics must listen on 127.0.0.1 only in the base", c.Args)
 	}
 	ports := map[string]int32{}
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	if ports["metrics"] == 0 {
-		t.Fatal("no metrics port")
+	if ports["health"] == 0 || !slices.Contains(c.Args, fmt.Sprintf("--health-addr=:%d", ports["health"])) {
+		t.Errorf("health port %d, args %q", ports["health"], c.Args)
+	}
+	if _, ok := ports["metrics"]; ok {
+		t.Error("the base declares a metrics port; metrics listen on loopback there")
 	}
 	for _, pr := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
-		if pr == nil || pr.HTTPGet == nil || pr.HTTPGet.Path != "/healthz" || pr.HTTPGet.Port.StrVal != "metrics" {
-			t.Errorf("probe %+v: want GET /healthz on the metrics port", pr)
+		if pr == nil || pr.HTTPGet == nil || pr.HTTPGet.Path != "/healthz" || pr.HTTPGet.Port.StrVal != "health" {
+			t.Errorf("probe %+v: want GET /healthz on the health port", pr)
 		}
 	}
 	if c.Resources.Limits.Memory().IsZero() {
 		t.Error("no memory limit")
+	}
+}
+
+// TestNoAPIAccess: the agent does not call the Kubernetes API yet, so it
+// gets no token and no role.
+func TestNoAPIAccess(t *testing.T) {
+	m := load(t)
+	if len(m.clusterRoles)+len(m.bindings) != 0 {
+		t.Errorf("RBAC objects with no feature using them: %d ClusterRoles, %d bindings", len(m.clusterRoles), len(m.bindings))
+	}
+	sa := m.serviceAccounts["sysward"]
+	ds := m.daemonSets["sysward"]
+	if sa == nil || ds == nil {
+		t.Fatal("ServiceAccount or DaemonSet sysward missing")
+	}
+	if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken ||
+		ds.Spec.Template.Spec.AutomountServiceAccountToken == nil || *ds.Spec.Template.Spec.AutomountServiceAccountToken {
+		t.Error("the service account token is mounted, but nothing uses it")
 	}
 }
 
@@ -334,12 +442,38 @@ func (l labelSet) Lookup(k string) (string, bool) {
 	return v, ok
 }
 
+// TestServiceAndMonitorReachTheAgent builds overlays/prometheus (the base
+// plus components/metrics) with kustomize and checks that the patched agent
+// listens for metrics on the pod, that the Service, the NetworkPolicy and
+// the ServiceMonitor reach that port, and that nothing else in the agent
+// changed.
 func TestServiceAndMonitorReachTheAgent(t *testing.T) {
 	m := load(t)
-	ds := m.daemonSets["sysward"]
-	svc := m.services["sysward"]
-	if ds == nil || svc == nil {
-		t.Fatal("DaemonSet or Service sysward missing")
+	base := m.daemonSets["sysward"]
+	objs := kustomizeBuild(t, "overlays/prometheus")
+	ds := &appsv1.DaemonSet{}
+	decodeObj(t, objs, "DaemonSet/sysward", ds)
+	svc := &corev1.Service{}
+	decodeObj(t, objs, "Service/sysward", svc)
+	np := &networkingv1.NetworkPolicy{}
+	decodeObj(t, objs, "NetworkPolicy/sysward", np)
+
+	c, bc := ds.Spec.Template.Spec.Containers[0], base.Spec.Template.Spec.Containers[0]
+	var diff []string
+	for i := range max(len(c.Args), len(bc.Args)) {
+		if i >= len(c.Args) || i >= len(bc.Args) || c.Args[i] != bc.Args[i] {
+			diff = append(diff, fmt.Sprintf("%d", i))
+		}
+	}
+	if i := slices.Index(bc.Args, "--metrics-addr=127.0.0.1:9376"); len(diff) != 1 || i < 0 || c.Args[i] != "--metrics-addr=:9376" {
+		t.Errorf("overlay agent args %q (base %q): want only --metrics-addr changed to :9376", c.Args, bc.Args)
+	}
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if ports["metrics"] != 9376 || ports["health"] == 0 {
+		t.Errorf("overlay agent ports %v", ports)
 	}
 	for k, v := range svc.Spec.Selector {
 		if ds.Spec.Template.Labels[k] != v {
@@ -354,6 +488,23 @@ func TestServiceAndMonitorReachTheAgent(t *testing.T) {
 	}
 	if svcPort == nil || svcPort.TargetPort.StrVal != "metrics" {
 		t.Fatalf("Service port metrics → targetPort metrics, got %+v", svcPort)
+	}
+	// The NetworkPolicy selects the agent, admits the metrics port only
+	// from the monitoring namespace and the health port from anywhere.
+	npSel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	if err != nil || !npSel.Matches(labelSet(ds.Spec.Template.Labels)) {
+		t.Errorf("NetworkPolicy selector %v does not select the agent", np.Spec.PodSelector)
+	}
+	for _, r := range np.Spec.Ingress {
+		for _, p := range r.Ports {
+			if p.Port == nil || ports[p.Port.StrVal] == 0 {
+				t.Errorf("NetworkPolicy port %v is not an agent port", p.Port)
+				continue
+			}
+			if p.Port.StrVal == "metrics" && len(r.From) == 0 {
+				t.Error("NetworkPolicy admits /metrics from anywhere")
+			}
+		}
 	}
 
 	sm := m.custom["ServiceMonitor/sysward"]
@@ -381,36 +532,6 @@ func TestServiceAndMonitorReachTheAgent(t *testing.T) {
 	jl, _, _ := unstructured.NestedString(sm.Object, "spec", "jobLabel")
 	if svc.Labels[jl] != "sysward" {
 		t.Errorf("jobLabel %q gives job %q, want sysward", jl, svc.Labels[jl])
-	}
-}
-
-func TestRBACIsReadOnlyAndBound(t *testing.T) {
-	m := load(t)
-	for name, b := range m.bindings {
-		if b.RoleRef.Kind != "ClusterRole" || m.clusterRoles[b.RoleRef.Name] == nil {
-			t.Errorf("binding %s refers to missing %s %s", name, b.RoleRef.Kind, b.RoleRef.Name)
-		}
-		for _, s := range b.Subjects {
-			if s.Kind == "ServiceAccount" && (m.serviceAccounts[s.Name] == nil || s.Namespace != "sysward") {
-				t.Errorf("binding %s subject %s/%s is not the agent's ServiceAccount", name, s.Namespace, s.Name)
-			}
-		}
-	}
-	for name, r := range m.clusterRoles {
-		for _, rule := range r.Rules {
-			for _, v := range rule.Verbs {
-				if !slices.Contains([]string{"get", "list", "watch"}, v) {
-					t.Errorf("ClusterRole %s grants %s on %v: the agent only reads", name, v, rule.Resources)
-				}
-			}
-		}
-	}
-	var pods bool
-	for _, r := range m.clusterRoles["sysward"].Rules {
-		pods = pods || slices.Contains(r.Resources, "pods")
-	}
-	if !pods {
-		t.Error("ClusterRole sysward cannot read pods")
 	}
 }
 
@@ -532,7 +653,7 @@ func TestPromtoolChecksRules(t *testing.T) {
 }
 
 func TestDashboardUsesRegisteredMetrics(t *testing.T) {
-	b, err := os.ReadFile("grafana-dashboard.json")
+	b, err := os.ReadFile(filepath.Join(metricsComponent, "grafana-dashboard.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -368,9 +368,6 @@ loop:
 	if res.RuntimeBase, err = runtimeBaseFor(opts.RuntimeBase, kind, ctr, flags&FlagWaitSeccomp != 0); err != nil {
 		return nil, err
 	}
-	if kind == "command" && opts.RuntimeBase != "" && opts.RuntimeBase != RuntimeBaseAuto && opts.RuntimeBase != RuntimeBaseNone {
-		res.Warnings = append(res.Warnings, "runtime base "+opts.RuntimeBase+" ignored: a command is launched by sysward, not a container runtime")
-	}
 	res.RuntimeBaseAdded = mergeRuntimeBase(res.Profile, res.RuntimeBase)
 	return res, nil
 }

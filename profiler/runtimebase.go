@@ -149,10 +149,12 @@ func LookupRuntimeBase(name string) (*RuntimeBase, error) {
 	return nil, fmt.Errorf("%w %q: want one of %s", ErrUnknownRuntimeBase, name, strings.Join(RuntimeBaseNames(), ", "))
 }
 
-// runtimeBaseFor picks the base for a learning session: none for a command
-// (sysward's own launcher is covered by the enforcer's launch set); with
-// auto, runc's for a runc container learned from its filter on; an explicit
-// name for any cgroup, pid or container target.
+// runtimeBaseFor picks the base for a learning session. With auto: runc's
+// for a runc container learned from its filter on, none otherwise (a command
+// is launched by sysward, whose launcher the enforcer's launch set covers).
+// An explicit name applies to any target, a command included: that is how
+// a program learned on the host is prepared for a runc container (the
+// DaemonSet's agent profile, deploy/agent_test.go).
 func runtimeBaseFor(name, kind string, c *Container, waitSeccomp bool) (*RuntimeBase, error) {
 	switch name {
 	case "", RuntimeBaseAuto:
@@ -161,11 +163,7 @@ func runtimeBaseFor(name, kind string, c *Container, waitSeccomp bool) (*Runtime
 		}
 		return nil, nil
 	}
-	b, err := LookupRuntimeBase(name)
-	if err != nil || kind == "command" {
-		return nil, err
-	}
-	return b, nil
+	return LookupRuntimeBase(name)
 }
 
 // mergeRuntimeBase adds base's calls to p (learned on arches). A call the

@@ -396,7 +396,7 @@ func TestRuntimeBaseFor(t *testing.T) {
 		{"runc for a cgroup", RuntimeBaseRunc, "cgroup", nil, false, RuntimeBaseRunc, nil},
 		{"runc for a pid", RuntimeBaseRunc, "pid", nil, false, RuntimeBaseRunc, nil},
 		{"runc for crun", RuntimeBaseRunc, "container", crun, true, RuntimeBaseRunc, nil},
-		{"runc for a command", RuntimeBaseRunc, "command", nil, false, "", nil},
+		{"runc for a command", RuntimeBaseRunc, "command", nil, false, RuntimeBaseRunc, nil},
 		{"unknown", "docker", "container", runc, true, "", ErrUnknownRuntimeBase},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

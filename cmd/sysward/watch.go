@@ -28,9 +28,10 @@ func watchFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-default-rules", Usage: "leave out sysward's built-in rules (then --rules is required)"},
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "alert `FORMAT` on stdout: text (Falco's line) or json (Falco's JSON alert, one per line)"},
 		&cli.StringFlag{Name: "http-url", Usage: "also POST each alert as Falco's JSON to `URL` (falcosidekick)"},
-		&cli.StringFlag{Name: "outputs", Usage: "outputs `FILE` (YAML: stdout, file, http, program, dedup, queue_size; see deploy/configmap.yaml); replaces --http-url, --no-stdout and --dedup-window"},
+		&cli.StringFlag{Name: "outputs", Usage: "outputs `FILE` (YAML: stdout, file, http, program, dedup, queue_size; see deploy/base/configmap.yaml); replaces --http-url, --no-stdout and --dedup-window"},
 		&cli.BoolFlag{Name: "no-stdout", Usage: "do not print alerts on stdout (with --http-url)"},
-		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR` (e.g. 127.0.0.1:9376)"},
+		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR` (e.g. 127.0.0.1:9376; unauthenticated: keep it off shared interfaces)"},
+		&cli.StringFlag{Name: "health-addr", Usage: "serve /healthz alone on `ADDR` (kubelet probes, e.g. :9377); no metrics there"},
 		&cli.StringFlag{Name: "record", Usage: "record every event as JSONL to `FILE` (replay: sysward rules test --events FILE)"},
 		&cli.StringFlag{Name: "min-priority", Usage: "only rules at least as severe as `PRIORITY` (e.g. warning)"},
 		&cli.DurationFlag{Name: "dedup-window", Value: watch.DefaultDedupWindow, Usage: "repeats of an alert (same rule, workload, syscall) within `D` are counted into one summary alert; 0 off"},
@@ -144,7 +145,7 @@ func watchAction(c *cli.Context) error {
 func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.Config, error) {
 	cfg := watch.Config{Profile: p, ProfileName: path, Mode: mode,
 		HTTPURL: c.String("http-url"), NoStdout: c.Bool("no-stdout"), MetricsAddr: c.String("metrics-addr"),
-		Record: c.String("record"), MinPriority: c.String("min-priority"), FirstOnly: c.Bool("first-only"),
+		HealthAddr: c.String("health-addr"), Record: c.String("record"), MinPriority: c.String("min-priority"), FirstOnly: c.Bool("first-only"),
 		Stdout: c.App.Writer, Stderr: c.App.ErrWriter}
 	f, err := output.ParseFormat(c.String("format"))
 	if err != nil {

@@ -243,18 +243,28 @@ func (m *Metrics) Handler() http.Handler {
 		Registry:          m.reg, // promhttp_metric_handler_errors_total
 		ErrorHandling:     promhttp.ContinueOnError,
 	}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if p := m.health.Load(); p != nil {
-			if err := (*p)(); err != nil {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintf(w, "unhealthy: %v\n", err)
-				return
-			}
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("/healthz", m.serveHealth)
 	return mux
+}
+
+// HealthHandler serves /healthz alone: what a kubelet probe needs, nothing
+// that tells a caller about the node's workloads (no metrics).
+func (m *Metrics) HealthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", m.serveHealth)
+	return mux
+}
+
+func (m *Metrics) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if p := m.health.Load(); p != nil {
+		if err := (*p)(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "unhealthy: %v\n", err)
+			return
+		}
+	}
+	fmt.Fprintln(w, "ok")
 }
 
 // Serve listens on addr ("127.0.0.1:9376", ":0") and serves Handler until
@@ -270,8 +280,18 @@ func (m *Metrics) Serve(ctx context.Context, addr string) error {
 
 // ServeListener is Serve on an existing listener, which it closes.
 func (m *Metrics) ServeListener(ctx context.Context, ln net.Listener) error {
+	return m.serve(ctx, ln, m.Handler())
+}
+
+// ServeHealthListener serves HealthHandler (only /healthz) on ln until ctx
+// is done, then closes it.
+func (m *Metrics) ServeHealthListener(ctx context.Context, ln net.Listener) error {
+	return m.serve(ctx, ln, m.HealthHandler())
+}
+
+func (m *Metrics) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{
-		Handler:           m.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}

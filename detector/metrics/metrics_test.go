@@ -205,3 +205,17 @@ func TestNopRecorder(t *testing.T) {
 	r.Alert("x", "Warning")
 	r.KernelEventDrops(1)
 }
+
+// The health-only handler answers /healthz like Handler and serves no
+// metrics, so a probe port exposes nothing about the node's workloads.
+func TestHealthHandlerServesNoMetrics(t *testing.T) {
+	m := New(nil)
+	m.SetHealth(func() error { return io.ErrUnexpectedEOF })
+	for path, want := range map[string]int{"/healthz": 503, "/metrics": 404, "/": 404} {
+		rec := httptest.NewRecorder()
+		m.HealthHandler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s: %d, want %d", path, rec.Code, want)
+		}
+	}
+}

@@ -24,7 +24,7 @@ import (
 // deployRules is the PrometheusRule shipped in deploy/; the real Prometheus
 // below loads its groups, so every expression is checked against the names
 // this package really exports.
-const deployRules = "../../deploy/prometheusrule.yaml"
+const deployRules = "../../deploy/components/metrics/prometheusrule.yaml"
 
 // promResponse is the envelope of Prometheus' HTTP API.
 type promResponse struct {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -54,7 +55,10 @@ type Config struct {
 	HTTPURL string
 	// MetricsAddr, if set, serves /metrics and /healthz there; MetricsListener
 	// is the same on a listener the caller opened (tests use :0).
-	MetricsAddr     string
+	MetricsAddr string
+	// HealthAddr, if set, serves /healthz alone there (kubelet probes
+	// without exposing the metrics).
+	HealthAddr      string
 	MetricsListener net.Listener
 	// Metrics overrides the Prometheus recorder the session makes.
 	Metrics *metrics.Metrics
@@ -277,21 +281,43 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 // It returns the hostname alerts carry.
 // serveMetrics serves /metrics and /healthz on cfg's listener or address, if
 // any, until the returned stop function is called (it waits for the server).
+// With cfg.HealthAddr it also serves /healthz alone there.
 func serveMetrics(ctx context.Context, cfg Config, met *metrics.Metrics) (stop func(), err error) {
-	if cfg.MetricsAddr == "" && cfg.MetricsListener == nil {
-		return func() {}, nil
+	type server struct {
+		ln    net.Listener
+		serve func(context.Context, net.Listener) error
 	}
-	ln := cfg.MetricsListener
-	if ln == nil {
-		var lc net.ListenConfig
-		if ln, err = lc.Listen(ctx, "tcp", cfg.MetricsAddr); err != nil {
-			return nil, fmt.Errorf("listening for metrics on %s: %w", cfg.MetricsAddr, err)
+	var servers []server
+	closeAll := func() {
+		for _, s := range servers {
+			s.ln.Close()
 		}
 	}
+	var lc net.ListenConfig
+	if ln := cfg.MetricsListener; ln != nil {
+		servers = append(servers, server{ln, met.ServeListener})
+	} else if cfg.MetricsAddr != "" {
+		ln, err := lc.Listen(ctx, "tcp", cfg.MetricsAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listening for metrics on %s: %w", cfg.MetricsAddr, err)
+		}
+		servers = append(servers, server{ln, met.ServeListener})
+	}
+	if cfg.HealthAddr != "" {
+		ln, err := lc.Listen(ctx, "tcp", cfg.HealthAddr)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("listening for health checks on %s: %w", cfg.HealthAddr, err)
+		}
+		servers = append(servers, server{ln, met.ServeHealthListener})
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = met.ServeListener(runCtx, ln) }()
-	return func() { cancel(); <-served }, nil
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = s.serve(runCtx, s.ln) }()
+	}
+	return func() { cancel(); wg.Wait() }, nil
 }
 
 // buildPipeline builds the detector side of a session: the metrics (cfg's or
@@ -300,7 +326,7 @@ func serveMetrics(ctx context.Context, cfg Config, met *metrics.Metrics) (stop f
 func buildPipeline(cfg Config, stdout io.Writer, window time.Duration) (*metrics.Metrics, *output.Dispatcher, *detector.Engine, error) {
 	met := cfg.Metrics
 	if met == nil {
-		met = metrics.New(&metrics.Options{NoRuntimeCollectors: cfg.MetricsAddr == "" && cfg.MetricsListener == nil})
+		met = metrics.New(&metrics.Options{NoRuntimeCollectors: cfg.MetricsAddr == "" && cfg.MetricsListener == nil && cfg.HealthAddr == ""})
 	}
 	disp, host, err := buildDispatcher(cfg, met, stdout, window)
 	if err != nil {
