@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/sysward/sysward/internal/version.Version=$(VERSION)
 BIN := bin/sysward
 FUZZTIME ?= 30s
 
-.PHONY: all deps build test demo generate bench fuzz clean agent-profile
+.PHONY: all deps build test demo generate bench fuzz clean agent-profile realworld
 
 all: build
 
@@ -33,6 +33,12 @@ generate: deps
 # Benchmarks print ratio tables against a baseline measured in the same run.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+# Learned profiles on six real Debian servers, learned once under a small load and
+# enforced under a broader one (minutes; not part of make test). Root.
+realworld: build
+	@scripts/deps.sh realworld
+	$(GO) test -tags realworld -count=1 -timeout 60m ./bench/realworld -run TestRealWorld -v $(if $(ONLY),-args -only $(ONLY))
 
 # Re-learns the DaemonSet agent's own seccomp profile (deploy/base/sysward-agent.json)
 # through the workload of TestAgentUnderItsOwnProfile. Root.

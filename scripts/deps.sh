@@ -12,6 +12,10 @@ pkgs=(
   prometheus                           # detector metrics scrape test
   redis-server redis-tools             # benchmarks on a real server
 )
+# `scripts/deps.sh realworld`: the servers and clients of bench/realworld.
+if [ "${1:-}" = realworld ]; then
+  pkgs+=(nginx-light lighttpd memcached postgresql postgresql-contrib sqlite3 curl)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -31,6 +35,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts these services on install; sysward's tests start their own.
-for s in redis-server prometheus containerd; do
+for s in redis-server prometheus containerd nginx lighttpd memcached postgresql; do
   systemctl disable --now "$s" >/dev/null 2>&1 || service "$s" stop >/dev/null 2>&1 || true
 done
