@@ -83,7 +83,7 @@ type program struct {
 }
 
 type result struct {
-	program, variant string
+	program, variant    string
 	ops, unconfinedFail int
 	failed              []string
 	denied              []string
