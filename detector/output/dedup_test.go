@@ -270,7 +270,7 @@ func TestDedupSummaryAtLastOccurrence(t *testing.T) {
 	}
 	s := got[0]
 	stamp := func(off int) string {
-		return string(t0.Add(time.Duration(off) * time.Second).UTC().AppendFormat(nil, detector.TimeLayoutJSON))
+		return string(t0.Add(time.Duration(off)*time.Second).UTC().AppendFormat(nil, detector.TimeLayoutJSON))
 	}
 	if !s.Time.Equal(t0.Add(5*time.Second)) || s.OutputFields[FieldRepeatCount] != uint64(4) ||
 		s.OutputFields[FieldFirstTime] != stamp(1) || s.OutputFields[FieldLastTime] != stamp(5) {
