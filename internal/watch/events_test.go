@@ -218,4 +218,3 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func cpu(r *syscall.Rusage) time.Duration {
 	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
 }
-
