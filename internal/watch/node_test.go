@@ -160,8 +160,9 @@ func TestNodeAllContainers(t *testing.T) {
 	}
 
 	// B starts after the watch began and must be picked up within ~2 s.
-	// The nested shell by path: busybox runs a bare "sh -c" in-process.
-	b := startRunc(t, root, gatedScript(`/bin/sh -c "echo nested"`), nil)
+	// A shell started by a process of the container that is not a shell
+	// (xargs: it forks and execs; a shell's own subshells are not alerts).
+	b := startRunc(t, root, gatedScript(`echo x | xargs /bin/sh -c "echo nested"`), nil)
 	started := time.Now()
 	if !waitFor(3*time.Second, func() bool { return nodeContainer(node, b.id) != nil }) {
 		t.Fatalf("container B not tracked after %v: %+v", time.Since(started), node.Containers())
