@@ -493,8 +493,9 @@ static __always_inline void fill(struct event *e, __u32 kind, __u64 cg)
 	e->tid = (__u32)pid_tgid;
 	/* Effective ids, as Falco's user.uid and /proc/PID/status's second
 	 * column (bpf_get_current_uid_gid returns the real ones). */
-	e->uid = BPF_CORE_READ(task, cred, euid.val);
-	e->gid = BPF_CORE_READ(task, cred, egid.val);
+	const struct cred *cred = task->cred; /* BTF loads, no helper */
+	e->uid = cred->euid.val;
+	e->gid = cred->egid.val;
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->nr = -1;
 	e->arch = 0;
@@ -574,18 +575,20 @@ static __always_inline void emit_denied(__u64 cg, __u32 arch, __u32 nr, struct p
 		r->window_start = now;
 		r->sent = 0;
 	}
-	if (__sync_fetch_and_add(&r->sent, 1) < REPEAT_BURST) {
+	/* Read first: past the burst, a spinning workload only reads the line. */
+	if (r->sent < REPEAT_BURST && __sync_fetch_and_add(&r->sent, 1) < REPEAT_BURST) {
 		emit_syscall(EVENT_DENIED, cg, arch, nr, regs, ret);
 		return;
 	}
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct task_struct *task = bpf_get_current_task_btf();
+	const struct cred *cred = task->cred; /* BTF loads, no helper */
 	r->last_ns = now;
 	r->last_ret = ret;
 	r->last_pid = pid_tgid >> 32;
 	r->last_tid = (__u32)pid_tgid;
-	r->last_uid = BPF_CORE_READ(task, cred, euid.val);
-	r->last_gid = BPF_CORE_READ(task, cred, egid.val);
+	r->last_uid = cred->euid.val;
+	r->last_gid = cred->egid.val;
 	/* Last: user space reads the counter, then the fields above. */
 	__sync_fetch_and_add(&r->suppressed, 1);
 }
