@@ -273,6 +273,8 @@ func (p *Profiler) Track(cgroupID uint64, t TrackOptions) error {
 	if !ok {
 		p.free = p.free[:len(p.free)-1]
 		p.slots[cgroupID] = slot
+	} else if err := p.deleteRepeats(cgroupID); err != nil { // a fresh state
+		return fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
 	}
 	return p.bumpGeneration()
 }
