@@ -94,4 +94,10 @@ type Alert struct {
 	// and syscall, so outputs can collapse repeated identical alerts.
 	Workload string `json:"-"`
 	Syscall  string `json:"-"`
+	// Count is how many occurrences the alert stands for (the event's
+	// Count; 0 means 1), so outputs count repeats truly.
+	Count uint64 `json:"-"`
 }
+
+// Occurrences is a.Count, at least 1.
+func (a *Alert) Occurrences() uint64 { return max(a.Count, 1) }

@@ -191,6 +191,7 @@ func (e *Engine) alert(r *Rule, ev *Event) *Alert {
 		Tags:         r.Tags,
 		Workload:     ev.Workload,
 		Syscall:      ev.Type,
+		Count:        ev.Count,
 	}
 }
 

@@ -49,6 +49,17 @@ type Event struct {
 	Denied    bool   `json:"denied,omitempty"`     // sysward.denied: seccomp denied the call
 	Action    string `json:"action,omitempty"`     // sysward.action: the seccomp action taken (errno, kill, log, allow)
 	Errno     int64  `json:"errno,omitempty"`      // sysward.errno: errno seccomp returned (0 if none)
+	// Entrypoint (sysward.entrypoint): an exec by a process whose parent is
+	// outside the workload (the runtime, or sysward, started it), not one
+	// the workload spawned. From the kernel's process tree, not from names.
+	Entrypoint bool `json:"entrypoint,omitempty"`
+	// Interpreter (sysward.interpreter): for an exec of a #! script, the
+	// interpreter the kernel ran ("/bin/sh"); empty for a binary.
+	Interpreter string `json:"interpreter,omitempty"`
+	// Count (sysward.count) is how many calls the event stands for: 0 or 1
+	// for one; more for a summary of repeats the kernel counted without
+	// sending each (its Time is the last one's).
+	Count uint64 `json:"count,omitempty"`
 
 	// Audit holds the k8s_audit fields; empty for syscall events.
 	Audit AuditInfo `json:"audit,omitempty"`

@@ -366,6 +366,9 @@ func init() {
 	sys.boolean("sysward.denied", "true if seccomp denied the syscall", func(e *Event) bool { return e.Denied })
 	sys.optStr("sysward.action", "the seccomp action taken: allow, log, errno, trap, kill", func(e *Event) string { return e.Action })
 	sys.num("sysward.errno", "the errno seccomp returned, 0 if none", func(e *Event) int64 { return e.Errno })
+	sys.boolean("sysward.entrypoint", "true for an exec whose parent is outside the workload (its runtime or sysward started it): the workload's entrypoint, not a process it spawned", func(e *Event) bool { return e.Entrypoint })
+	sys.optStr("sysward.interpreter", "for an exec of a #! script, the interpreter the kernel ran (e.g. /bin/sh)", func(e *Event) string { return e.Interpreter })
+	sys.num("sysward.count", "how many calls the event stands for (a summary of repeats counted in the kernel), 1 for one", func(e *Event) int64 { return int64(max(e.Count, 1)) })
 
 	// k8s_audit: the skeleton of the second source.
 	ka := &registry{source: SourceK8sAudit, byName: map[string]*fieldDef{}}

@@ -35,6 +35,7 @@ func decodeReflect(raw []byte, bootOff int64) (Event, error) {
 		CgroupID: e.CgroupId,
 		PID:      e.Pid, TID: e.Tid, PPID: e.Ppid, UID: e.Uid, GID: e.Gid,
 		Comm:     cstr(e.Comm[:]),
+		PComm:    cstr(e.Pcomm[:]),
 		Nr:       -1,
 		Args:     e.Args,
 		Ret:      e.Ret,
@@ -52,6 +53,9 @@ func decodeReflect(raw []byte, bootOff int64) (Event, error) {
 		}
 	case EventExitSigsys:
 		ev.ExitCode = int(e.Ret)
+	case EventExec:
+		ev.ParentOutside = e.Flags&evfParentOutside != 0
+		ev.ArgvTruncated = e.Flags&evfArgvTruncated != 0
 	}
 	return ev, nil
 }

@@ -23,7 +23,12 @@
 //     or new task bumps the generation (a new task may reuse a dead task's
 //     kernel stack, so its pt_regs address alone does not identify it).
 //   - tp_btf sched_process_exec, always: ends FlagWaitExec, and in watch mode
-//     emits an exec event.
+//     emits an exec event (struct exec_event): argv as the kernel copied it
+//     to the new stack (mm->arg_start..arg_end, up to ArgvMax = 2 KiB,
+//     cut ones flagged), bprm->filename, bprm->interp for a #! script, and
+//     whether the parent is outside the cgroup (the entrypoint). The cwd is
+//     not taken: bpf_d_path is not allowed in tp_btf programs, and walking
+//     dentries and mounts by hand is not cheap; user space reads /proc.
 //   - tp_btf sys_exit and sched_process_exit, only with Options.Watch (every
 //     syscall on the host would otherwise pay for a second program).
 //
@@ -78,7 +83,13 @@
 // bit flips (with FlagFirstSeen, which is how learning sessions get
 // per-syscall first-seen times: one event per distinct syscall, cheap), the
 // first deviation/denial per syscall (every one with FlagAllEvents), exec and
-// death by SIGSYS. A failed reserve increments a per-CPU counter (Drops); the
+// death by SIGSYS. Every event carries what the task was at the time: pid,
+// ppid and the parent's comm, effective uid/gid (task->cred). With
+// FlagAllEvents, refused calls are events only RepeatBurst times per
+// RepeatInterval per (cgroup, syscall); the rest are counted in the `repeats`
+// hash (Repeats), which user space turns into one summary per interval: a
+// workload spinning on a refused call costs a hash lookup per call, not an
+// event (a full map falls back to events). A failed reserve increments a per-CPU counter (Drops); the
 // bitmaps still hold every syscall, so sets are complete even when events are
 // dropped.
 //
@@ -136,7 +147,8 @@
 // commands), FlagWaitSeccomp (record only tasks with a filter; containers),
 // FlagFirstSeen (first-seen events), FlagAllEvents (every deviating or
 // denied call, not only the first per syscall). Event kinds: EventDeviation,
-// EventDenied (Errno), EventExec (Filename), EventExitSigsys (ExitCode),
+// EventDenied (Errno), EventExec (Filename, Argv, Interp, ParentOutside),
+// EventExitSigsys (ExitCode),
 // EventFirstSeen; Arch/Nr/Syscall are resolved with the profiles tables.
 //
 // # Lifetimes, threading, errors

@@ -59,8 +59,12 @@ type Event struct {
 	CgroupID uint64
 	PID, TID uint32 // thread group id and thread id (host pid namespace)
 	PPID     uint32 // parent's thread group id
+	// UID and GID are the task's effective ids when the event happened (a
+	// daemon that drops privileges after exec shows its new ids).
 	UID, GID uint32
 	Comm     string
+	// PComm is the parent's comm when the event happened.
+	PComm string
 	// Arch, Nr and Syscall identify the call (not set for EventExec; Nr is
 	// -1 and Syscall empty when unknown). Nr is the number in profiles'
 	// tables (x32 numbers carry __X32_SYSCALL_BIT).
@@ -76,9 +80,34 @@ type Event struct {
 	// ExitCode is the task's raw exit code (EventExitSigsys): the signal in
 	// the low 7 bits, 0x80 for a core dump.
 	ExitCode int
-	// Filename is what was exec'd (EventExec).
+	// Filename is what was exec'd (EventExec), as the caller named it
+	// (bprm->filename: absolute, or relative to the caller's cwd).
 	Filename string
+	// Interp is, for an exec'd #! script, the interpreter the kernel ran
+	// ("/bin/sh"); empty for a binary (EventExec).
+	Interp string
+	// Argv is the new image's argv as the kernel copied it at exec, up to
+	// ArgvMax bytes; ArgvTruncated says it was cut (EventExec).
+	Argv          []string
+	ArgvTruncated bool
+	// ParentOutside: the exec'ing task's parent is not in the workload's
+	// cgroup, so the runtime (or sysward) started it: the workload's
+	// entrypoint, not something the workload spawned (EventExec).
+	ParentOutside bool
+	// Repeat is how many calls the event stands for: 0 for one call; for
+	// a summary of denied calls the kernel counted without sending (see
+	// Profiler.Repeats), the count, with Time the last one's.
+	Repeat uint64
 }
+
+// ArgvMax bounds Event.Argv in bytes (ARGV_MAX in bpf/profiler.bpf.c).
+const ArgvMax = 2048
+
+// Event flags (bpf/profiler.bpf.c enum event_flag).
+const (
+	evfParentOutside = 1 << 0
+	evfArgvTruncated = 1 << 1
+)
 
 // pollInterval bounds how long ReadEvent waits before looking at the ring
 // again: events are submitted without wakeups (BPF_RB_NO_WAKEUP).
@@ -138,17 +167,26 @@ var (
 	offGid      = int(unsafe.Offsetof(profilerEvent{}.Gid))
 	offNr       = int(unsafe.Offsetof(profilerEvent{}.Nr))
 	offArch     = int(unsafe.Offsetof(profilerEvent{}.Arch))
+	offFlags    = int(unsafe.Offsetof(profilerEvent{}.Flags))
 	offComm     = int(unsafe.Offsetof(profilerEvent{}.Comm))
+	offPcomm    = int(unsafe.Offsetof(profilerEvent{}.Pcomm))
 	offFilename = int(unsafe.Offsetof(profilerEvent{}.Filename))
+
+	execEventSize = int(unsafe.Sizeof(profilerExecEvent{}))
+	offArgvLen    = int(unsafe.Offsetof(profilerExecEvent{}.ArgvLen))
+	offInterp     = int(unsafe.Offsetof(profilerExecEvent{}.Interp))
+	offArgv       = int(unsafe.Offsetof(profilerExecEvent{}.Argv))
 )
 
 // decodeRecord decodes one ring-buffer record field by field (the programs
 // are little-endian x86 ones, see gen.go): no reflection, no intermediate
-// struct. Bytes past struct event are ignored.
+// struct. An exec event is a struct exec_event; other bytes past struct
+// event are ignored.
 func decodeRecord(raw []byte, bootOff int64) (Event, error) {
 	if len(raw) < eventSize {
 		return Event{}, fmt.Errorf("decoding event: %d bytes, want %d", len(raw), eventSize)
 	}
+	full := raw
 	raw = raw[:eventSize]
 	le := binary.LittleEndian
 	u32 := func(off int) uint32 { return le.Uint32(raw[off:]) }
@@ -158,7 +196,8 @@ func decodeRecord(raw []byte, bootOff int64) (Event, error) {
 		Time:     time.Unix(0, int64(le.Uint64(raw[offTs:]))+bootOff),
 		CgroupID: le.Uint64(raw[offCgroup:]),
 		PID:      u32(offPid), TID: u32(offTid), PPID: u32(offPpid), UID: u32(offUid), GID: u32(offGid),
-		Comm:     cString(raw[offComm:offFilename]),
+		Comm:     cString(raw[offComm:offPcomm]),
+		PComm:    cString(raw[offPcomm:offFilename]),
 		Nr:       -1,
 		Ret:      ret,
 		Filename: cString(raw[offFilename:eventSize]),
@@ -179,8 +218,38 @@ func decodeRecord(raw []byte, bootOff int64) (Event, error) {
 		}
 	case EventExitSigsys:
 		ev.ExitCode = int(ret)
+	case EventExec:
+		flags := u32(offFlags)
+		ev.ParentOutside = flags&evfParentOutside != 0
+		ev.ArgvTruncated = flags&evfArgvTruncated != 0
+		if len(full) >= execEventSize {
+			x := full[:execEventSize]
+			ev.Interp = cString(x[offInterp:offArgv])
+			n := int(le.Uint32(x[offArgvLen:]))
+			if n > ArgvMax { // not from our program: keep what fits
+				n, ev.ArgvTruncated = ArgvMax, true
+			}
+			ev.Argv = splitArgv(x[offArgv:offArgv+n], ev.ArgvTruncated)
+		}
 	}
 	return ev, nil
+}
+
+// splitArgv splits NUL-separated arguments. A cut argv ends mid-argument:
+// that part is kept (it is what the kernel saw).
+func splitArgv(b []byte, truncated bool) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	if !truncated {
+		b = bytes.TrimSuffix(b, []byte{0})
+	}
+	parts := bytes.Split(b, []byte{0})
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = string(p)
+	}
+	return out
 }
 
 // cString is b up to its first NUL.

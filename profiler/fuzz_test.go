@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -22,6 +23,16 @@ func FuzzDecodeEvent(f *testing.F) {
 	binary.Write(&buf, binary.NativeEndian, &e)
 	f.Add(buf.Bytes())
 	f.Add([]byte{1, 2, 3})
+	var x profilerExecEvent
+	x.Ev.Kind, x.Ev.Flags, x.ArgvLen = uint32(EventExec), evfParentOutside|evfArgvTruncated, 9
+	copy(x.Argv[:], []int8{'s', 'h', 0, '-', 'c', 0, 'i', 'd', 0})
+	buf.Reset()
+	binary.Write(&buf, binary.NativeEndian, &x)
+	f.Add(buf.Bytes())
+	x.ArgvLen = 1 << 31 // not from our program: clamped
+	buf.Reset()
+	binary.Write(&buf, binary.NativeEndian, &x)
+	f.Add(buf.Bytes())
 	p := &Profiler{}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		ev, err := p.decode(raw)
@@ -36,6 +47,9 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		if ev.Syscall != "" && ev.Nr < 0 {
 			t.Fatalf("syscall %q with nr %d", ev.Syscall, ev.Nr)
+		}
+		if n := len(strings.Join(ev.Argv, "\x00")); n > ArgvMax {
+			t.Fatalf("argv of %d bytes, bound %d", n, ArgvMax)
 		}
 	})
 }

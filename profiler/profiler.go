@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/profiles"
 )
 
 // Sentinel errors; match with errors.Is.
@@ -271,6 +273,8 @@ func (p *Profiler) Track(cgroupID uint64, t TrackOptions) error {
 	if !ok {
 		p.free = p.free[:len(p.free)-1]
 		p.slots[cgroupID] = slot
+	} else if err := p.deleteRepeats(cgroupID); err != nil { // a fresh state
+		return fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
 	}
 	return p.bumpGeneration()
 }
@@ -343,7 +347,95 @@ func (p *Profiler) Untrack(cgroupID uint64) error {
 	}
 	delete(p.slots, cgroupID)
 	p.free = append(p.free, slot)
+	if err := p.deleteRepeats(cgroupID); err != nil {
+		return fmt.Errorf("untracking cgroup %d: %w", cgroupID, err)
+	}
 	return p.bumpGeneration()
+}
+
+// Repeat is the kernel's count of denied calls of one (cgroup, syscall)
+// that were counted instead of sent as events: beyond the first
+// RepeatBurst per RepeatInterval. Suppressed only grows while the cgroup
+// is tracked; the caller keeps what it read before and reports the
+// difference. Last* describe the latest call counted.
+type Repeat struct {
+	CgroupID   uint64
+	Arch       profiles.Arch
+	Nr         int
+	Syscall    string
+	Suppressed uint64
+	// LastTime, LastRet (the -errno it returned), and the caller's
+	// LastPID, LastTID, LastUID and LastGID (effective ids).
+	LastTime         time.Time
+	LastRet          int64
+	LastPID, LastTID uint32
+	LastUID, LastGID uint32
+}
+
+// RepeatBurst denied calls per (cgroup, syscall) per RepeatInterval are sent
+// as events; the rest are counted (REPEAT_BURST, REPEAT_INTERVAL_NS in
+// bpf/profiler.bpf.c).
+const (
+	RepeatBurst    = 8
+	RepeatInterval = time.Second
+)
+
+// Repeats returns the repeat counters of every (cgroup, syscall) that has
+// one. A counter and its Last* fields are read together but not
+// atomically: Last* may already describe a call counted after Suppressed
+// was read.
+func (p *Profiler) Repeats() ([]Repeat, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	var (
+		out []Repeat
+		k   profilerRepeatKey
+		v   profilerRepeatVal
+	)
+	it := p.objs.Repeats.Iterate()
+	for it.Next(&k, &v) {
+		if v.Suppressed == 0 || int(k.Arch) >= numArches {
+			continue
+		}
+		a := archOrder[k.Arch]
+		nr := tableNr(a, int(k.Nr))
+		out = append(out, Repeat{
+			CgroupID: k.CgroupId, Arch: a, Nr: nr, Syscall: syscallName(a, nr), Suppressed: v.Suppressed,
+			LastTime: time.Unix(0, int64(v.LastNs)+p.bootOff), LastRet: v.LastRet,
+			LastPID: v.LastPid, LastTID: v.LastTid, LastUID: v.LastUid, LastGID: v.LastGid,
+		})
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("reading repeat counters: %w", err)
+	}
+	return out, nil
+}
+
+// deleteRepeats drops the repeat counters of cgroupID. Called with p.mu held.
+func (p *Profiler) deleteRepeats(cgroupID uint64) error {
+	var (
+		k    profilerRepeatKey
+		v    profilerRepeatVal
+		keys []profilerRepeatKey
+	)
+	it := p.objs.Repeats.Iterate()
+	for it.Next(&k, &v) {
+		if k.CgroupId == cgroupID {
+			keys = append(keys, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading repeat counters: %w", err)
+	}
+	for i := range keys {
+		if err := p.objs.Repeats.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("deleting repeat counter: %w", err)
+		}
+	}
+	return nil
 }
 
 // State is a snapshot of one tracked cgroup's kernel state.

@@ -50,8 +50,20 @@ type profilerEvent struct {
 	Gid      uint32
 	Nr       int32
 	Arch     uint32
+	Flags    uint32
+	Pad      uint32
 	Comm     [16]int8
+	Pcomm    [16]int8
 	Filename [256]int8
+}
+
+type profilerExecEvent struct {
+	_       structs.HostLayout
+	Ev      profilerEvent
+	ArgvLen uint32
+	Pad     uint32
+	Interp  [256]int8
+	Argv    [2048]int8
 }
 
 type profilerIndexEntry struct {
@@ -59,6 +71,26 @@ type profilerIndexEntry struct {
 	CgroupId uint64
 	Slot     uint32
 	Collide  uint32
+}
+
+type profilerRepeatKey struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Arch     uint32
+	Nr       uint32
+}
+
+type profilerRepeatVal struct {
+	_           structs.HostLayout
+	WindowStart uint64
+	Sent        uint64
+	Suppressed  uint64
+	LastNs      uint64
+	LastRet     int64
+	LastPid     uint32
+	LastTid     uint32
+	LastUid     uint32
+	LastGid     uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -70,6 +102,7 @@ const (
 	profilerMapDrops             = "drops"
 	profilerMapEntered           = "entered"
 	profilerMapEvents            = "events"
+	profilerMapRepeats           = "repeats"
 	profilerMapStates            = "states"
 	profilerMapTracked           = "tracked"
 	profilerProgBumpGeneration   = "bump_generation"
@@ -82,6 +115,9 @@ const (
 	profilerVarExitsAttached     = "exits_attached"
 	profilerVarGeneration        = "generation"
 	profilerVarUnusedEvent       = "unused_event"
+	profilerVarUnusedExecEvent   = "unused_exec_event"
+	profilerVarUnusedRepeatKey   = "unused_repeat_key"
+	profilerVarUnusedRepeatVal   = "unused_repeat_val"
 )
 
 // loadProfiler returns the embedded CollectionSpec for profiler.
@@ -144,6 +180,7 @@ type profilerMapSpecs struct {
 	Drops      *ebpf.MapSpec `ebpf:"drops"`
 	Entered    *ebpf.MapSpec `ebpf:"entered"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
+	Repeats    *ebpf.MapSpec `ebpf:"repeats"`
 	States     *ebpf.MapSpec `ebpf:"states"`
 	Tracked    *ebpf.MapSpec `ebpf:"tracked"`
 }
@@ -152,9 +189,12 @@ type profilerMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerVariableSpecs struct {
-	ExitsAttached *ebpf.VariableSpec `ebpf:"exits_attached"`
-	Generation    *ebpf.VariableSpec `ebpf:"generation"`
-	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
+	ExitsAttached   *ebpf.VariableSpec `ebpf:"exits_attached"`
+	Generation      *ebpf.VariableSpec `ebpf:"generation"`
+	UnusedEvent     *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedExecEvent *ebpf.VariableSpec `ebpf:"unused_exec_event"`
+	UnusedRepeatKey *ebpf.VariableSpec `ebpf:"unused_repeat_key"`
+	UnusedRepeatVal *ebpf.VariableSpec `ebpf:"unused_repeat_val"`
 }
 
 // profilerObjects contains all objects after they have been loaded into the kernel.
@@ -182,6 +222,7 @@ type profilerMaps struct {
 	Drops      *ebpf.Map `ebpf:"drops"`
 	Entered    *ebpf.Map `ebpf:"entered"`
 	Events     *ebpf.Map `ebpf:"events"`
+	Repeats    *ebpf.Map `ebpf:"repeats"`
 	States     *ebpf.Map `ebpf:"states"`
 	Tracked    *ebpf.Map `ebpf:"tracked"`
 }
@@ -193,6 +234,7 @@ func (m *profilerMaps) Close() error {
 		m.Drops,
 		m.Entered,
 		m.Events,
+		m.Repeats,
 		m.States,
 		m.Tracked,
 	)
@@ -202,9 +244,12 @@ func (m *profilerMaps) Close() error {
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerVariables struct {
-	ExitsAttached *ebpf.Variable `ebpf:"exits_attached"`
-	Generation    *ebpf.Variable `ebpf:"generation"`
-	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
+	ExitsAttached   *ebpf.Variable `ebpf:"exits_attached"`
+	Generation      *ebpf.Variable `ebpf:"generation"`
+	UnusedEvent     *ebpf.Variable `ebpf:"unused_event"`
+	UnusedExecEvent *ebpf.Variable `ebpf:"unused_exec_event"`
+	UnusedRepeatKey *ebpf.Variable `ebpf:"unused_repeat_key"`
+	UnusedRepeatVal *ebpf.Variable `ebpf:"unused_repeat_val"`
 }
 
 // profilerPrograms contains all programs after they have been loaded into the kernel.

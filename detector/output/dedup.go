@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"maps"
 	"reflect"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -17,7 +18,12 @@ import (
 const (
 	FieldRepeatCount  = "sysward.repeat_count"  // repeats collapsed into this summary
 	FieldRepeatWindow = "sysward.repeat_window" // the window, e.g. "10s"
-	FieldFirstTime    = "sysward.first_time"    // time of the alert that opened the window (Falco's format)
+	FieldFirstTime    = "sysward.first_time"    // time of the first repeat the summary counts (Falco's format)
+	FieldLastTime     = "sysward.last_time"     // time of the last one: also the summary's time
+	// FieldCount is added to an alert that stands for more than one
+	// occurrence by itself (detector.Alert.Count: repeats the kernel
+	// counted), when it is delivered as it is.
+	FieldCount = "sysward.count"
 )
 
 // DefaultDedupKeyFields are the output fields that, with the rule and the
@@ -42,7 +48,13 @@ type DedupConfig struct {
 // Dedup collapses repeated identical alerts: the first one of a key passes in
 // full; repeats within Window after it are counted, and when the window
 // closes (or on Close) one summary alert is emitted carrying the latest
-// repeat and the count (FieldRepeatCount). Offer is safe for concurrent use.
+// repeat, its time, and the count of occurrences (FieldRepeatCount, each
+// alert weighing its Count). Offer is safe for concurrent use.
+//
+// Alerts leave in time order: before an alert passes, the repeats counted
+// before its time are summarised (and their windows go on counting), so a
+// summary never follows an alert later than what it counts. With one
+// sender, what Offer passes and what emit receives are in event-time order.
 type Dedup struct {
 	window    time.Duration
 	keyFields []string
@@ -68,9 +80,10 @@ type dedupShard struct {
 type dedupEntry struct {
 	first   *detector.Alert // the alert that opened the window (identity)
 	vals    []any           // first's key field values
-	last    *detector.Alert // latest repeat
+	last    *detector.Alert // latest repeat (by event time)
 	opened  time.Time       // wall clock, for the sweeper
-	repeats uint64
+	repeats uint64          // occurrences counted since the last summary
+	from    time.Time       // time of the earliest of them
 }
 
 // NewDedup returns a Dedup calling emit with each window's summary. emit is
@@ -128,36 +141,74 @@ func (d *Dedup) Offer(a *detector.Alert) bool {
 	s := &d.shards[h%dedupShards]
 	s.mu.Lock()
 	e, ok := s.entries[h]
+	if ok && e.same(a, vals) && a.Time.Sub(e.first.Time) < d.window {
+		e.add(a)
+		s.mu.Unlock()
+		return false
+	}
+	s.mu.Unlock()
+	// a passes: first what was counted before it, in time order (this
+	// closes a's own expired window too).
+	d.flushBefore(a.Time)
+	s.mu.Lock()
+	e, ok = s.entries[h]
+	var sum *detector.Alert
 	if ok && e.same(a, vals) {
-		if a.Time.Sub(e.first.Time) < d.window {
-			e.repeats++
-			e.last = a
-			s.mu.Unlock()
-			return false
-		}
-		// The window ran out before the sweeper closed it: close it here, so
-		// its summary goes out before this alert opens the next one.
-		var sum *detector.Alert
+		// Expired: counted later than a (a reordered stream) or nothing.
 		if e.repeats > 0 {
 			sum = d.summary(e)
 		}
 		s.entries[h] = d.newEntry(a, vals)
-		s.mu.Unlock()
-		if sum != nil {
-			d.publish(sum)
-		}
-		return true
-	}
-	if !ok && len(s.entries) < d.maxPer {
+	} else if !ok && len(s.entries) < d.maxPer {
 		s.entries[h] = d.newEntry(a, vals)
 	}
 	// A different alert under the same 64-bit hash, or too many open
 	// windows: pass it through uncollapsed.
 	s.mu.Unlock()
+	if sum != nil {
+		d.publish(sum)
+	}
 	return true
 }
 
+// add counts a as a repeat.
+func (e *dedupEntry) add(a *detector.Alert) {
+	if e.repeats == 0 || a.Time.Before(e.from) {
+		e.from = a.Time
+	}
+	e.repeats += a.Occurrences()
+	if e.last == nil || !a.Time.Before(e.last.Time) {
+		e.last = a
+	}
+}
+
+// flushBefore summarises, oldest first, the repeats of every open window
+// whose latest counted occurrence is before t; the windows stay open.
+func (d *Dedup) flushBefore(t time.Time) {
+	var out []*detector.Alert
+	for i := range d.shards {
+		s := &d.shards[i]
+		s.mu.Lock()
+		for _, e := range s.entries {
+			if e.repeats > 0 && e.last.Time.Before(t) {
+				out = append(out, d.summary(e))
+			}
+		}
+		s.mu.Unlock()
+	}
+	d.publishSorted(out)
+}
+
+func (d *Dedup) publishSorted(out []*detector.Alert) {
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	for _, a := range out {
+		d.publish(a)
+	}
+}
+
 func (d *Dedup) newEntry(a *detector.Alert, vals []any) *dedupEntry {
+	// a is delivered (with its own count, WithCount): it opens the window
+	// with nothing counted yet.
 	return &dedupEntry{first: a, vals: append([]any(nil), vals...), opened: d.now()}
 }
 
@@ -246,22 +297,42 @@ func (d *Dedup) sweep(all bool) {
 		}
 		s.mu.Unlock()
 	}
-	for _, a := range out {
-		d.publish(a)
-	}
+	d.publishSorted(out)
 }
 
-// summary is the latest repeat with the count added; a new Alert and map,
-// since the repeat itself is shared read-only.
+// summary is the latest repeat with the count added, at the latest repeat's
+// time; a new Alert and map, since the repeat itself is shared read-only.
+// It resets e's count: the window goes on counting from zero. Called with
+// e's shard locked.
 func (d *Dedup) summary(e *dedupEntry) *detector.Alert {
 	s := *e.last
-	s.OutputFields = make(map[string]any, len(e.last.OutputFields)+3)
+	s.Count = 0 // the count is in the fields now
+	s.OutputFields = make(map[string]any, len(e.last.OutputFields)+4)
 	maps.Copy(s.OutputFields, e.last.OutputFields)
+	delete(s.OutputFields, FieldCount)
 	s.OutputFields[FieldRepeatCount] = e.repeats
 	s.OutputFields[FieldRepeatWindow] = d.window.String()
-	s.OutputFields[FieldFirstTime] = string(e.first.Time.UTC().AppendFormat(nil, detector.TimeLayoutJSON))
+	s.OutputFields[FieldFirstTime] = string(e.from.UTC().AppendFormat(nil, detector.TimeLayoutJSON))
+	s.OutputFields[FieldLastTime] = string(e.last.Time.UTC().AppendFormat(nil, detector.TimeLayoutJSON))
 	s.Output = fmt.Sprintf("%s (repeated %d more times within %s)", e.last.Output, e.repeats, d.window)
+	e.repeats = 0
 	return &s
+}
+
+// WithCount returns a itself when it stands for one occurrence, else a copy
+// that says how many (FieldCount, and in the text): for an alert delivered
+// without dedup, or that opened a window.
+func WithCount(a *detector.Alert) *detector.Alert {
+	n := a.Occurrences()
+	if n <= 1 {
+		return a
+	}
+	c := *a
+	c.OutputFields = make(map[string]any, len(a.OutputFields)+1)
+	maps.Copy(c.OutputFields, a.OutputFields)
+	c.OutputFields[FieldCount] = n
+	c.Output = fmt.Sprintf("%s (%d times, counted in the kernel; this is the last)", a.Output, n)
+	return &c
 }
 
 // Close stops the sweeper and emits the summaries of all open windows.

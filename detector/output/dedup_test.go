@@ -2,6 +2,8 @@ package output
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,4 +245,125 @@ func TestDispatcherDedupRealTime(t *testing.T) {
 	if got := counter(t, m, metrics.AlertsSuppressedTotal, map[string]string{"rule": "Terminal shell in container"}); got != 9 {
 		t.Errorf("suppressed %v, want 9", got)
 	}
+}
+
+// TestDedupSummaryAtLastOccurrence (issue #13 item 6): a summary carries the
+// time of the last occurrence it counts, and the first and last times, even
+// when repeats arrive out of order (events from several CPUs).
+func TestDedupSummaryAtLastOccurrence(t *testing.T) {
+	d, clk, c := newTestDedup(t, DedupConfig{Window: Duration(10 * time.Second)})
+	t0 := clk.now()
+	if !d.Offer(at(0, clk)) {
+		t.Fatal("first held back")
+	}
+	for _, off := range []int{3, 1, 5, 2} {
+		a := alert(off)
+		a.Time = t0.Add(time.Duration(off) * time.Second)
+		if d.Offer(a) {
+			t.Fatalf("repeat at +%ds passed", off)
+		}
+	}
+	d.Close()
+	got := c.get()
+	if len(got) != 1 {
+		t.Fatalf("%d summaries", len(got))
+	}
+	s := got[0]
+	stamp := func(off int) string {
+		return string(t0.Add(time.Duration(off)*time.Second).UTC().AppendFormat(nil, detector.TimeLayoutJSON))
+	}
+	if !s.Time.Equal(t0.Add(5*time.Second)) || s.OutputFields[FieldRepeatCount] != uint64(4) ||
+		s.OutputFields[FieldFirstTime] != stamp(1) || s.OutputFields[FieldLastTime] != stamp(5) {
+		t.Errorf("summary at %v, fields %v; want the last occurrence (+5s), 4 repeats from +1s to +5s", s.Time.Sub(t0), s.OutputFields)
+	}
+}
+
+// TestDedupTimeOrder (issue #13 item 6): what dedup lets through and the
+// summaries it emits come out in time order: repeats counted before an
+// alert that passes are summarised before it, and the window goes on.
+func TestDedupTimeOrder(t *testing.T) {
+	var mu sync.Mutex
+	var out []*detector.Alert
+	clk := &fakeClock{}
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk.ns.Store(t0.UnixNano())
+	d := newDedup(DedupConfig{Window: Duration(time.Minute)}, nil, func(a *detector.Alert) {
+		mu.Lock()
+		out = append(out, a)
+		mu.Unlock()
+	}, clk.now)
+	offer := func(workload string, sec int, count uint64) {
+		a := alert(sec)
+		a.Workload, a.Time, a.Count = workload, t0.Add(time.Duration(sec)*time.Second), count
+		if d.Offer(a) {
+			mu.Lock()
+			out = append(out, a)
+			mu.Unlock()
+		}
+	}
+	offer("a", 0, 0)
+	offer("a", 1, 0)
+	offer("a", 2, 1000) // a summary of kernel-counted repeats
+	offer("b", 3, 0)    // a's repeats so far go out before it
+	offer("a", 4, 0)
+	offer("b", 5, 0)
+	d.Close()
+	var times []int
+	var counts []any
+	for _, a := range out {
+		times = append(times, int(a.Time.Sub(t0)/time.Second))
+		counts = append(counts, a.OutputFields[FieldRepeatCount])
+	}
+	want := []int{0, 2, 3, 4, 5}
+	if fmt.Sprint(times) != fmt.Sprint(want) {
+		t.Fatalf("delivered at %v s, want %v (time order)", times, want)
+	}
+	if fmt.Sprint(counts) != fmt.Sprint([]any{nil, uint64(1001), nil, uint64(1), uint64(1)}) {
+		t.Errorf("repeat counts %v, want a's 1+1000 then 1 and b's 1", counts)
+	}
+}
+
+// TestDispatcherCounts: the dispatcher says how many alerts it printed and
+// how many occurrences they stand for; an alert standing for many says so.
+func TestDispatcherCounts(t *testing.T) {
+	var buf syncBuf
+	d := NewDispatcher(DispatcherConfig{Dedup: DedupConfig{Window: Duration(time.Hour)}},
+		NewWriter(&buf, FormatText, nil))
+	for i := range 10 {
+		a := alert(i)
+		if i == 9 {
+			a.Count = 500
+		}
+		d.Send(a)
+	}
+	b := alert(0)
+	b.Workload, b.Count = "other", 7
+	d.Send(b)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	printed, counted := d.Counts()
+	if printed != 3 || counted[alert(0).Rule] != 9+500+7 {
+		t.Errorf("printed %d, counted %v; want 3 and 516", printed, counted)
+	}
+	if !strings.Contains(buf.String(), "(7 times, counted in the kernel") || !strings.Contains(buf.String(), "repeated 508 more times") {
+		t.Errorf("output:\n%s", buf.String())
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -3,7 +3,9 @@ package output
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sysward/sysward/detector"
@@ -32,6 +34,10 @@ type Dispatcher struct {
 	flush    time.Duration
 	once     sync.Once
 	err      error
+
+	printed atomic.Uint64
+	cmu     sync.Mutex
+	counted map[string]uint64 // occurrences per rule
 }
 
 // Multi is another name for Dispatcher.
@@ -40,7 +46,7 @@ type Multi = Dispatcher
 // NewDispatcher returns a Dispatcher over outs; it owns them and closes them
 // in Close.
 func NewDispatcher(cfg DispatcherConfig, outs ...Output) *Dispatcher {
-	d := &Dispatcher{outs: outs, rec: cfg.Recorder, hostname: cfg.Hostname, flush: cfg.FlushTimeout}
+	d := &Dispatcher{outs: outs, rec: cfg.Recorder, hostname: cfg.Hostname, flush: cfg.FlushTimeout, counted: map[string]uint64{}}
 	if d.rec == nil {
 		d.rec = metrics.Nop
 	}
@@ -64,16 +70,33 @@ func (d *Dispatcher) Send(a *detector.Alert) {
 		a.Hostname = d.hostname
 	}
 	d.rec.Alert(a.Rule, a.Priority.String())
+	d.cmu.Lock()
+	d.counted[a.Rule] += a.Occurrences()
+	d.cmu.Unlock()
 	if d.dedup != nil && !d.dedup.Offer(a) {
 		return
 	}
-	d.fanout(a)
+	d.fanout(WithCount(a))
 }
 
 func (d *Dispatcher) fanout(a *detector.Alert) {
+	d.printed.Add(1)
 	for _, o := range d.outs {
 		o.Send(a)
 	}
+}
+
+// Counts says what the Dispatcher did so far: printed is how many alerts
+// went to the outputs (first occurrences, repeat summaries, alerts dedup
+// did not collapse); counted is how many occurrences they stand for, per
+// rule (an alert counts its Count, a repeat summary nothing beyond the
+// alerts it collapsed).
+func (d *Dispatcher) Counts() (printed uint64, counted map[string]uint64) {
+	d.cmu.Lock()
+	defer d.cmu.Unlock()
+	counted = make(map[string]uint64, len(d.counted))
+	maps.Copy(counted, d.counted)
+	return d.printed.Load(), counted
 }
 
 // Close emits pending repeat summaries and closes every output, flushing for

@@ -110,6 +110,10 @@ type Known struct {
 	PPID    int
 	Name    string
 	ExePath string
+	// Exe and Args are argv[0] and argv[1:] as the kernel copied them at
+	// exec (bounded: a cut argv ends with a marker, see watch).
+	Exe  string
+	Args []string
 	// UID and GID (effective, from the kernel) name the user of a process
 	// that is gone, through its parent's user database.
 	UID, GID uint32
@@ -178,6 +182,9 @@ func (r *Reader) Note(pid int, k Known) {
 		}
 		if k.ExePath == "" {
 			k.ExePath = old.ExePath
+		}
+		if k.Exe == "" && k.Args == nil {
+			k.Exe, k.Args = old.Exe, old.Args
 		}
 		if k.PPID == 0 {
 			k.PPID = old.PPID
@@ -268,6 +275,9 @@ func (r *Reader) fromKnown(p *Process, depth int) {
 		}
 		if k.ExePath != "" {
 			p.ExePath = k.ExePath
+		}
+		if k.Exe != "" || k.Args != nil {
+			p.Exe, p.Args = k.Exe, k.Args
 		}
 		if k.PPID != 0 {
 			p.PPID = k.PPID
@@ -484,6 +494,17 @@ func (r *Reader) confirm(c Container) Container {
 		}
 	}
 	return Container{PodUID: c.PodUID}
+}
+
+// Names resolves uid and gid in p's user database (its container's
+// /etc/passwd and /etc/group, or the host's): for ids the kernel reported at
+// the time of an event, which win over the ids p was read with (a daemon
+// drops privileges after exec).
+func (r *Reader) Names(p *Process, uid, gid uint32) (user, group string) {
+	if p.UID == uid && p.GID == gid && !p.Exited {
+		return p.User, p.Group
+	}
+	return r.names(p.PID, p.Container.ID, uid, gid)
 }
 
 // names resolves uid and gid in the process's own user database: the

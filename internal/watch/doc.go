@@ -15,7 +15,17 @@
 // (denied, seen at sys_exit with its errno), a process exec, and a process
 // killed by SIGSYS. By default the kernel reports every deviating call, so
 // repeats are counted; the output's dedup collapses repeated identical alerts
-// (same rule, workload, syscall) after the first, detailed one.
+// (same rule, workload, syscall) after the first, detailed one. Refused calls
+// beyond profiler.RepeatBurst per second per (workload, syscall) are counted
+// in the kernel instead; every DropInterval (and in Drain and Remove) the
+// Watcher turns each counter's growth into one event with Count (the calls)
+// and the last call's time.
+//
+// The kernel's facts win over /proc (read later, and cached): uid/gid at
+// the time of the call, comm, parent, and at exec argv, file and
+// interpreter. /proc fills in the rest (exe path, cwd, tty, container,
+// ancestors), and for a process already gone the facts its exec event noted
+// stand in.
 //
 // Refused calls are seen at sys_exit, kills at sched_process_exit. Those two
 // hooks run for every syscall and exit on the host, so a Session leaves them
@@ -60,5 +70,5 @@
 // wrap the profiler's sentinels (profiler.ErrPermission, profiler.ErrNoBTF,
 // profiler.ErrNotTracked …) for errors.Is. A process that exited before it
 // could be enriched is not an error: the kernel's own facts (comm, pid,
-// uid) stand in.
+// uid, argv from its exec) stand in.
 package watch

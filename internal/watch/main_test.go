@@ -3,8 +3,10 @@ package watch
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +22,9 @@ const childEnv = "SYSWARD_WATCH_TEST_CHILD"
 //	storm:<n>:<nr,nr,…>            call getppid n times, then each nr once
 //	paced:<n>:<duration>           call getppid n times, pausing between calls
 //	loop:<n>                       time n getppid calls, print the best chunk's ns/call
+//	setuid:<uid>:<pause>           wait pause (the exec event is read as root), become
+//	                               uid (all threads), call getppid once
+//	run:<path>                     run path (a #! script) and wait for it
 func TestMain(m *testing.M) {
 	if v := os.Getenv(childEnv); v != "" {
 		os.Exit(child(v, os.Args[1:]))
@@ -47,6 +52,29 @@ func child(spec string, args []string) int {
 	case "loop":
 		n, _ := strconv.Atoi(rest)
 		fmt.Printf("%.3f\n", loop(n))
+		return 0
+	case "setuid":
+		us, pause, _ := strings.Cut(rest, ":")
+		uid, _ := strconv.Atoi(us)
+		d, _ := time.ParseDuration(pause)
+		time.Sleep(d)
+		if err := syscall.Setgid(uid); err != nil {
+			fmt.Fprintln(os.Stderr, "setgid:", err)
+			return 2
+		}
+		if err := syscall.Setuid(uid); err != nil {
+			fmt.Fprintln(os.Stderr, "setuid:", err)
+			return 2
+		}
+		unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
+		return 0
+	case "run":
+		cmd := exec.Command(rest)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "run:", err)
+			return 2
+		}
 		return 0
 	case "paced":
 		ns, pause, _ := strings.Cut(rest, ":")

@@ -127,7 +127,13 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(stderr, "sysward watch --all-containers: %d containers tracked at exit, %d kernel events\n", len(res.Containers), w.eventCount())
+	printed, counted := disp.Counts()
+	var total uint64
+	for _, n := range counted {
+		total += n
+	}
+	fmt.Fprintf(stderr, "sysward watch --all-containers: %d containers tracked at exit, %d kernel events, alerts printed %d, counted %d\n",
+		len(res.Containers), w.eventCount(), printed, total)
 	for _, n := range names {
 		st := res.OutputStats[n]
 		fmt.Fprintf(stderr, "  output %s: %d sent, %d dropped\n", n, st.Sent, st.Dropped)

@@ -73,9 +73,45 @@ func TestDefaultRulesMatch(t *testing.T) {
 		}, "Workload killed by seccomp", detector.PriorityCritical, "SIGSYS"},
 		{"entrypoint shell", func() detector.Event {
 			e := base("execve")
-			e.Proc.Name = "sh"
+			e.Proc.Name, e.Entrypoint = "sh", true
 			return e
 		}, "", 0, ""},
+		{"entrypoint shell script", func() detector.Event {
+			e := base("execve")
+			e.Proc.Name, e.Interpreter, e.Entrypoint = "entrypoint.sh", "/bin/sh", true
+			e.Proc.Ancestors = []detector.Ancestor{{Name: "containerd-shim"}}
+			return e
+		}, "", 0, ""},
+		{"shell under a shell", func() detector.Event {
+			e := base("execve")
+			e.Proc.Name = "sh"
+			e.Proc.Ancestors = []detector.Ancestor{{Name: "sh"}, {Name: "sysward"}}
+			return e
+		}, "", 0, ""},
+		{"shell under a shell script", func() detector.Event {
+			e := base("execve")
+			e.Proc.Name = "sh"
+			e.Proc.Ancestors = []detector.Ancestor{{Name: "run.sh", ExePath: "/usr/bin/dash"}}
+			return e
+		}, "", 0, ""},
+		{"CGI shell script", func() detector.Event {
+			e := base("execve")
+			e.Proc.Name, e.Proc.ExePath, e.Interpreter = "hello.sh", "/usr/bin/dash", "/bin/sh"
+			e.Proc.Ancestors = []detector.Ancestor{{Name: "lighttpd"}}
+			return e
+		}, "Shell spawned in workload", detector.PriorityNotice, "shell=hello.sh"},
+		{"shell renamed", func() detector.Event {
+			e := base("execve")
+			e.Proc.Name, e.Proc.ExePath = "x", "/usr/bin/bash"
+			e.Proc.Ancestors = []detector.Ancestor{{Name: "app"}}
+			return e
+		}, "Shell spawned in workload", detector.PriorityNotice, "shell=x"},
+		{"parent named like a runtime", func() detector.Event {
+			e := base("execve")
+			e.Proc.Name = "sh"
+			e.Proc.Ancestors = []detector.Ancestor{{Name: "runc"}}
+			return e
+		}, "Shell spawned in workload", detector.PriorityNotice, "parent=runc"},
 		{"spawned shell", func() detector.Event {
 			e := base("execve")
 			e.Proc.Name = "bash"

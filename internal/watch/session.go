@@ -265,6 +265,7 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 		res.OutputStats[o.Name()] = st
 		res.Summary.OutputDrops += st.Dropped
 	}
+	res.Summary.setAlertCounts(disp)
 	if cfg.Format == output.FormatJSON {
 		err = res.Summary.WriteJSON(stderr)
 	} else {

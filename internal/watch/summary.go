@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sysward/sysward/detector/output"
 )
 
 // Summary is what a watch session saw, written when it ends.
@@ -29,8 +31,13 @@ type Summary struct {
 	DeniedCalls uint64 `json:"denied_calls"`
 	// Drops counts events the kernel could not queue (ring buffer full).
 	Drops uint64 `json:"drops"`
-	// Alerts counts alerts per rule, before deduplication.
+	// Alerts counts, per rule, the occurrences alerts were raised for,
+	// before deduplication: an alert for repeats the kernel counted
+	// counts them all.
 	Alerts map[string]uint64 `json:"alerts"`
+	// Printed is how many alerts the outputs were given: first
+	// occurrences, repeat summaries, and sysward's own alerts.
+	Printed uint64 `json:"printed"`
 	// OutputDrops counts alerts an output's queue had no room for.
 	OutputDrops uint64 `json:"output_drops,omitempty"`
 }
@@ -47,6 +54,16 @@ type Deviation struct {
 	// killed call never reaches sys_exit, so it is known from the exit
 	// event only, not from the bitmap.
 	Killed uint64 `json:"killed,omitempty"`
+}
+
+// setAlertCounts takes Printed and Alerts from the dispatcher, once it is
+// closed (its dedup summaries delivered): what was printed and what the
+// alerts stand for. sysward's own alerts (kernel drops) are printed and
+// counted too.
+func (s *Summary) setAlertCounts(d *output.Dispatcher) {
+	printed, counted := d.Counts()
+	s.Printed = printed
+	s.Alerts = counted
 }
 
 // TotalAlerts sums Alerts.
@@ -97,8 +114,8 @@ func (s *Summary) WriteText(w io.Writer) error {
 		rules = append(rules, r)
 	}
 	sort.Strings(rules)
-	fmt.Fprintf(&b, "  calls outside the profile %d (denied %d), events %d, kernel drops %d, alerts raised %d",
-		s.Calls, s.DeniedCalls, s.Events, s.Drops, s.TotalAlerts())
+	fmt.Fprintf(&b, "  calls outside the profile %d (denied %d), events %d, kernel drops %d, alerts printed %d, counted %d",
+		s.Calls, s.DeniedCalls, s.Events, s.Drops, s.Printed, s.TotalAlerts())
 	if s.OutputDrops > 0 {
 		fmt.Fprintf(&b, ", output drops %d", s.OutputDrops)
 	}

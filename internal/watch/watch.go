@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -110,7 +111,19 @@ type Watcher struct {
 	started   time.Time
 	closed    bool
 
-	ev detector.Event // reused per event; Run is single-goroutine
+	// hmu serialises handle: Run's events and the repeat summaries made
+	// by the drop/repeat ticker.
+	hmu sync.Mutex
+	ev  detector.Event // reused per event, under hmu
+	// repeatsSeen is the kernel's repeat counter (denied calls counted,
+	// not sent) already reported, per (cgroup, arch, nr). Under hmu.
+	repeatsSeen map[repeatKey]uint64
+}
+
+type repeatKey struct {
+	cgroup uint64
+	arch   string
+	nr     int
 }
 
 type watched struct {
@@ -142,7 +155,7 @@ func New(opts Options) (*Watcher, error) {
 		opts.DropInterval = time.Second
 	}
 	w := &Watcher{opts: opts, prof: opts.Profiler, proc: opts.Proc, met: opts.Metrics,
-		workloads: map[uint64]*watched{}, started: time.Now()}
+		workloads: map[uint64]*watched{}, started: time.Now(), repeatsSeen: map[repeatKey]uint64{}}
 	if w.proc == nil {
 		w.proc = procinfo.New(nil)
 	}
@@ -218,6 +231,14 @@ func (w *Watcher) trackedLocked() int {
 // Remove stops watching the workload of cgroupID, keeping its final kernel
 // state for Summary. Call it after Drain so late events are counted.
 func (w *Watcher) Remove(cgroupID uint64) error {
+	w.flushRepeats() // the kernel's counters go with the cgroup
+	w.hmu.Lock()
+	for k := range w.repeatsSeen {
+		if k.cgroup == cgroupID {
+			delete(w.repeatsSeen, k)
+		}
+	}
+	w.hmu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	wl, ok := w.workloads[cgroupID]
@@ -272,6 +293,7 @@ func (w *Watcher) Drain(quiet, max time.Duration) {
 		w.handle(&ev)
 	}
 	w.checkDrops()
+	w.flushRepeats()
 }
 
 // watchDrops polls the kernel's drop counter and reports increases.
@@ -286,6 +308,7 @@ func (w *Watcher) watchDrops(ctx context.Context, done <-chan struct{}) {
 			return
 		case <-t.C:
 			w.checkDrops()
+			w.flushRepeats()
 		}
 	}
 }
@@ -327,8 +350,43 @@ func (w *Watcher) checkDrops() {
 	})
 }
 
+// flushRepeats turns the kernel's repeat counters (denied calls beyond
+// profiler.RepeatBurst per second, counted instead of sent) into one event
+// per (workload, syscall) that grew since the last flush: Count is how many
+// calls, Time the last one's. Run calls it every DropInterval, Drain once.
+func (w *Watcher) flushRepeats() {
+	reps, err := w.prof.Repeats()
+	if err != nil {
+		return
+	}
+	sort.Slice(reps, func(i, j int) bool { return reps[i].LastTime.Before(reps[j].LastTime) })
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	for _, r := range reps {
+		k := repeatKey{r.CgroupID, string(r.Arch), r.Nr}
+		seen := w.repeatsSeen[k]
+		if r.Suppressed <= seen {
+			continue
+		}
+		w.repeatsSeen[k] = r.Suppressed
+		kev := profiler.Event{Kind: profiler.EventDenied, Time: r.LastTime, CgroupID: r.CgroupID,
+			PID: r.LastPID, TID: r.LastTID, UID: r.LastUID, GID: r.LastGID,
+			Arch: r.Arch, Nr: r.Nr, Syscall: r.Syscall, Ret: r.LastRet, Repeat: r.Suppressed - seen}
+		if r.LastRet < 0 && r.LastRet >= -4095 {
+			kev.Errno = int(-r.LastRet)
+		}
+		w.handleLocked(&kev)
+	}
+}
+
 // handle turns one kernel event into a detector event and evaluates it.
 func (w *Watcher) handle(kev *profiler.Event) {
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	w.handleLocked(kev)
+}
+
+func (w *Watcher) handleLocked(kev *profiler.Event) {
 	w.mu.Lock()
 	wl, ok := w.workloads[kev.CgroupID]
 	if ok {
@@ -345,6 +403,7 @@ func (w *Watcher) handle(kev *profiler.Event) {
 	ev.Profile = wl.ProfileName
 	ev.Mode = wl.Mode
 	ev.Fd.Num = -1
+	ev.Count = kev.Repeat
 
 	pid := int(kev.PID)
 	switch kev.Kind {
@@ -375,7 +434,7 @@ func (w *Watcher) handle(kev *profiler.Event) {
 		} else {
 			ev.Action = actionFor(wl.Mode)
 		}
-		w.count(wl, kev.Syscall, ev.Denied)
+		w.count(wl, kev.Syscall, ev.Denied, max(kev.Repeat, 1))
 	case profiler.EventExitSigsys:
 		ev.Type = "procexit"
 		ev.Denied = true
@@ -425,7 +484,8 @@ func actionFor(mode string) string {
 	return "allow"
 }
 
-func (w *Watcher) count(wl *watched, syscall string, denied bool) {
+// count adds an event standing for calls calls of syscall.
+func (w *Watcher) count(wl *watched, syscall string, denied bool, calls uint64) {
 	w.mu.Lock()
 	d := wl.counts[syscall]
 	if d == nil {
@@ -434,7 +494,7 @@ func (w *Watcher) count(wl *watched, syscall string, denied bool) {
 	}
 	d.Events++
 	if denied {
-		d.Denied++
+		d.Denied += calls
 	}
 	w.mu.Unlock()
 	w.met.Deviation(wl.Name, syscall)

@@ -54,6 +54,16 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_WORDS (NR_BITS / 64)
 #define N_ARCH 3
 #define MAX_FILENAME 256
+/* Exec events carry argv up to this many bytes (NUL-separated, as in
+ * /proc/PID/cmdline); longer ones are cut and marked EVF_ARGV_TRUNCATED.
+ * Falco's drivers cap argv at a few KB too; 2 KiB keeps an exec event
+ * (~2.6 KB) inside a one-page ring buffer. */
+#define ARGV_MAX 2048
+/* Denied calls: at most REPEAT_BURST events per (cgroup, syscall) per
+ * REPEAT_INTERVAL_NS go to the ring buffer; the rest are counted in
+ * `repeats`, which user space reads into one summary event per interval. */
+#define REPEAT_INTERVAL_NS 1000000000ULL
+#define REPEAT_BURST 8
 
 /* x86: arch/x86/include/asm/thread_info.h; in_ia32_syscall() tests this. */
 #define TS_COMPAT 0x0002
@@ -93,6 +103,14 @@ enum event_kind {
 	EVENT_EXEC = 3,
 	EVENT_EXIT_SIGSYS = 4,
 	EVENT_FIRST_SEEN = 5,
+};
+
+enum event_flag {
+	/* exec: the task's parent is not in the workload's cgroup (the
+	 * runtime or sysward started it: the workload's entrypoint). */
+	EVF_PARENT_OUTSIDE = 1 << 0,
+	/* exec: argv was longer than ARGV_MAX and was cut. */
+	EVF_ARGV_TRUNCATED = 1 << 1,
 };
 
 struct cgroup_state {
@@ -149,6 +167,9 @@ const volatile __u32 exits_attached = 0;
 
 #define barrier() asm volatile("" ::: "memory")
 #define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
+#ifndef barrier_var
+#define barrier_var(var) asm volatile("" : "+r"(var))
+#endif
 
 struct event {
 	__u64 ts_boot_ns;
@@ -160,12 +181,52 @@ struct event {
 	__u32 pid;
 	__u32 tid;
 	__u32 ppid;
+	/* Effective uid and gid of the task at the time of the event. */
 	__u32 uid;
 	__u32 gid;
 	__s32 nr;
 	__u32 arch;
+	/* EVF_* */
+	__u32 flags;
+	__u32 pad;
 	char comm[16];
+	/* The parent's comm at the time of the event. */
+	char pcomm[16];
 	char filename[MAX_FILENAME];
+};
+
+/* EVENT_EXEC: struct event, then what the kernel knows at exec that /proc
+ * may no longer have when user space reads the event. */
+struct exec_event {
+	struct event ev;
+	/* Bytes of argv used (NUL-separated). */
+	__u32 argv_len;
+	__u32 pad;
+	/* For a #! script, the interpreter as the kernel resolved it (bprm->
+	 * interp differs from bprm->filename); empty for a binary. */
+	char interp[MAX_FILENAME];
+	char argv[ARGV_MAX];
+};
+
+/* Denied-call repeats of one (cgroup, syscall), see REPEAT_BURST. The
+ * counters only grow (user space keeps what it read before); `last_*`
+ * describe the latest suppressed call. */
+struct repeat_key {
+	__u64 cgroup_id;
+	__u32 arch;
+	__u32 nr;
+};
+
+struct repeat_val {
+	__u64 window_start;
+	__u64 sent;
+	__u64 suppressed;
+	__u64 last_ns;
+	__s64 last_ret;
+	__u32 last_pid;
+	__u32 last_tid;
+	__u32 last_uid;
+	__u32 last_gid;
 };
 
 #define INDEX_SIZE 4096 /* power of two */
@@ -231,8 +292,18 @@ struct {
 	__type(value, __s64);
 } entered SEC(".maps");
 
-/* Force BTF for the event struct so bpf2go -type can generate it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct repeat_key);
+	__type(value, struct repeat_val);
+} repeats SEC(".maps");
+
+/* Force BTF for the event structs so bpf2go -type can generate them. */
 const struct event *unused_event __attribute__((unused));
+const struct exec_event *unused_exec_event __attribute__((unused));
+const struct repeat_key *unused_repeat_key __attribute__((unused));
+const struct repeat_val *unused_repeat_val __attribute__((unused));
 
 /* native_entry reports whether regs come from the 64-bit SYSCALL entry:
  * entry_SYSCALL_64 saves the return RIP (in RCX) as both ip and cx, and
@@ -407,6 +478,36 @@ static __always_inline void count_drop(void)
 		__sync_fetch_and_add(d, 1); /* per-CPU, but preemptible */
 }
 
+/* fill sets the fields every event has, from the current task at the time
+ * of the event: the kernel's word on who made the call, whatever /proc says
+ * later (a daemon drops privileges after exec; a short command is gone). */
+static __always_inline void fill(struct event *e, __u32 kind, __u64 cg)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	e->ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->cgroup_id = cg;
+	e->kind = kind;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	/* Effective ids, as Falco's user.uid and /proc/PID/status's second
+	 * column (bpf_get_current_uid_gid returns the real ones). */
+	const struct cred *cred = task->cred; /* BTF loads, no helper */
+	e->uid = cred->euid.val;
+	e->gid = cred->egid.val;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->nr = -1;
+	e->arch = 0;
+	e->ret = 0;
+	e->flags = 0;
+	e->pad = 0;
+	__builtin_memset(e->args, 0, sizeof(e->args));
+	e->filename[0] = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_probe_read_kernel_str(e->pcomm, sizeof(e->pcomm), BPF_CORE_READ(task, real_parent, comm));
+}
+
 static __always_inline struct event *reserve(__u32 kind, __u64 cg)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -415,24 +516,7 @@ static __always_inline struct event *reserve(__u32 kind, __u64 cg)
 		count_drop();
 		return 0;
 	}
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-	struct task_struct *task = bpf_get_current_task_btf();
-
-	e->ts_boot_ns = bpf_ktime_get_boot_ns();
-	e->cgroup_id = cg;
-	e->kind = kind;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->uid = (__u32)uid_gid;
-	e->gid = uid_gid >> 32;
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	e->nr = -1;
-	e->arch = 0;
-	e->ret = 0;
-	__builtin_memset(e->args, 0, sizeof(e->args));
-	e->filename[0] = 0;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	fill(e, kind, cg);
 	return e;
 }
 
@@ -468,6 +552,45 @@ static __always_inline void emit_syscall(__u32 kind, __u64 cg, __u32 arch, __u32
 	if (regs)
 		read_args(e, regs, arch);
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+/* emit_denied reports a call seccomp refused, or counts it: the first
+ * REPEAT_BURST per (cgroup, syscall) per REPEAT_INTERVAL_NS are events, the
+ * rest only bump `repeats`, so a workload spinning on a refused call costs
+ * a hash lookup per call instead of an event (issue #9). When the map is
+ * full every call is an event again (and a full ring counts drops). */
+static __always_inline void emit_denied(__u64 cg, __u32 arch, __u32 nr, struct pt_regs *regs, __s64 ret)
+{
+	struct repeat_key k = {.cgroup_id = cg, .arch = arch, .nr = nr};
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct repeat_val *r = bpf_map_lookup_elem(&repeats, &k);
+
+	if (!r) {
+		struct repeat_val v = {.window_start = now, .sent = 1};
+		bpf_map_update_elem(&repeats, &k, &v, BPF_NOEXIST);
+		emit_syscall(EVENT_DENIED, cg, arch, nr, regs, ret);
+		return;
+	}
+	if (now - r->window_start >= REPEAT_INTERVAL_NS) {
+		r->window_start = now;
+		r->sent = 0;
+	}
+	/* Read first: past the burst, a spinning workload only reads the line. */
+	if (r->sent < REPEAT_BURST && __sync_fetch_and_add(&r->sent, 1) < REPEAT_BURST) {
+		emit_syscall(EVENT_DENIED, cg, arch, nr, regs, ret);
+		return;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
+	const struct cred *cred = task->cred; /* BTF loads, no helper */
+	r->last_ns = now;
+	r->last_ret = ret;
+	r->last_pid = pid_tgid >> 32;
+	r->last_tid = (__u32)pid_tgid;
+	r->last_uid = cred->euid.val;
+	r->last_gid = cred->egid.val;
+	/* Last: user space reads the counter, then the fields above. */
+	__sync_fetch_and_add(&r->suppressed, 1);
 }
 
 /* bit returns the word index into a [N_ARCH][NR_WORDS] bitmap, bounded for
@@ -587,7 +710,10 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 
 	__sync_fetch_and_add(&st->denied_count, 1);
 	test_and_set(&((__u64 *)st->deviated)[i], mask);
-	if (test_and_set(&((__u64 *)st->denied)[i], mask) || (st->flags & FLAG_ALL_EVENTS))
+	bool first = test_and_set(&((__u64 *)st->denied)[i], mask);
+	if (st->flags & FLAG_ALL_EVENTS)
+		emit_denied(st->cgroup_id, arch, nr, regs, ret);
+	else if (first)
 		emit_syscall(EVENT_DENIED, st->cgroup_id, arch, nr, regs, ret);
 	return 0;
 }
@@ -604,11 +730,46 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	if (st->mode != MODE_WATCH)
 		return 0;
 
-	struct event *e = reserve(EVENT_EXEC, st->cgroup_id);
-	if (!e)
+	struct exec_event *x = bpf_ringbuf_reserve(&events, sizeof(*x), 0);
+	if (!x) {
+		count_drop();
 		return 0;
+	}
+	struct event *e = &x->ev;
+	fill(e, EVENT_EXEC, st->cgroup_id);
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+
+	/* Started by something outside the workload (runtime, sysward)? */
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (BPF_CORE_READ(task, real_parent, cgroups, dfl_cgrp, kn, id) != st->cgroup_id)
+		e->flags |= EVF_PARENT_OUTSIDE;
+
+	x->pad = 0;
+	x->interp[0] = 0;
+	const char *interp = BPF_CORE_READ(bprm, interp);
+	if (interp != BPF_CORE_READ(bprm, filename))
+		bpf_probe_read_kernel_str(x->interp, sizeof(x->interp), interp);
+
+	/* argv of the new image: the kernel copied it to the top of the new
+	 * stack (present: it was just written) before this tracepoint. */
+	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
+	__u32 n = 0;
+	if (end > start) {
+		unsigned long len = end - start;
+		if (len > ARGV_MAX) {
+			len = ARGV_MAX;
+			e->flags |= EVF_ARGV_TRUNCATED;
+		}
+		n = len;
+		barrier_var(n);
+		if (n > ARGV_MAX) /* for the verifier: clang may drop the first check */
+			n = ARGV_MAX;
+		if (bpf_probe_read_user(x->argv, n, (void *)start))
+			n = 0;
+	}
+	x->argv_len = n;
+	bpf_ringbuf_submit(x, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 

@@ -82,6 +82,24 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 };
 
+typedef struct {
+	__u32 val;
+} kuid_t;
+
+typedef struct {
+	__u32 val;
+} kgid_t;
+
+struct cred {
+	kuid_t euid;
+	kgid_t egid;
+};
+
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+};
+
 struct task_struct {
 	struct thread_info thread_info;
 	struct css_set *cgroups;
@@ -91,10 +109,13 @@ struct task_struct {
 	struct task_struct *real_parent;
 	struct seccomp seccomp;
 	char comm[16];
+	struct mm_struct *mm;
+	const struct cred *cred;
 };
 
 struct linux_binprm {
 	const char *filename;
+	const char *interp;
 };
 
 #pragma clang attribute pop
