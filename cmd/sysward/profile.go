@@ -112,6 +112,10 @@ type showSummary struct {
 	Entries       []showEntry           `json:"entries"`
 	Provenance    []profiles.Provenance `json:"provenance,omitempty"`
 	Learned       int                   `json:"learnedSyscalls"`
+	// Sources groups the allowed syscalls by why they are allowed (the
+	// strongest of their recorded sources: traced, complain, family,
+	// static, baseline, runtime-base; unrecorded when there is none).
+	Sources map[string][]string `json:"sources,omitempty"`
 }
 
 func profileShowCommand() *cli.Command {
@@ -153,6 +157,7 @@ Example:
 			if cp.Sysward != nil {
 				s.Provenance = cp.Sysward.Provenance
 				s.Learned = len(cp.Sysward.Stats)
+				s.Sources = profiles.SourcesByKind(cp)
 			}
 			w := c.App.Writer
 			if asJSON {
@@ -182,8 +187,30 @@ Example:
 			if s.Learned > 0 {
 				fmt.Fprintf(w, "  learning statistics for %d syscalls (see `sysward profile explain`)\n", s.Learned)
 			}
+			writeSources(w, s.Sources)
 			return nil
 		},
+	}
+}
+
+// writeSources prints how many allowed syscalls come from each source and,
+// for every source but the trace, which.
+func writeSources(w io.Writer, bySource map[string][]string) {
+	if len(bySource) == 0 {
+		return
+	}
+	kinds := append(profiles.SourceKinds(), profiles.KindUnknown)
+	var counts []string
+	for _, k := range kinds {
+		if n := len(bySource[k]); n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	fmt.Fprintf(w, "  allowed because: %s\n", strings.Join(counts, ", "))
+	for _, k := range kinds[1:] {
+		if names := bySource[k]; len(names) > 0 {
+			fmt.Fprintf(w, "    %s: %s\n", k, strings.Join(names, " "))
+		}
 	}
 }
 
