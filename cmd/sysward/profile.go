@@ -15,7 +15,7 @@ import (
 	"github.com/sysward/sysward/profiles"
 )
 
-// profileCommand is `sysward profile show|lint|diff|merge|export|explain`
+// profileCommand is `sysward profile show|lint|diff|merge|export|explain|absorb|promote`
 // plus the enforcer's subcommands (profile_enforce.go).
 func profileCommand() *cli.Command {
 	subs := []*cli.Command{
@@ -25,6 +25,8 @@ func profileCommand() *cli.Command {
 		profileMergeCommand(),
 		profileExportCommand(),
 		profileExplainCommand(),
+		profileAbsorbCommand(),
+		profilePromoteCommand(),
 	}
 	subs = append(subs, enforceProfileSubcommands()...)
 	return &cli.Command{
