@@ -62,7 +62,7 @@ func TestFamilyTable(t *testing.T) {
 func TestFamiliesCoverIssueSiblings(t *testing.T) {
 	for learned, refused := range map[string][]string{
 		"write":      {"writev", "pwritev", "sendfile"}, // redis SMEMBERS, postgres WAL, lighttpd big file
-		"epoll_wait": {"epoll_pwait", "poll", "ppoll"},   // memcached poll
+		"epoll_wait": {"epoll_pwait", "poll", "ppoll"},  // memcached poll
 		"ppoll":      {"poll"},
 		"mmap":       {"mremap"}, // sqlite
 		"getdents":   {"getdents64"},
