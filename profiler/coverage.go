@@ -36,6 +36,27 @@ const (
 	quietFraction = 4
 )
 
+// generalize widens the learned profile (after the runtime base: its calls
+// are not the workload's and widen nothing) by the families of the traced
+// calls and the self-query baseline, as opts say, and fills res.Coverage.
+func generalize(res *Result, opts *LearnOptions, prov profiles.Provenance) {
+	var traced []string
+	for _, a := range res.Seen.Arches() {
+		for _, nr := range res.Seen.Numbers(a) {
+			if name, ok := profiles.SyscallName(a, nr); ok {
+				traced = append(traced, name)
+			}
+		}
+	}
+	if opts.Generalize != profiles.GeneralizeNone {
+		res.FamilyAdded = profiles.WidenFamilies(res.Profile, traced)
+	}
+	if opts.Baseline != profiles.BaselineNone {
+		res.BaselineAdded = profiles.AddBaseline(res.Profile)
+	}
+	res.Coverage = coverage(res, prov)
+}
+
 // coverage fills Result.Coverage from the finished session.
 func coverage(res *Result, prov profiles.Provenance) Coverage {
 	c := Coverage{Session: prov.Ended.Sub(prov.Started), BySource: map[string]int{}}

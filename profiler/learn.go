@@ -390,15 +390,9 @@ loop:
 	if kind == "command" && opts.RuntimeBase != "" && opts.RuntimeBase != RuntimeBaseAuto && opts.RuntimeBase != RuntimeBaseNone {
 		res.Warnings = append(res.Warnings, "runtime base "+opts.RuntimeBase+" ignored: a command is launched by sysward, not a container runtime")
 	}
-	traced := res.Profile.Names()
 	res.RuntimeBaseAdded = mergeRuntimeBase(res.Profile, res.RuntimeBase)
-	if opts.Generalize != profiles.GeneralizeNone {
-		res.FamilyAdded = profiles.WidenFamilies(res.Profile, traced)
-	}
-	if opts.Baseline != profiles.BaselineNone {
-		res.BaselineAdded = profiles.AddBaseline(res.Profile)
-	}
-	res.Coverage = coverage(res, prov)
+
+	generalize(res, opts, prov)
 	return res, nil
 }
 
