@@ -454,7 +454,7 @@ func coverageFindings(p *Profile) []Finding {
 			}
 		}
 		out = append(out, Finding{Severity: SevInfo, Code: "coverage", Syscall: n, Field: "sysward.stats." + n,
-			Message: fmt.Sprintf("%s is allowed only because %s can reach it: neither the trace nor a family covers it (a complain run would show whether the workload makes it)", n, strings.Join(from, ", "))})
+			Message: fmt.Sprintf("%s is allowed because %s can reach it, but neither the trace nor a family covers it (a complain run would show whether the workload makes it)", n, strings.Join(from, ", "))})
 	}
 	return out
 }

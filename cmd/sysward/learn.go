@@ -225,7 +225,7 @@ func writeCoverage(w io.Writer, res *profiler.Result, quiet bool) {
 	}
 	fmt.Fprintf(w, "sysward learn: coverage: %s", strings.Join(parts, ", "))
 	if !cv.LastNew.IsZero() {
-		fmt.Fprintf(w, "; last new syscall %s before the end of a %s session", cv.SinceLastNew.Round(time.Millisecond), cv.Session.Round(time.Millisecond))
+		fmt.Fprintf(w, "; last new syscall %s before the end of a %s session", roundForPeople(cv.SinceLastNew), roundForPeople(cv.Session))
 	}
 	fmt.Fprintln(w)
 	if len(res.FamilyAdded) > 0 {
@@ -234,4 +234,16 @@ func writeCoverage(w io.Writer, res *profiler.Result, quiet bool) {
 	if len(res.BaselineAdded) > 0 {
 		fmt.Fprintf(w, "sysward learn: self-query baseline added %d: %s\n", len(res.BaselineAdded), strings.Join(res.BaselineAdded, " "))
 	}
+}
+
+// roundForPeople rounds d to a precision a person reads: seconds from a
+// second on, else milliseconds, else microseconds.
+func roundForPeople(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Second)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
 }

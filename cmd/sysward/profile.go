@@ -196,7 +196,7 @@ Example:
 }
 
 // writeSources prints how many allowed syscalls come from each source and,
-// for every source but the trace, which.
+// for every source but the trace (and unrecorded ones), which.
 func writeSources(w io.Writer, bySource map[string][]string) {
 	if len(bySource) == 0 {
 		return
@@ -209,7 +209,7 @@ func writeSources(w io.Writer, bySource map[string][]string) {
 		}
 	}
 	fmt.Fprintf(w, "  allowed because: %s\n", strings.Join(counts, ", "))
-	for _, k := range kinds[1:] {
+	for _, k := range kinds[1 : len(kinds)-1] { // not traced, not unrecorded: those are the entry itself
 		if names := bySource[k]; len(names) > 0 {
 			fmt.Fprintf(w, "    %s: %s\n", k, strings.Join(names, " "))
 		}
