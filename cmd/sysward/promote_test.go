@@ -129,3 +129,52 @@ func mustWrite(t *testing.T, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestUpdateAfterComplain: `run --watch --update OUT` and `watch --update
+// OUT` write the profile plus the session's deviations (source complain),
+// keep the command's exit status, leave no temporary record, and the
+// updated profile enforces the new work.
+func TestUpdateAfterComplain(t *testing.T) {
+	requireLearn(t)
+	dir := t.TempDir()
+	learned := filepath.Join(dir, "learned.json")
+	fifo := filepath.Join(dir, "fifo")
+	newWork := "cat /etc/hostname >/dev/null; mkfifo " + fifo + "; rm " + fifo + "; echo done"
+	if _, stderr, code := sysward(t, "learn", "-q", "-o", learned, "--", "busybox", "sh", "-c", "cat /etc/hostname >/dev/null"); code != 0 {
+		t.Fatalf("learn: exit %d: %s", code, stderr)
+	}
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "sysward-update-*"))
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"run", []string{"run", "--profile", learned, "--mode", "complain", "--watch"}},
+		{"watch", []string{"watch", "--profile", learned}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			upd := filepath.Join(dir, tc.name+".json")
+			args := append(append([]string{}, tc.args...), "--update", upd, "--name", "upd-"+tc.name, "--", "busybox", "sh", "-c", newWork+"; exit 3")
+			stdout, stderr, code := sysward(t, args...)
+			if code != 3 || !strings.Contains(stdout, "done") || !strings.Contains(stderr, "--update: "+upd+" written") {
+				t.Fatalf("%s --update: exit %d, want the command's 3\n%s\n%s", tc.name, code, stdout, stderr)
+			}
+			p, err := profiles.Load(upd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if src := p.Sysward.Stats["mknodat"].Sources; !reflect.DeepEqual(src, []string{profiles.SourceComplain}) {
+				t.Errorf("mknodat sources %v, want complain", src)
+			}
+			stdout, stderr, code = sysward(t, "run", "--profile", upd, "--", "busybox", "sh", "-c", newWork)
+			if code != 0 || !strings.Contains(stdout, "done") {
+				t.Errorf("enforced run under the update: exit %d\n%s\n%s", code, stdout, stderr)
+			}
+		})
+	}
+	if after, _ := filepath.Glob(filepath.Join(os.TempDir(), "sysward-update-*")); len(after) > len(before) {
+		t.Errorf("temporary records left: %v", after)
+	}
+	if _, stderr, code := sysward(t, "watch", "--all-containers", "--update", filepath.Join(dir, "x.json")); code != 2 || !strings.Contains(stderr, "--update") {
+		t.Errorf("watch --all-containers --update: exit %d: %s", code, stderr)
+	}
+}
