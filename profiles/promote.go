@@ -166,16 +166,19 @@ type Readiness struct {
 	Ended   time.Time `json:"ended"`
 	// LastNew is the syscall that appeared last (nil when none did).
 	LastNew *Observed `json:"lastNew,omitempty"`
-	// Uncovered were seen outside the profile and the profile does not
-	// allow them: absorb them first.
+	// Uncovered were seen outside the profile and the profile neither
+	// allows them nor names them in an entry: absorb them (or refuse them
+	// explicitly) first.
 	Uncovered []Observed `json:"uncovered"`
 	Records   int        `json:"records"`
 }
 
 // Promote says whether p is ready to enforce on the evidence: every syscall
 // the records saw outside the profiles they were watched with is allowed by
-// p, and the records watched the workload for at least window after the
-// last time a syscall appeared that it had not made before.
+// p or decided by an entry naming it (a refusal written on purpose, e.g. for
+// a dangerous call absorb leaves out), and the records watched the workload
+// for at least window after the last time a syscall appeared that it had
+// not made before.
 func Promote(p *Profile, evidence []Evidence, window time.Duration) (*Readiness, error) {
 	if window <= 0 {
 		return nil, ErrNoWindow
@@ -200,12 +203,16 @@ func Promote(p *Profile, evidence []Evidence, window time.Duration) (*Readiness,
 	}
 	first := firstOccurrences(evidence)
 	arches := CheckedArches(p)
+	named := map[string]bool{}
+	for _, n := range p.Names() {
+		named[n] = true
+	}
 	for i, o := range first {
 		allowed := false
 		for _, a := range arches {
 			allowed = allowed || p.Decide(a, o.Syscall).MayAllow(p)
 		}
-		if !allowed {
+		if !allowed && !named[o.Syscall] {
 			r.Uncovered = append(r.Uncovered, o)
 		}
 		if r.LastNew == nil || o.First.After(r.LastNew.First) {
@@ -251,7 +258,7 @@ func Promote(p *Profile, evidence []Evidence, window time.Duration) (*Readiness,
 		for _, o := range r.Uncovered {
 			l = append(l, fmt.Sprintf("%s (%d call(s), first at %s)", o.Syscall, o.Count, o.Where))
 		}
-		r.Reason = fmt.Sprintf("not ready: the workload made %d syscalls the profile does not allow: %s; absorb them (sysward profile absorb) or find out why it made them", len(l), strings.Join(l, ", "))
+		r.Reason = fmt.Sprintf("not ready: the workload made %d syscalls the profile does not allow: %s; absorb them (sysward profile absorb), or, if the workload must not have them, refuse them with an entry of their own", len(l), strings.Join(l, ", "))
 	case r.Quiet < window && r.LastNew != nil:
 		r.Reason = fmt.Sprintf("not ready: the last new syscall, %s, came at %s (%s); the records watched the workload %s after it, want %s with no new syscall",
 			r.LastNew.Syscall, r.LastNew.First.UTC().Format(time.RFC3339), r.LastNew.Where, roundDuration(r.Quiet), window)

@@ -73,6 +73,8 @@ func TestAbsorb(t *testing.T) {
 
 func TestPromote(t *testing.T) {
 	p := learnedSample("read", "write", "writev", "fsync")
+	eperm := uint(1)
+	p.AddRule(ActErrno, &eperm, "ptrace")
 	rec := func(name string, from, to time.Duration, seen ...Observed) Evidence {
 		return Evidence{Name: name, Started: at(from), Ended: at(to), Seen: seen}
 	}
@@ -92,6 +94,8 @@ func TestPromote(t *testing.T) {
 		{"new syscall late", []Evidence{rec("a", 0, 2*time.Hour, obs("writev", 90*time.Minute))}, time.Hour, false, 30 * time.Minute, "the last new syscall, writev"},
 		{"new syscall early", []Evidence{rec("a", 0, 2*time.Hour, obs("writev", 10*time.Minute))}, time.Hour, true, 110 * time.Minute, "ready"},
 		{"not in the profile", []Evidence{rec("a", 0, 48*time.Hour, obs("unlink", time.Minute))}, time.Hour, false, 48*time.Hour - time.Minute, "does not allow: unlink"},
+		// ptrace is refused by an entry of its own: decided, not uncovered.
+		{"refused on purpose", []Evidence{rec("a", 0, 48*time.Hour, obs("ptrace", time.Minute))}, time.Hour, true, 48*time.Hour - time.Minute, "ready"},
 		// The gap between records is not watched time.
 		{"gap does not count", []Evidence{rec("a", 0, time.Hour, obs("fsync", 50*time.Minute)), rec("b", 10*time.Hour, 10*time.Hour+40*time.Minute)}, time.Hour, false, 50 * time.Minute, "not ready"},
 		{"second record completes the window", []Evidence{rec("b", 10*time.Hour, 11*time.Hour), rec("a", 0, time.Hour, obs("fsync", 50*time.Minute))}, time.Hour, true, 70 * time.Minute, "ready"},
