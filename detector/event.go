@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -219,6 +220,21 @@ func splitImage(image string) (repo, tag string) {
 	return image, ""
 }
 
+// DecodeEvent decodes one line of an events file (not blank, not a
+// comment) strictly, without normalizing it; name and line label errors.
+func DecodeEvent(name string, line int, data []byte) (Event, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var ev Event
+	if err := dec.Decode(&ev); err != nil {
+		return Event{}, fmt.Errorf("%s:%d: decoding event: %w", name, line, err)
+	}
+	if ev.Type == "" && ev.Source != SourceK8sAudit {
+		return Event{}, fmt.Errorf("%s:%d: event has no \"type\"", name, line)
+	}
+	return ev, nil
+}
+
 // DecodeEvents reads an events file: one JSON Event per line (JSONL), blank
 // lines and lines starting with '#' ignored. Each event is normalized. An
 // error names the line.
@@ -229,14 +245,9 @@ func DecodeEvents(name string, data []byte) ([]Event, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		dec := json.NewDecoder(strings.NewReader(line))
-		dec.DisallowUnknownFields()
-		var ev Event
-		if err := dec.Decode(&ev); err != nil {
-			return nil, fmt.Errorf("%s:%d: decoding event: %w", name, i+1, err)
-		}
-		if ev.Type == "" && ev.Source != SourceK8sAudit {
-			return nil, fmt.Errorf("%s:%d: event has no \"type\"", name, i+1)
+		ev, err := DecodeEvent(name, i+1, []byte(line))
+		if err != nil {
+			return nil, err
 		}
 		if ev.Num == 0 {
 			ev.Num = uint64(len(out) + 1) // evt.num counts from 1, as in Falco

@@ -114,6 +114,16 @@
 // recorded, as `sysward run` will need them), so the launcher's pre-exec
 // calls in the fresh cgroup do not leak in.
 //
+// # From the trace to the profile
+//
+// The learned set becomes a profile in one place (Learn: buildProfile,
+// then mergeRuntimeBase, then generalize in coverage.go): every traced call
+// has the source "traced"; the runtime base's calls "runtime-base"; unless
+// LearnOptions.Generalize or Baseline say none, the traced calls' family
+// siblings and the self-query baseline are added (profiles.WidenFamilies,
+// profiles.AddBaseline). Result.Coverage counts the sources and says how
+// long before the end the last new syscall came.
+//
 // # Denied calls (watch)
 //
 // seccomp runs before the sys_enter tracepoint, so a refused call never

@@ -98,6 +98,13 @@ type LearnOptions struct {
 	// nothing; RuntimeBaseRunc merges runc's for any cgroup, pid or
 	// container target. Commands get none. Other names: ErrUnknownRuntimeBase.
 	RuntimeBase string
+	// Generalize widens the traced set by syscall family
+	// (profiles.WidenFamilies): "" or profiles.GeneralizeFamilies does,
+	// profiles.GeneralizeNone does not.
+	Generalize string
+	// Baseline adds the self-query baseline (profiles.AddBaseline): "" or
+	// profiles.BaselineSelf does, profiles.BaselineNone does not.
+	Baseline string
 }
 
 // Result is what a learning session produced.
@@ -121,6 +128,12 @@ type Result struct {
 	// RuntimeBaseAdded the calls it added that the session did not see.
 	RuntimeBase      *RuntimeBase
 	RuntimeBaseAdded []string
+	// FamilyAdded and BaselineAdded are the calls the session did not see
+	// that the family widening and the self-query baseline added.
+	FamilyAdded, BaselineAdded []string
+	// Coverage says how saturated the session was and where the allowed
+	// syscalls came from.
+	Coverage Coverage
 }
 
 // Learn tracks target until it stops (see StopReason) or ctx is done, and
@@ -136,6 +149,12 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		return nil, err
 	}
 	if _, err := runtimeBaseFor(opts.RuntimeBase, kind, nil, false); err != nil {
+		return nil, err
+	}
+	if err := profiles.CheckGeneralize(opts.Generalize); err != nil {
+		return nil, err
+	}
+	if err := profiles.CheckBaseline(opts.Baseline); err != nil {
 		return nil, err
 	}
 	res := &Result{ExitCode: -1}
@@ -369,6 +388,8 @@ loop:
 		return nil, err
 	}
 	res.RuntimeBaseAdded = mergeRuntimeBase(res.Profile, res.RuntimeBase)
+
+	generalize(res, opts, prov)
 	return res, nil
 }
 
@@ -459,6 +480,7 @@ func buildProfile(seen *SyscallSet, fs *firstSeen, def profiles.Action, prov pro
 			st := stats[name]
 			st.Arches = append(st.Arches, a)
 			st.Sessions = 1
+			st.Sources = []string{profiles.SourceTraced}
 			if t, ok := fs.get(a, nr); ok && (st.FirstSeen.IsZero() || t.Before(st.FirstSeen)) {
 				st.FirstSeen = t.UTC()
 			}

@@ -168,7 +168,8 @@ func runtimeBaseFor(name, kind string, c *Container, waitSeccomp bool) (*Runtime
 
 // mergeRuntimeBase adds base's calls to p (learned on arches). A call the
 // trace did not see gets a stats entry with no firstSeen and sessions 0 (not
-// from a session), and p's provenance gets an entry with Target
+// from a session); every call of the base gets the source "runtime-base"
+// (the only one for those it added); and p's provenance gets an entry with Target
 // "runtime-base" naming the base. It returns the names added.
 func mergeRuntimeBase(p *profiles.Profile, base *RuntimeBase) []string {
 	if base == nil {
@@ -187,10 +188,15 @@ func mergeRuntimeBase(p *profiles.Profile, base *RuntimeBase) []string {
 	var added []string
 	for _, s := range base.Syscalls {
 		if have[s.Name] {
+			// Allowed for another reason too: record the base's.
+			if st, ok := p.Sysward.Stats[s.Name]; ok {
+				st.Sources = append(st.Sources, profiles.SourceRuntimeBase)
+				p.Sysward.Stats[s.Name] = st
+			}
 			continue
 		}
 		added = append(added, s.Name)
-		p.Sysward.Stats[s.Name] = profiles.SyscallStats{Arches: []profiles.Arch{profiles.ArchX86_64}}
+		p.Sysward.Stats[s.Name] = profiles.SyscallStats{Arches: []profiles.Arch{profiles.ArchX86_64}, Sources: []string{profiles.SourceRuntimeBase}}
 	}
 	p.Allow(added...)
 	p.AddArch(profiles.ArchX86_64)

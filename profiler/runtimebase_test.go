@@ -433,8 +433,11 @@ func TestMergeRuntimeBase(t *testing.T) {
 	if st := p.Sysward.Stats["write"]; st.Sessions != 1 {
 		t.Errorf("learned stats overwritten: %+v", st)
 	}
-	if st, ok := p.Sysward.Stats["futex"]; !ok || st.Sessions != 0 || !st.FirstSeen.IsZero() {
+	if st, ok := p.Sysward.Stats["futex"]; !ok || st.Sessions != 0 || !st.FirstSeen.IsZero() || strings.Join(st.Sources, ",") != profiles.SourceRuntimeBase {
 		t.Errorf("base stats %+v %v", st, ok)
+	}
+	if st := p.Sysward.Stats["write"]; strings.Join(st.Sources, ",") != profiles.SourceRuntimeBase {
+		t.Errorf("traced write in the base: sources %v, want runtime-base recorded", st.Sources)
 	}
 	if len(p.Sysward.Provenance) != 2 || p.Sysward.Provenance[1].Target != "runtime-base" ||
 		!strings.Contains(p.Sysward.Provenance[1].Workload, "2 not seen") {

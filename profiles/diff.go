@@ -42,6 +42,9 @@ type SyscallChange struct {
 	Syscall string `json:"syscall"`
 	From    string `json:"from"`
 	To      string `json:"to"`
+	// Sources are why the profile allows it (SyscallStats.Sources): To's
+	// for an added or changed syscall, From's for a removed one.
+	Sources []string `json:"sources,omitempty"`
 }
 
 // Empty reports whether the profiles behave the same.
@@ -169,10 +172,13 @@ func Diff(from, to *Profile, fromName, toName string) *DiffResult {
 			c := SyscallChange{Syscall: name, From: fr, To: tr}
 			switch {
 			case tAllow && !fAllow:
+				c.Sources = statSources(to, name)
 				ad.Added = append(ad.Added, c)
 			case fAllow && !tAllow:
+				c.Sources = statSources(from, name)
 				ad.Removed = append(ad.Removed, c)
 			case strings.TrimSuffix(fr, " (default)") != strings.TrimSuffix(tr, " (default)"):
+				c.Sources = statSources(to, name)
 				ad.Changed = append(ad.Changed, c)
 			}
 		}
@@ -200,16 +206,31 @@ func (d *DiffResult) WriteText(w io.Writer) {
 		}
 		fmt.Fprintf(w, "%s: %d added, %d removed, %d changed\n", a.Arch, len(a.Added), len(a.Removed), len(a.Changed))
 		for _, c := range a.Added {
-			fmt.Fprintf(w, "+ %s: %s\n", c.Syscall, c.To)
+			fmt.Fprintf(w, "+ %s: %s%s\n", c.Syscall, c.To, sourcesSuffix(c.Sources))
 		}
 		for _, c := range a.Removed {
-			fmt.Fprintf(w, "- %s: %s\n", c.Syscall, c.To)
+			fmt.Fprintf(w, "- %s: %s%s\n", c.Syscall, c.To, sourcesSuffix(c.Sources))
 		}
 		for _, c := range a.Changed {
-			fmt.Fprintf(w, "~ %s: %s → %s\n", c.Syscall, c.From, c.To)
+			fmt.Fprintf(w, "~ %s: %s → %s%s\n", c.Syscall, c.From, c.To, sourcesSuffix(c.Sources))
 		}
 	}
 	if d.Empty() {
 		fmt.Fprintln(w, "no differences")
 	}
+}
+
+// statSources returns p's recorded sources for name (nil if none).
+func statSources(p *Profile, name string) []string {
+	if p.Sysward == nil {
+		return nil
+	}
+	return append([]string(nil), p.Sysward.Stats[name].Sources...)
+}
+
+func sourcesSuffix(src []string) string {
+	if len(src) == 0 {
+		return ""
+	}
+	return " [" + strings.Join(src, ", ") + "]"
 }

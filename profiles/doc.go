@@ -74,7 +74,19 @@
 // Merge (union, commutative and idempotent), Diff, Lint, CompareDocker,
 // Explain and the exports (OCI, Security Profiles Operator SeccompProfile,
 // pod securityContext patch, Falco rules) are pure functions of their
-// inputs; they never modify their arguments.
+// inputs; they never modify their arguments. So are Absorb (fold what
+// complain-mode records saw outside a profile into a copy) and Promote
+// (whether the records show no new syscall for a window).
+//
+// # Generalising a learned set
+//
+// families.go holds the syscall family table (Families, FamilyOf: calls
+// that are alternative ways to do one thing, each family with why) and the
+// self-query baseline (Baseline). WidenFamilies and AddBaseline modify the
+// profile they are given (the learner's own, being built): they add only
+// names no entry mentions yet, on the profile's architectures that have
+// them, and record why in SyscallStats.Sources ("family:<member>",
+// "baseline"); SourcesByKind and PrimarySource read the sources back.
 //
 // Threading: a *Profile is a plain value with no internal locking; the
 // syscall tables are read-only after init and safe for concurrent use.

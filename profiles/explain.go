@@ -162,8 +162,15 @@ func (e *Explanation) WriteText(w io.Writer) {
 		for _, a := range e.Stats.Arches {
 			arches = append(arches, string(a))
 		}
-		fmt.Fprintf(w, "  learned: first seen %s, in %d session(s), on %s\n",
-			e.Stats.FirstSeen.UTC().Format("2006-01-02T15:04:05Z"), e.Stats.Sessions, strings.Join(arches, ", "))
+		if e.Stats.FirstSeen.IsZero() && e.Stats.Sessions == 0 {
+			fmt.Fprintf(w, "  not seen while learning; on %s\n", strings.Join(arches, ", "))
+		} else {
+			fmt.Fprintf(w, "  learned: first seen %s, in %d session(s), on %s\n",
+				e.Stats.FirstSeen.UTC().Format("2006-01-02T15:04:05Z"), e.Stats.Sessions, strings.Join(arches, ", "))
+		}
+		for _, src := range e.Stats.Sources {
+			fmt.Fprintf(w, "  source %s: %s\n", src, SourceText(e.Syscall, src))
+		}
 	} else if e.Allowed || e.MayAllow {
 		fmt.Fprintf(w, "  no learning statistics: written by hand or by another tool\n")
 	}
@@ -179,4 +186,33 @@ func (e *Explanation) WriteText(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "  Docker's default profile blocks it\n")
 	}
+}
+
+// SourceText says in words what source means for syscall name.
+func SourceText(name, src string) string {
+	switch k := SourceKind(src); k {
+	case KindTraced:
+		return "made by the workload while it was learned"
+	case KindComplain:
+		return "made by the workload under a complain-mode profile (sysward profile absorb)"
+	case KindBaseline:
+		why := "a harmless query of the process's own state"
+		for _, b := range baseline {
+			if b.Name == name {
+				why = b.Why
+			}
+		}
+		return "self-query baseline: " + why + " (learn --baseline none leaves the baseline out)"
+	case KindRuntimeBase:
+		return "the container runtime's own calls between installing the filter and exec'ing the entrypoint (learn --runtime-base)"
+	case KindFamily:
+		seed := strings.TrimPrefix(src, SourceFamilyPrefix)
+		if f, ok := FamilyOf(seed); ok {
+			return fmt.Sprintf("a sibling of %s in the %s family: %s (learn --generalize none leaves it out)", seed, f.Name, f.Why)
+		}
+		return "a sibling of " + seed
+	case KindStatic:
+		return "reachable from the binary's imports (" + strings.TrimPrefix(src, SourceStaticPrefix) + "), not seen while learning"
+	}
+	return "unknown source"
 }

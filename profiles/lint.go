@@ -110,7 +110,7 @@ type Finding struct {
 	Severity Severity `json:"severity"`
 	// Code is a stable identifier: dangerous-syscall, allow-by-default,
 	// missing-arch, compat-arch, no-arch, unchecked-arch, errno-zero,
-	// unfiltered-clone, socketcall-bypass, redundant-entry.
+	// unfiltered-clone, socketcall-bypass, redundant-entry, coverage.
 	Code    string `json:"code"`
 	Syscall string `json:"syscall,omitempty"`
 	Arch    Arch   `json:"arch,omitempty"`
@@ -326,6 +326,9 @@ func Lint(p *Profile) *LintReport {
 			conflict(ArchX86, mux, p.Decide(ArchX86, mux))
 		}
 	}
+	for _, f := range coverageFindings(p) {
+		add(f)
+	}
 	for _, a := range arches {
 		if c, err := CompareDocker(p, a); err == nil {
 			r.Docker = append(r.Docker, c)
@@ -394,4 +397,64 @@ func (r *LintReport) WriteText(w io.Writer, name string) {
 	}
 	fmt.Fprintf(w, "  %d findings: %d high, %d medium, %d low, %d info\n", len(r.Findings),
 		counts[SevHigh], counts[SevMedium], counts[SevLow], counts[SevInfo])
+}
+
+// coverageFindings reports the gap between what the workload's binaries can
+// reach (their imports, recorded by `learn --static hints`) and what the
+// trace or a family covers: a syscall reachable but not allowed (a
+// dangerous one is never added) fails the workload the day it makes it; a
+// syscall allowed only from static hints was never seen and is allowed on
+// the binary's word.
+func coverageFindings(p *Profile) []Finding {
+	if p.Sysward == nil {
+		return nil
+	}
+	var out []Finding
+	reach := p.Sysward.Reachable
+	names := make([]string, 0, len(reach))
+	for n := range reach {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		allowed := false
+		for _, a := range CheckedArches(p) {
+			allowed = allowed || p.Decide(a, n).MayAllow(p)
+		}
+		if allowed {
+			continue // a later merge or absorb allowed it
+		}
+		var from []string
+		for _, s := range reach[n] {
+			from = append(from, strings.TrimPrefix(s, SourceStaticPrefix))
+		}
+		sev := SevLow
+		why := "the workload is refused the day it makes it"
+		if d, ok := DangerousSyscalls[n]; ok {
+			sev = SevInfo
+			why = "left out as dangerous (" + d.Reason + "); the workload is refused if it makes it"
+		}
+		out = append(out, Finding{Severity: sev, Code: "coverage", Syscall: n, Field: "sysward.reachable",
+			Message: fmt.Sprintf("%s is reachable from %s but neither traced nor covered by a family and not allowed: %s", n, strings.Join(from, ", "), why)})
+	}
+	stats := make([]string, 0, len(p.Sysward.Stats))
+	for n := range p.Sysward.Stats {
+		stats = append(stats, n)
+	}
+	sort.Strings(stats)
+	for _, n := range stats {
+		src := p.Sysward.Stats[n].Sources
+		if PrimarySource(src) != KindStatic {
+			continue
+		}
+		var from []string
+		for _, s := range src {
+			if SourceKind(s) == KindStatic {
+				from = append(from, strings.TrimPrefix(s, SourceStaticPrefix))
+			}
+		}
+		out = append(out, Finding{Severity: SevInfo, Code: "coverage", Syscall: n, Field: "sysward.stats." + n,
+			Message: fmt.Sprintf("%s is allowed because %s can reach it, but neither the trace nor a family covers it (a complain run would show whether the workload makes it)", n, strings.Join(from, ", "))})
+	}
+	return out
 }

@@ -90,3 +90,41 @@ loop_demo() (
   cd / && rm -rf "$dir"
 )
 loop_demo
+
+# --- learned -> complain -> promote -> enforce (issue 9): a profile learned
+# under a small load is run in complain mode under a broader one (nothing is
+# refused, what falls outside is recorded), the deviations are absorbed, and
+# promote says when the records show nothing new for the window; then it is
+# enforced. ---
+promote_demo() (
+  local sw dir
+  sw=$(realpath "${SYSWARD:-bin/sysward}")
+  dir=$(mktemp -d /tmp/sysward-promote-demo.XXXXXX)
+  cd "$dir"
+  local small='cat /etc/hostname >/dev/null; echo "small load"'
+  local broad='cat /etc/hostname >/dev/null; ls / >/dev/null; sync; mkfifo fifo; rm fifo; echo "broad load"'
+  step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; }
+
+  step "learn under a small load (families and the self-query baseline added, each with its source)" \
+    "sysward learn -o app.json -- busybox sh -c \"\$small\""
+  "$sw" learn -o app.json -- busybox sh -c "$small" >/dev/null
+  step "staging: complain mode under a broader load; calls outside the profile run, are alerted and recorded" \
+    "sysward run --profile app.json --mode complain --watch --record day1.jsonl --name app -- busybox sh -c \"\$broad\""
+  "$sw" run --profile app.json --mode complain --watch --record day1.jsonl --name app -- busybox sh -c "$broad" 2>/dev/null | cut -c1-150
+  step "ready to enforce? no: the records hold calls the profile lacks" "sysward profile promote --window 1s app.json day1.jsonl"
+  "$sw" profile promote --window 1s app.json day1.jsonl || echo "(exit status $?)"
+  step "absorb them into a new profile (source: complain)" "sysward profile absorb -o app.v2.json app.json day1.jsonl"
+  "$sw" profile absorb -o app.v2.json app.json day1.jsonl
+  "$sw" profile show app.v2.json | grep -A2 'allowed because'
+  step "ready now? not yet: the window has not passed since the last new call" "sysward profile promote --window 1s app.v2.json day1.jsonl"
+  "$sw" profile promote --window 1s app.v2.json day1.jsonl || echo "(exit status $?)"
+  step "another complain run under the new profile: nothing new" \
+    "sysward run --profile app.v2.json --mode complain --watch --record day2.jsonl --name app -- busybox sh -c \"\$broad; sleep 1\""
+  "$sw" run --profile app.v2.json --mode complain --watch --record day2.jsonl --name app -- busybox sh -c "$broad; sleep 1" 2>/dev/null
+  step "promote: ready" "sysward profile promote --window 1s app.v2.json day1.jsonl day2.jsonl"
+  "$sw" profile promote --window 1s app.v2.json day1.jsonl day2.jsonl
+  step "enforce: the broad load runs under the promoted profile" "sysward run --profile app.v2.json -- busybox sh -c \"\$broad\""
+  "$sw" run --profile app.v2.json -- busybox sh -c "$broad"
+  cd / && rm -rf "$dir"
+)
+promote_demo

@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -24,7 +26,7 @@ func learnCommand() *cli.Command {
 		Usage:     "learn a workload's syscalls with eBPF and write a seccomp profile",
 		ArgsUsage: "[-- CMD ARGS...]",
 		UsageText: `sysward learn [-o FILE] [--duration D] [--until-stable D] [--default-action ACTION] [--quiet]
-              [--runtime-base auto|none|runc]
+              [--runtime-base auto|none|runc] [--generalize families|none] [--baseline self|none]
               (-- CMD ARGS... | --cgroup PATH | --pid PID | --container ID)
 
 Tracks the workload's cgroup in the kernel (every thread and descendant) and
@@ -39,6 +41,18 @@ entrypoint that differ from start to start (futex, rt_sigreturn after a
 preemption signal, ...): --runtime-base (default auto: runc's for a runc
 container) merges the measured set runc may make there, marked in the
 profile's provenance as "runtime-base"; none leaves it out.
+
+A session allows what it saw; the same workload under another load makes
+siblings of those calls (writev for write, epoll_pwait for epoll_wait,
+mremap for mmap) and harmless queries of its own state (gettid, getrusage).
+--generalize families (default) adds the other members of each traced
+call's family (sysward's documented table: no member adds a capability over
+the others, none is dangerous), --baseline self (default) adds the
+self-query baseline; each added call's "sources" in the profile says why
+(family:<traced call>, baseline), and the report at the end counts them
+and says how long the workload ran without a new syscall (a warning when
+it was still making new ones: learn longer, or run the profile in complain
+mode and 'sysward profile absorb' what it adds).
 
 Stops when the command exits, the cgroup empties, after --duration, after
 --until-stable with nothing new, or on Ctrl-C/SIGTERM (the profile is still
@@ -57,6 +71,8 @@ Example:
 			&cli.DurationFlag{Name: "duration", Usage: "stop after `D`"},
 			&cli.DurationFlag{Name: "until-stable", Usage: "stop when no new syscall was seen for `D`"},
 			&cli.StringFlag{Name: "default-action", Value: string(profiles.ActErrno), Usage: "the profile's default `ACTION`"},
+			&cli.StringFlag{Name: "generalize", Value: profiles.GeneralizeFamilies, Usage: "`HOW` to widen the traced set: families (each traced call's siblings, see --help) or none"},
+			&cli.StringFlag{Name: "baseline", Value: profiles.BaselineSelf, Usage: "`SET` of harmless calls to add: self (the process's queries of its own state) or none"},
 			&cli.StringFlag{Name: "cgroup", Usage: "learn the cgroup2 directory `PATH` (absolute or relative to the mount)"},
 			&cli.IntFlag{Name: "pid", Usage: "learn the cgroup of process `PID`"},
 			&cli.StringFlag{Name: "container", Usage: "learn the runc/containerd/podman container `ID` (or unique prefix)"},
@@ -96,6 +112,12 @@ func learnAction(c *cli.Context) error {
 	if _, err := profiler.LookupRuntimeBase(c.String("runtime-base")); err != nil && c.String("runtime-base") != profiler.RuntimeBaseAuto {
 		return usagef("learn: --runtime-base: %v", err)
 	}
+	if err := profiles.CheckGeneralize(c.String("generalize")); err != nil {
+		return usagef("learn: --generalize: %v", err)
+	}
+	if err := profiles.CheckBaseline(c.String("baseline")); err != nil {
+		return usagef("learn: --baseline: %v", err)
+	}
 	out := c.String("output")
 	toStdout := out == "" || out == "-"
 
@@ -112,6 +134,8 @@ func learnAction(c *cli.Context) error {
 		UntilStable:   c.Duration("until-stable"),
 		DefaultAction: action,
 		RuntimeBase:   c.String("runtime-base"),
+		Generalize:    c.String("generalize"),
+		Baseline:      c.String("baseline"),
 		Stdin:         os.Stdin,
 		Stdout:        stdout,
 		Stderr:        stderr,
@@ -142,6 +166,7 @@ func learnAction(c *cli.Context) error {
 	if res.RuntimeBase != nil && !c.Bool("quiet") {
 		fmt.Fprintf(stderr, "sysward learn: runtime base %s added %d calls the session did not see: %v\n", res.RuntimeBase.Name, len(res.RuntimeBaseAdded), res.RuntimeBaseAdded)
 	}
+	writeCoverage(stderr, res, c.Bool("quiet"))
 	if res.Stop == profiler.StopCommandExited && res.ExitCode != 0 {
 		fmt.Fprintf(stderr, "sysward learn: warning: the command exited with status %d; the profile covers what it did\n", res.ExitCode)
 	}
@@ -179,4 +204,46 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// writeCoverage prints the end-of-learning coverage report: where the
+// allowed syscalls came from, how long since the last new one, and the
+// saturation warning (printed even with --quiet).
+func writeCoverage(w io.Writer, res *profiler.Result, quiet bool) {
+	cv := res.Coverage
+	if cv.Warning != "" {
+		fmt.Fprintf(w, "sysward learn: warning: %s\n", cv.Warning)
+	}
+	if quiet {
+		return
+	}
+	var parts []string
+	for _, k := range append(profiles.SourceKinds(), profiles.KindUnknown) {
+		if n := cv.BySource[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	fmt.Fprintf(w, "sysward learn: coverage: %s", strings.Join(parts, ", "))
+	if !cv.LastNew.IsZero() {
+		fmt.Fprintf(w, "; last new syscall %s before the end of a %s session", roundForPeople(cv.SinceLastNew), roundForPeople(cv.Session))
+	}
+	fmt.Fprintln(w)
+	if len(res.FamilyAdded) > 0 {
+		fmt.Fprintf(w, "sysward learn: families added %d siblings of traced calls: %s\n", len(res.FamilyAdded), strings.Join(res.FamilyAdded, " "))
+	}
+	if len(res.BaselineAdded) > 0 {
+		fmt.Fprintf(w, "sysward learn: self-query baseline added %d: %s\n", len(res.BaselineAdded), strings.Join(res.BaselineAdded, " "))
+	}
+}
+
+// roundForPeople rounds d to a precision a person reads: seconds from a
+// second on, else milliseconds, else microseconds.
+func roundForPeople(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Second)
+	case d >= time.Millisecond:
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
 }

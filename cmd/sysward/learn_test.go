@@ -57,6 +57,8 @@ func TestLearnCLIBadInput(t *testing.T) {
 		{"bad action", []string{"--default-action", "SCMP_ACT_MAYBE", "--", "true"}},
 		{"bad pid", []string{"--pid", "-3"}},
 		{"negative duration", []string{"--duration", "-1s", "--", "true"}},
+		{"bad generalize", []string{"--generalize", "siblings", "--", "true"}},
+		{"bad baseline", []string{"--baseline", "all", "--", "true"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if code := run(append([]string{"sysward", "learn"}, tc.args...)); code != 2 {

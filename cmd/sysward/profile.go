@@ -15,7 +15,7 @@ import (
 	"github.com/sysward/sysward/profiles"
 )
 
-// profileCommand is `sysward profile show|lint|diff|merge|export|explain`
+// profileCommand is `sysward profile show|lint|diff|merge|export|explain|absorb|promote`
 // plus the enforcer's subcommands (profile_enforce.go).
 func profileCommand() *cli.Command {
 	subs := []*cli.Command{
@@ -25,6 +25,8 @@ func profileCommand() *cli.Command {
 		profileMergeCommand(),
 		profileExportCommand(),
 		profileExplainCommand(),
+		profileAbsorbCommand(),
+		profilePromoteCommand(),
 	}
 	subs = append(subs, enforceProfileSubcommands()...)
 	return &cli.Command{
@@ -112,6 +114,10 @@ type showSummary struct {
 	Entries       []showEntry           `json:"entries"`
 	Provenance    []profiles.Provenance `json:"provenance,omitempty"`
 	Learned       int                   `json:"learnedSyscalls"`
+	// Sources groups the allowed syscalls by why they are allowed (the
+	// strongest of their recorded sources: traced, complain, family,
+	// static, baseline, runtime-base; unrecorded when there is none).
+	Sources map[string][]string `json:"sources,omitempty"`
 }
 
 func profileShowCommand() *cli.Command {
@@ -153,6 +159,7 @@ Example:
 			if cp.Sysward != nil {
 				s.Provenance = cp.Sysward.Provenance
 				s.Learned = len(cp.Sysward.Stats)
+				s.Sources = profiles.SourcesByKind(cp)
 			}
 			w := c.App.Writer
 			if asJSON {
@@ -182,8 +189,30 @@ Example:
 			if s.Learned > 0 {
 				fmt.Fprintf(w, "  learning statistics for %d syscalls (see `sysward profile explain`)\n", s.Learned)
 			}
+			writeSources(w, s.Sources)
 			return nil
 		},
+	}
+}
+
+// writeSources prints how many allowed syscalls come from each source and,
+// for every source but the trace (and unrecorded ones), which.
+func writeSources(w io.Writer, bySource map[string][]string) {
+	if len(bySource) == 0 {
+		return
+	}
+	kinds := append(profiles.SourceKinds(), profiles.KindUnknown)
+	var counts []string
+	for _, k := range kinds {
+		if n := len(bySource[k]); n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	fmt.Fprintf(w, "  allowed because: %s\n", strings.Join(counts, ", "))
+	for _, k := range kinds[1 : len(kinds)-1] { // not traced, not unrecorded: those are the entry itself
+		if names := bySource[k]; len(names) > 0 {
+			fmt.Fprintf(w, "    %s: %s\n", k, strings.Join(names, " "))
+		}
 	}
 }
 

@@ -37,6 +37,7 @@ func watchFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "dedup-window", Value: watch.DefaultDedupWindow, Usage: "repeats of an alert (same rule, workload, syscall) within `D` are counted into one summary alert; 0 off"},
 		&cli.BoolFlag{Name: "first-only", Usage: "one kernel event per (workload, syscall): cheaper, repeats are not counted"},
 		&cli.StringFlag{Name: "name", Usage: "workload `NAME` in alerts (default: the command line, container id or cgroup path)"},
+		&cli.StringFlag{Name: "update", Usage: "when the session ends, write to `OUT` the profile plus the syscalls made outside it (sysward profile absorb of this session's record)"},
 	}
 }
 
@@ -97,6 +98,9 @@ Example:
 
 func watchAction(c *cli.Context) error {
 	if c.Bool("all-containers") {
+		if c.IsSet("update") {
+			return usagef("watch: --update needs one workload, not --all-containers")
+		}
 		return nodeAction(c)
 	}
 	for _, f := range []string{"container-root", "max-containers"} {
@@ -137,7 +141,7 @@ func watchAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return runSession(c, cfg, t)
+	return withUpdate(c, p, &cfg, func() error { return runSession(c, cfg, t) })
 }
 
 // watchConfig turns the shared flags into a watch.Config; bad flags and
@@ -266,5 +270,7 @@ func runWatch(c *cli.Context, p *profiles.Profile, path string, mode enforcer.Mo
 	if t.Name == "" {
 		t.Name = strings.Join(argv, " ")
 	}
-	return runSession(c, cfg, t)
+	// The update absorbs into p, not eff: the launcher's own calls are
+	// added by every `sysward run` and do not belong in the profile.
+	return withUpdate(c, p, &cfg, func() error { return runSession(c, cfg, t) })
 }

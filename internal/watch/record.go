@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sysward/sysward/detector"
 )
@@ -28,7 +29,24 @@ func newRecorder(path string) (*recorder, error) {
 		return nil, fmt.Errorf("creating event record %s: %w", path, err)
 	}
 	w := bufio.NewWriterSize(f, 64<<10)
-	return &recorder{path: path, f: f, w: w, enc: json.NewEncoder(w)}, nil
+	r := &recorder{path: path, f: f, w: w, enc: json.NewEncoder(w)}
+	r.mark(markStarted)
+	return r, nil
+}
+
+// The record's first and last lines are comments (replay skips them) that
+// say when the watch began and ended, so that `sysward profile promote`
+// knows how long the workload was watched even when it did nothing
+// outside its profile.
+const (
+	markStarted = "# sysward record started "
+	markEnded   = "# sysward record ended "
+)
+
+func (r *recorder) mark(prefix string) {
+	if r.err == nil {
+		_, r.err = r.w.WriteString(prefix + time.Now().UTC().Format(time.RFC3339Nano) + "\n")
+	}
 }
 
 // Write appends one event; the first error sticks and is returned by Close.
@@ -41,6 +59,7 @@ func (r *recorder) Write(ev *detector.Event) {
 // Close flushes, syncs and renames the record into place. After an error
 // the temporary file is removed and nothing is left at path.
 func (r *recorder) Close() error {
+	r.mark(markEnded)
 	err := r.err
 	if err == nil {
 		err = r.w.Flush()

@@ -1,0 +1,104 @@
+package profiler
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sysward/sysward/profiles"
+)
+
+// TestCoverageSaturation: a session cut while new syscalls still appeared
+// warns; one quiet for long enough, or a command that ran to its end, does
+// not. The counts come from the profile's sources.
+func TestCoverageSaturation(t *testing.T) {
+	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	prof := func(lastNew time.Duration) *profiles.Profile {
+		p := profiles.New(profiles.ActErrno, profiles.ArchX86_64)
+		p.Allow("read", "write")
+		p.Sysward = &profiles.Metadata{Stats: map[string]profiles.SyscallStats{
+			"read":  {FirstSeen: start.Add(time.Second), Sessions: 1, Sources: []string{profiles.SourceTraced}},
+			"write": {FirstSeen: start.Add(lastNew), Sessions: 1, Sources: []string{profiles.SourceTraced}},
+		}}
+		profiles.WidenFamilies(p, []string{"read", "write"})
+		return p
+	}
+	prov := profiles.Provenance{Started: start, Ended: start.Add(10 * time.Minute)}
+	for _, tc := range []struct {
+		name      string
+		lastNew   time.Duration
+		stop      StopReason
+		saturated bool
+	}{
+		{"new call 1m before the end of 10m", 9 * time.Minute, StopDuration, false},
+		{"quiet for 5m of 10m", 5 * time.Minute, StopDuration, true},
+		{"interrupted right after a new call", 10 * time.Minute, StopInterrupted, false},
+		{"command ran to its end", 10 * time.Minute, StopCommandExited, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := coverage(&Result{Profile: prof(tc.lastNew), Stop: tc.stop}, prov)
+			if c.Saturated != tc.saturated || (c.Warning != "") == tc.saturated {
+				t.Errorf("saturated %v warning %q, want saturated %v", c.Saturated, c.Warning, tc.saturated)
+			}
+			if c.SinceLastNew != 10*time.Minute-tc.lastNew || c.Session != 10*time.Minute {
+				t.Errorf("since last new %s of %s", c.SinceLastNew, c.Session)
+			}
+			if c.BySource[profiles.KindTraced] != 2 || c.BySource[profiles.KindFamily] < 8 {
+				t.Errorf("by source %v", c.BySource)
+			}
+		})
+	}
+}
+
+// TestLearnGeneralize learns ls with the real profiler: by default the
+// traced calls' families and the baseline are added, each with its source;
+// with --generalize none --baseline none the profile is exactly the trace.
+func TestLearnGeneralize(t *testing.T) {
+	requireBPF(t)
+	res := learnCmd(t, "ls", "/")
+	st := res.Profile.Sysward.Stats
+	if !reflect.DeepEqual(st["write"].Sources, []string{profiles.SourceTraced}) {
+		t.Errorf("write sources %v", st["write"].Sources)
+	}
+	if src := st["writev"].Sources; !containsStr(src, "family:write") {
+		t.Errorf("writev sources %v, want family:write", src)
+	}
+	if src := st["gettid"].Sources; !reflect.DeepEqual(src, []string{profiles.SourceBaseline}) {
+		t.Errorf("gettid sources %v, want baseline", src)
+	}
+	if len(res.FamilyAdded) == 0 || len(res.BaselineAdded) == 0 {
+		t.Errorf("family added %v, baseline added %v", res.FamilyAdded, res.BaselineAdded)
+	}
+	c := res.Coverage
+	if !c.Saturated || c.BySource[profiles.KindTraced] == 0 || c.BySource[profiles.KindFamily] != len(res.FamilyAdded) || c.BySource[profiles.KindBaseline] != len(res.BaselineAdded) {
+		t.Errorf("coverage %+v (family added %d, baseline added %d)", c, len(res.FamilyAdded), len(res.BaselineAdded))
+	}
+	for n, s := range st {
+		if len(s.Sources) == 0 {
+			t.Errorf("%s has no source", n)
+		}
+	}
+
+	res, err := Learn(context.Background(), Target{Command: []string{"ls", "/"}}, &LearnOptions{Generalize: profiles.GeneralizeNone, Baseline: profiles.BaselineNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := res.Seen.Names(profiles.ArchX86_64)
+	if got := res.Profile.Names(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("ungeneralized profile %v, want the trace %v", got, want)
+	}
+	if _, err := Learn(context.Background(), Target{Command: []string{"true"}}, &LearnOptions{Generalize: "siblings"}); err == nil {
+		t.Error("Generalize \"siblings\" accepted")
+	}
+}
+
+func containsStr(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
