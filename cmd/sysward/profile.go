@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -54,7 +55,7 @@ var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: 
 
 // loadProfile loads path; a load failure is bad input (exit 2).
 func loadProfile(path string) (*profiles.Profile, error) {
-	p, err := profiles.Load(path)
+	p, err := inputfile.Profile(path)
 	if err != nil {
 		return nil, usageErr(err)
 	}
@@ -237,7 +238,7 @@ Example:
 			var ps []*profiles.Profile
 			var errs []error
 			for _, f := range c.Args().Slice() {
-				p, err := profiles.Load(f)
+				p, err := inputfile.Profile(f)
 				if err != nil {
 					errs = append(errs, err)
 				}

@@ -16,6 +16,7 @@ import (
 	"github.com/sysward/sysward/detector/output"
 	"github.com/sysward/sysward/enforcer"
 	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/watch"
 	"github.com/sysward/sysward/profiler"
 	"github.com/sysward/sysward/profiles"
@@ -128,7 +129,7 @@ func watchAction(c *cli.Context) error {
 		}
 	}
 	path := c.String("profile")
-	p, err := profiles.Load(path)
+	p, err := inputfile.Profile(path)
 	if err != nil {
 		return usageErr(err)
 	}

@@ -11,11 +11,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/version"
 )
 
@@ -123,11 +123,15 @@ func (cfg HTTPConfig) prepare() (HTTPConfig, string, *tls.Config, error) {
 	return cfg, u.String(), tlsCfg, nil
 }
 
+// maxCAFileSize caps ca_file: 1 MiB, five times Debian's whole
+// ca-certificates.crt bundle (215 KiB).
+const maxCAFileSize = 1 << 20
+
 func (c *HTTPConfig) tlsConfig() (*tls.Config, error) {
 	t := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify}
 	pem := c.CAPEM
 	if c.CAFile != "" {
-		b, err := os.ReadFile(c.CAFile)
+		b, err := inputfile.Read(c.CAFile, maxCAFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("%w: http ca_file: %v", ErrBadConfig, err)
 		}

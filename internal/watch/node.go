@@ -20,6 +20,7 @@ import (
 	"github.com/sysward/sysward/detector"
 	"github.com/sysward/sysward/enforcer"
 	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiler"
 	"github.com/sysward/sysward/profiles"
 )
@@ -190,7 +191,7 @@ func (n *Node) add(c *profiler.Container, cgroupID uint64) error {
 		}
 	}
 	if path := n.lookup(nc.Hash); path != "" {
-		p, err := profiles.Load(path)
+		p, err := inputfile.Profile(path)
 		if err == nil {
 			nc.Profile, nc.Mode = path, modeOf(p)
 			wl.Profile, wl.ProfileName, wl.Mode = p, path, nc.Mode
@@ -361,7 +362,7 @@ func (n *Node) refreshIndex() {
 	}
 	index := map[string]string{}
 	for _, f := range files {
-		p, err := profiles.Load(f.path)
+		p, err := inputfile.Profile(f.path)
 		var h string
 		if err == nil {
 			h, err = enforcer.RuntimeHash(p)
