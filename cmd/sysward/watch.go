@@ -33,6 +33,7 @@ func watchFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-stdout", Usage: "do not print alerts on stdout (with --http-url)"},
 		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR` (e.g. 127.0.0.1:9376)"},
 		&cli.StringFlag{Name: "record", Usage: "record every event as JSONL to `FILE` (replay: sysward rules test --events FILE)"},
+		&cli.IntFlag{Name: "record-max-mib", Value: detector.MaxEventsFileSize >> 20, Usage: fmt.Sprintf("stop recording after `N` MiB, 1 to %d (what rules test --events reads); events past it are counted in the summary", detector.MaxEventsFileSize>>20)},
 		&cli.StringFlag{Name: "min-priority", Usage: "only rules at least as severe as `PRIORITY` (e.g. warning)"},
 		&cli.DurationFlag{Name: "dedup-window", Value: watch.DefaultDedupWindow, Usage: "repeats of an alert (same rule, workload, syscall) within `D` are counted into one summary alert; 0 off"},
 		&cli.BoolFlag{Name: "first-only", Usage: "one kernel event per (workload, syscall): cheaper, repeats are not counted"},
@@ -164,6 +165,11 @@ func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.
 		}
 		cfg.Outputs = oc
 	}
+	m := c.Int("record-max-mib")
+	if m < 1 || int64(m) > detector.MaxEventsFileSize>>20 {
+		return cfg, usagef("--record-max-mib %d: want 1 to %d", m, detector.MaxEventsFileSize>>20)
+	}
+	cfg.RecordMax = int64(m) << 20
 	if mp := cfg.MinPriority; mp != "" {
 		if _, err := detector.ParsePriority(mp); err != nil {
 			return cfg, usagef("--min-priority: %v", err)

@@ -56,7 +56,7 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	// Containers carry their runtime's filters: keep the exit hooks, so
 	// refused calls and SIGSYS kills are seen.
 	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, Engine: eng,
-		Internal: disp, Metrics: met, Record: cfg.Record, FirstOnly: cfg.FirstOnly})
+		Internal: disp, Metrics: met, Record: cfg.Record, RecordMax: cfg.RecordMax, FirstOnly: cfg.FirstOnly})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,11 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintf(stderr, "sysward watch --all-containers: %d containers tracked at exit, %d kernel events\n", len(res.Containers), w.eventCount())
+	fmt.Fprintf(stderr, "sysward watch --all-containers: %d containers tracked at exit, %d kernel events", len(res.Containers), w.eventCount())
+	if d := w.RecordDrops(); d > 0 {
+		fmt.Fprintf(stderr, ", not recorded %d (--record file full)", d)
+	}
+	fmt.Fprintln(stderr)
 	for _, n := range names {
 		st := res.OutputStats[n]
 		fmt.Fprintf(stderr, "  output %s: %d sent, %d dropped\n", n, st.Sent, st.Dropped)

@@ -33,6 +33,9 @@ type Summary struct {
 	Alerts map[string]uint64 `json:"alerts"`
 	// OutputDrops counts alerts an output's queue had no room for.
 	OutputDrops uint64 `json:"output_drops,omitempty"`
+	// RecordDrops counts events left out of the --record file, which was
+	// full (--record-max-mib).
+	RecordDrops uint64 `json:"record_drops,omitempty"`
 }
 
 // Deviation is one syscall outside the profile.
@@ -101,6 +104,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 		s.Calls, s.DeniedCalls, s.Events, s.Drops, s.TotalAlerts())
 	if s.OutputDrops > 0 {
 		fmt.Fprintf(&b, ", output drops %d", s.OutputDrops)
+	}
+	if s.RecordDrops > 0 {
+		fmt.Fprintf(&b, ", not recorded %d (--record file full)", s.RecordDrops)
 	}
 	b.WriteString("\n")
 	for _, r := range rules {
