@@ -174,3 +174,13 @@ func TestCLIOutputToDevice(t *testing.T) {
 		t.Fatalf("the FIFO was replaced: %v %v", fi.Mode(), err)
 	}
 }
+
+// TestCLIRecordMax: --record-max-mib outside 1..64 is bad usage.
+func TestCLIRecordMax(t *testing.T) {
+	for _, v := range []string{"0", "-1", "65"} {
+		_, stderr, code := syswardBounded(t, "watch", "--profile", lsProfile, "--record-max-mib", v, "--", "true")
+		if code != 2 || !strings.Contains(stderr, "--record-max-mib "+v+": want 1 to 64") {
+			t.Errorf("--record-max-mib %s: exit %d, stderr %q", v, code, stderr)
+		}
+	}
+}

@@ -51,7 +51,7 @@ Example:
 
 var formatFlag = &cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"}
 
-var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (atomically) instead of stdout"}
+var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` instead of stdout (a regular file is replaced atomically; a device or FIFO is written to)"}
 
 // loadProfile loads path; a load failure is bad input (exit 2).
 func loadProfile(path string) (*profiles.Profile, error) {
@@ -72,7 +72,7 @@ func textOrJSON(c *cli.Context) (bool, error) {
 	return false, usagef("--format %q: want text or json", c.String("format"))
 }
 
-// emit writes data to -o FILE atomically, or to stdout.
+// emit writes data to -o FILE (profiles.WriteFileAtomic), or to stdout.
 func emit(c *cli.Context, data []byte) error {
 	if out := c.String("output"); out != "" {
 		return profiles.WriteFileAtomic(out, data, 0o644)
