@@ -64,7 +64,7 @@ func badInputs(t *testing.T, dir, ext string, max int64) map[string]struct{ path
 	f.Truncate(max + 1)
 	f.Close()
 	return map[string]struct{ path, says string }{
-		"FIFO":                 {fifo, "not a regular file (named pipe (FIFO))"},
+		"FIFO":                 {fifo, "not a regular file (FIFO)"},
 		"/dev/zero":            {"/dev/zero", "not a regular file (character device)"},
 		"symlink to /dev/zero": {zero, "not a regular file (character device)"},
 		"over the cap":         {big, "file too large: over the limit of"},

@@ -92,7 +92,7 @@ func Kind(m fs.FileMode) string {
 	case m&fs.ModeSymlink != 0:
 		return "symbolic link"
 	case m&fs.ModeNamedPipe != 0:
-		return "named pipe (FIFO)"
+		return "FIFO"
 	case m&fs.ModeSocket != 0:
 		return "socket"
 	case m&fs.ModeCharDevice != 0:
