@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -216,8 +217,13 @@ func TestWriteFileAtomicDestinations(t *testing.T) {
 		if err := WriteFileAtomic(fifo, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if b := <-got; string(b) != string(data) {
-			t.Fatalf("reader got %q", b)
+		select {
+		case b := <-got:
+			if string(b) != string(data) {
+				t.Fatalf("reader got %q", b)
+			}
+		case <-time.After(time.Minute): // detects a hang only
+			t.Fatal("the FIFO's reader got nothing: the FIFO was replaced")
 		}
 		if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
 			t.Fatalf("the FIFO is now %v (%v)", fi.Mode(), err)
