@@ -14,6 +14,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/sysward/sysward/detector/metrics"
 	"github.com/sysward/sysward/detector/output"
 	"github.com/sysward/sysward/enforcer"
 	"github.com/sysward/sysward/internal/testutil"
@@ -142,7 +143,8 @@ func TestNodeHostileProfilesDir(t *testing.T) {
 	defer cancel()
 	nodes := make(chan *Node, 1)
 	done := make(chan error, 1)
-	cfg := Config{Rules: testRules(t), Format: output.FormatJSON, Stdout: &lines{}, Stderr: &strings.Builder{}, DedupWindow: -1}
+	met := metrics.New(&metrics.Options{NoRuntimeCollectors: true})
+	cfg := Config{Rules: testRules(t), Format: output.FormatJSON, Stdout: &lines{}, Stderr: &strings.Builder{}, DedupWindow: -1, Metrics: met}
 	go func() {
 		_, err := NodeSession(ctx, cfg, NodeOptions{Roots: []string{root}, ProfilesDir: profDir}, func(n *Node) { nodes <- n })
 		done <- err
@@ -161,6 +163,9 @@ func TestNodeHostileProfilesDir(t *testing.T) {
 	if node.BadProfiles() != bad {
 		t.Errorf("BadProfiles = %d, want %d", node.BadProfiles(), bad)
 	}
+	if got := gauge(t, met, "sysward_profiles_skipped"); got != float64(bad) {
+		t.Errorf("sysward_profiles_skipped = %v, want %d", got, bad)
+	}
 	if c := nodeContainer(node, a.id); c == nil || c.Profile != inst.Path || c.Mode != ModeEnforce {
 		t.Fatalf("container %+v, want it held to %s", c, inst.Path)
 	}
@@ -173,4 +178,20 @@ func TestNodeHostileProfilesDir(t *testing.T) {
 	case <-time.After(time.Minute): // detects a hang only
 		t.Fatal("node session did not end after cancel")
 	}
+}
+
+// gauge reads an unlabelled gauge from met's registry.
+func gauge(t *testing.T, met *metrics.Metrics, name string) float64 {
+	t.Helper()
+	mfs, err := met.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }

@@ -81,6 +81,11 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	if err := met.Registry().Register(skipped); err == nil {
 		defer met.Registry().Unregister(skipped)
 	}
+	badProfiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sysward_profiles_skipped",
+		Help: "Files under --profiles-dir skipped by the profile index: not a regular file, too large or not a valid profile."}, func() float64 { return float64(node.BadProfiles()) })
+	if err := met.Registry().Register(badProfiles); err == nil {
+		defer met.Registry().Unregister(badProfiles)
+	}
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
