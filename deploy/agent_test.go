@@ -25,6 +25,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sysward/sysward/enforcer"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/testutil"
 	"github.com/sysward/sysward/profiles"
 )
@@ -177,7 +178,7 @@ http:
 	}
 
 	if *updateAgentProfile {
-		p, err := profiles.Load(learned)
+		p, err := inputfile.Profile(learned)
 		if err != nil {
 			t.Fatal(err)
 		}

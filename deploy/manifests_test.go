@@ -29,8 +29,8 @@ import (
 	"github.com/sysward/sysward/detector"
 	"github.com/sysward/sysward/detector/metrics"
 	"github.com/sysward/sysward/detector/output"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/testutil"
-	"github.com/sysward/sysward/profiles"
 )
 
 // kustomization is the subset of kustomize's Kustomization this directory
@@ -353,7 +353,7 @@ func TestDaemonSetHardening(t *testing.T) {
 	if want := filepath.Join("/var/lib/kubelet/seccomp", *seccomp.LocalhostProfile); hostDest != want {
 		t.Errorf("init container writes the profile to %q on the node, the agent's localhostProfile is %q", hostDest, want)
 	}
-	if _, err := profiles.Load(filepath.Join(baseDir, agentProfile)); err != nil {
+	if _, err := inputfile.Profile(filepath.Join(baseDir, agentProfile)); err != nil {
 		t.Errorf("the agent's profile: %v", err)
 	}
 

@@ -3,10 +3,11 @@ package detector
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/sysward/sysward/internal/inputfile"
 )
 
 // EngineVersion is the Falco engine version whose rules language this
@@ -198,16 +199,32 @@ type RulesFile struct {
 	Data []byte
 }
 
-// LoadRules reads and loads rules files in order (later files append to and
-// override earlier ones, as in Falco).
+// MaxRulesFileSize is the largest rules file LoadRules and ReadRulesFile
+// read: 4 MiB, 64 times Falco's largest stable rules file
+// (falco_rules.yaml, 64 KiB).
+const MaxRulesFileSize = 4 << 20
+
+// ReadRulesFile reads the rules file at path: a regular file of at most
+// MaxRulesFileSize (a FIFO, a device or a larger file is refused, see
+// internal/inputfile).
+func ReadRulesFile(path string) (RulesFile, error) {
+	b, err := inputfile.Read(path, MaxRulesFileSize)
+	if err != nil {
+		return RulesFile{}, fmt.Errorf("reading rules file: %w", err)
+	}
+	return RulesFile{Name: path, Data: b}, nil
+}
+
+// LoadRules reads (ReadRulesFile) and loads rules files in order (later
+// files append to and override earlier ones, as in Falco).
 func LoadRules(paths ...string) (*Ruleset, error) {
 	files := make([]RulesFile, 0, len(paths))
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
+		f, err := ReadRulesFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("reading rules file: %w", err)
+			return nil, err
 		}
-		files = append(files, RulesFile{Name: p, Data: b})
+		files = append(files, f)
 	}
 	return LoadRulesFiles(files...)
 }

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -208,7 +209,7 @@ func runcStyleCompile(tb testing.TB, p *profiles.Profile) []bpf.RawInstruction {
 // learnedProfile is what `sysward learn` writes for a small Go or C
 // service: 70 syscalls, default ERRNO(EPERM), native architecture.
 func learnedProfile(tb testing.TB) *profiles.Profile {
-	p, err := profiles.Load("testdata/ls.json")
+	p, err := inputfile.Profile("testdata/ls.json")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/sysward/sysward/profiles"
+	"github.com/sysward/sysward/internal/inputfile"
 )
 
 // ChildEnv is the environment variable through which Command hands a launch
@@ -39,7 +39,7 @@ func Command(profilePath string, argv []string, opts *LaunchOptions) (*exec.Cmd,
 	if opts == nil {
 		opts = &LaunchOptions{}
 	}
-	p, err := profiles.Load(profilePath)
+	p, err := inputfile.Profile(profilePath)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,7 +92,7 @@ func RunChildIfRequested() {
 	if err := json.Unmarshal([]byte(raw), &req); err != nil {
 		fail(2, fmt.Errorf("%s: %w", ChildEnv, err))
 	}
-	p, err := profiles.Load(req.Profile)
+	p, err := inputfile.Profile(req.Profile)
 	if err != nil {
 		fail(2, err)
 	}

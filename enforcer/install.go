@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -121,7 +122,7 @@ func Install(p *profiles.Profile, opts InstallOptions) (*Installed, error) {
 	}
 	file := fmt.Sprintf("%s-%s-%s.json", ns, name, hash)
 	in := &Installed{Path: filepath.Join(dir, file), LocalhostProfile: KubeletSubdir + "/" + file, Hash: hash}
-	if old, err := os.ReadFile(in.Path); err == nil {
+	if old, err := inputfile.Read(in.Path, profiles.MaxFileSize); err == nil {
 		if string(old) == string(data) {
 			in.Unchanged = true
 			return in, nil
@@ -130,7 +131,7 @@ func Install(p *profiles.Profile, opts InstallOptions) (*Installed, error) {
 		// Never overwrite what a pod may be running with.
 		return nil, fmt.Errorf("installing %s: %w", in.Path, ErrInstalledDiffers)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("reading %s: %w", in.Path, err)
+		return nil, fmt.Errorf("reading installed profile: %w", err)
 	}
 	if err := profiles.WriteFileAtomic(in.Path, data, 0o644); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/testutil"
 	"github.com/sysward/sysward/profiles"
 )
@@ -48,7 +49,7 @@ func launchChild(req string) int {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
 	}
-	p, err := profiles.Load(r.Profile)
+	p, err := inputfile.Profile(r.Profile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		return 3
@@ -97,7 +98,7 @@ func writeProfile(t *testing.T, p *profiles.Profile) string {
 
 func lsProfile(t *testing.T) *profiles.Profile {
 	t.Helper()
-	p, err := profiles.Load("testdata/ls.json")
+	p, err := inputfile.Profile("testdata/ls.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,11 @@ package enforcer
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -37,11 +37,16 @@ func ApplyToSpec(spec *specs.Spec, p *profiles.Profile) error {
 	return nil
 }
 
+// maxBundleConfigSize caps a bundle's config.json: 16 MiB (runc's own
+// configs are a few KiB; a seccomp profile in it is at most
+// profiles.MaxFileSize).
+const maxBundleConfigSize = 16 << 20
+
 // ApplyToBundle rewrites bundle/config.json (atomically) with
 // linux.seccomp set to p, keeping every other field as it was.
 func ApplyToBundle(bundle string, p *profiles.Profile) error {
 	path := filepath.Join(bundle, "config.json")
-	raw, err := os.ReadFile(path)
+	raw, err := inputfile.Read(path, maxBundleConfigSize)
 	if err != nil {
 		return fmt.Errorf("reading bundle config: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/testutil"
 	"github.com/sysward/sysward/profiles"
 )
@@ -185,7 +186,7 @@ func TestInstallKubelet(t *testing.T) {
 	if !strings.HasPrefix(in.LocalhostProfile, wantPrefix) || len(in.Hash) != 12 || in.Path != filepath.Join(root, in.LocalhostProfile) {
 		t.Fatalf("installed %+v", in)
 	}
-	back, err := profiles.Load(in.Path)
+	back, err := inputfile.Profile(in.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -62,7 +63,7 @@ func compileVerify(t *testing.T, name string, p *profiles.Profile, opts *Compile
 func TestVerifySamples(t *testing.T) {
 	for _, path := range sampleProfiles(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			p, err := profiles.Load(path)
+			p, err := inputfile.Profile(path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiler"
 	"github.com/sysward/sysward/profiles"
 )
@@ -27,7 +28,7 @@ func ExampleLearn() {
 // Watch a cgroup against a profile: deviations and seccomp refusals arrive
 // as events, the complete sets stay in the kernel's bitmaps.
 func ExampleProfiler_Track() {
-	prof, err := profiles.Load("web.json")
+	prof, err := inputfile.Profile("web.json")
 	if err != nil {
 		log.Fatal(err)
 	}

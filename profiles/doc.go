@@ -47,12 +47,16 @@
 //
 // # Loading
 //
-// Load and Parse are strict: malformed JSON, an unknown or duplicate key
-// (everywhere but the OCI fields runc knows and "sysward"), an unknown action,
+// Parse is strict: malformed JSON, an unknown or duplicate key (everywhere
+// but the OCI fields runc knows and "sysward"), an unknown action,
 // architecture or flag, a syscall name not known on any listed architecture
 // (on any architecture sysward knows when none is listed), a bad argument
-// operator or index, errnoRet on an action other than ERRNO/TRACE, and two
-// unconditional entries giving one syscall different actions are errors.
+// operator or index, errnoRet on an action other than ERRNO/TRACE or above
+// 65535 (MaxErrnoRet), and two unconditional entries giving one syscall
+// different actions are errors, and so is data over MaxFileSize (4 MiB).
+// profiles opens no files: sysward reads a profile file with
+// internal/inputfile.Profile (a regular file, at most MaxFileSize, then
+// Parse).
 // Each is an *Error naming the file, line:column, the JSON path
 // ("syscalls[3].names[1]") and the bad value; several are joined with
 // errors.Join; each wraps a sentinel (ErrUnknownSyscall, ...). Docker's
@@ -65,7 +69,7 @@
 // Write/Marshal produce the canonical form: architectures and flags sorted,
 // entries grouped by (action, errnoRet, args) with names sorted and
 // deduplicated, groups ordered by action then errnoRet then args, two-space
-// indentation, a trailing newline. Load→Save of a canonical profile is
+// indentation, a trailing newline. Parse→Marshal of a canonical profile is
 // byte-identical. SaveFile writes atomically (temporary file in the same
 // directory, fsync, rename), so a reader sees the old or the new file.
 //

@@ -36,7 +36,7 @@ func dockerNative(arch Arch) (Arch, string) {
 // architecture and caps, and every minKernel condition is taken as met (a
 // current kernel). Syscall names sysward's tables (libseccomp 2.5.4) do not
 // know on any listed architecture are dropped and returned in dropped, so
-// the result passes Load's strict checks.
+// the result passes Parse's strict checks.
 func DockerDefault(arch Arch, caps []string) (p *Profile, dropped []string, err error) {
 	if tables[arch] == nil {
 		return nil, nil, fmt.Errorf("docker default for %s: %w", arch, ErrUnknownArch)

@@ -24,12 +24,13 @@ var (
 	ErrDockerFormat   = errors.New("docker's extended profile format")
 	ErrIncompatible   = errors.New("incompatible profiles")
 	ErrUnknownFormat  = errors.New("unknown export format")
+	ErrTooLarge       = errors.New("profile too large")
 )
 
-// Error is a problem with one place in a profile. Load and Parse return it
+// Error is a problem with one place in a profile. Parse returns it
 // (possibly several joined with errors.Join); Err is one of the sentinels.
 type Error struct {
-	File  string // as given to Load/Parse; "" when unknown
+	File  string // as given to Parse; "" when unknown
 	Line  int    // 1-based; 0 when unknown (e.g. Validate of an in-memory profile)
 	Col   int    // 1-based byte column
 	Field string // JSON path such as "syscalls[3].names[1]"

@@ -15,13 +15,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/testutil"
 	"github.com/sysward/sysward/profiles"
 )
 
 func load(t *testing.T, path string) *profiles.Profile {
 	t.Helper()
-	p, err := profiles.Load(path)
+	p, err := inputfile.Profile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,19 +17,22 @@ import (
 // maxErrors bounds how many problems one Parse reports.
 const maxErrors = 20
 
-// Load reads and strictly parses the profile at path (see Parse).
-func Load(path string) (*Profile, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading profile: %w", err)
-	}
-	return Parse(path, data)
-}
+// MaxFileSize is the largest profile Parse accepts: 4 MiB. A learned
+// profile with statistics for every syscall on five architectures is under
+// 200 KiB, Docker's default profile 20 KiB; parsing takes about seven times
+// the file's size in memory, so the cap bounds a hostile file to ~30 MB.
+const MaxFileSize = 4 << 20
 
 // Parse strictly parses a profile; name is used in errors (usually the file
 // path). Every problem found (up to 20) is reported as an *Error wrapping a
-// sentinel; several are joined with errors.Join.
+// sentinel; several are joined with errors.Join. Data longer than
+// MaxFileSize is refused with ErrTooLarge. Reading a profile file is
+// sysward's internal/inputfile.Profile (a regular file, at most
+// MaxFileSize): profiles itself opens no files.
 func Parse(name string, data []byte) (*Profile, error) {
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: name, Err: ErrTooLarge, Detail: fmt.Sprintf("%d bytes, over the limit of %d", len(data), MaxFileSize)}
+	}
 	w := &walker{file: name, data: data, pos: map[string]int{}}
 	w.dec = json.NewDecoder(bytes.NewReader(data))
 	w.dec.UseNumber()
@@ -411,7 +413,7 @@ func init() {
 // thread). specs-go has no constant for it.
 const FlagTSync specs.LinuxSeccompFlag = "SECCOMP_FILTER_FLAG_TSYNC"
 
-// KnownFlags lists the seccomp filter flags Load accepts: the ones the
+// KnownFlags lists the seccomp filter flags Parse accepts: the ones the
 // runtime-spec defines and runc knows.
 func KnownFlags() []specs.LinuxSeccompFlag {
 	return []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow, FlagTSync, specs.LinuxSeccompFlagWaitKillableRecv}
@@ -426,6 +428,18 @@ func knownAction(a Action) bool { return permissiveness(a) > 0 }
 
 // errnoAllowed: runc accepts errnoRet only with SCMP_ACT_ERRNO and SCMP_ACT_TRACE.
 func errnoAllowed(a Action) bool { return a == ActErrno || a == ActTrace }
+
+// MaxErrnoRet is the largest errnoRet a filter can carry: the kernel's
+// SECCOMP_RET_DATA is the low 16 bits of the filter's return value. runc
+// 1.1 (int16(errnoRet)) and libseccomp (SCMP_ACT_ERRNO(x) masks x with
+// 0xffff) drop the bits above without a word, so errnoRet 65536 becomes
+// ERRNO(0): the refused call would report success. Such profiles are
+// refused at load.
+const MaxErrnoRet = 0xffff
+
+func errnoTooLarge(e *uint) bool { return e != nil && *e > MaxErrnoRet }
+
+const errnoRangeDetail = "above 65535: SECCOMP_RET_DATA is 16 bits and runc and libseccomp drop the bits above, 65536 would be ERRNO(0), success"
 
 func actionNames() string {
 	var s []string
@@ -500,6 +514,8 @@ func validate(p *Profile, mk errorFunc) []error {
 	}
 	if p.DefaultErrnoRet != nil && !errnoAllowed(p.DefaultAction) {
 		add(mk("defaultErrnoRet", strconv.FormatUint(uint64(*p.DefaultErrnoRet), 10), ErrBadErrnoRet, "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE"))
+	} else if errnoTooLarge(p.DefaultErrnoRet) {
+		add(mk("defaultErrnoRet", strconv.FormatUint(uint64(*p.DefaultErrnoRet), 10), ErrBadErrnoRet, errnoRangeDetail))
 	}
 	for i, a := range p.Architectures {
 		if !ociArches[a] {
@@ -535,6 +551,8 @@ func validate(p *Profile, mk errorFunc) []error {
 		}
 		if s.ErrnoRet != nil && !errnoAllowed(s.Action) && knownAction(s.Action) {
 			add(mk(base+".errnoRet", strconv.FormatUint(uint64(*s.ErrnoRet), 10), ErrBadErrnoRet, "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE"))
+		} else if errnoTooLarge(s.ErrnoRet) {
+			add(mk(base+".errnoRet", strconv.FormatUint(uint64(*s.ErrnoRet), 10), ErrBadErrnoRet, errnoRangeDetail))
 		}
 		if len(s.Names) == 0 {
 			add(mk(base+".names", "", ErrNoNames, ""))

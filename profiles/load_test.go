@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // TestLoadValidation asserts the exact error for each kind of bad profile:
@@ -146,6 +148,21 @@ func TestLoadValidation(t *testing.T) {
 			err:  ErrBadErrnoRet, field: "syscalls[0].errnoRet", value: "1",
 		},
 		{
+			name: "errnoRet 65536 (wraps to ERRNO(0), success)",
+			json: "{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n \"syscalls\": [{\"names\": [\"ptrace\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 65536}]}",
+			err:  ErrBadErrnoRet, field: "syscalls[0].errnoRet", value: "65536", line: 2, col: 77, detail: "16 bits",
+		},
+		{
+			name: "defaultErrnoRet above 16 bits",
+			json: `{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 65537}`,
+			err:  ErrBadErrnoRet, field: "defaultErrnoRet", value: "65537", line: 1, col: 56, detail: "16 bits",
+		},
+		{
+			name: "errnoRet above 16 bits on trace",
+			json: `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["ptrace"], "action": "SCMP_ACT_TRACE", "errnoRet": 4294967295}]}`,
+			err:  ErrBadErrnoRet, field: "syscalls[0].errnoRet", value: "4294967295",
+		},
+		{
 			name: "no names",
 			json: `{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": [], "action": "SCMP_ACT_ALLOW"}]}`,
 			err:  ErrNoNames, field: "syscalls[0].names",
@@ -254,7 +271,7 @@ func TestLoadExamples(t *testing.T) {
 		t.Fatalf("only %d sample profiles", len(files))
 	}
 	for _, f := range files {
-		_, err := Load(f)
+		_, err := testLoad(f)
 		bad := strings.HasPrefix(filepath.Base(f), "bad-")
 		if bad && err == nil {
 			t.Errorf("%s loaded, want an error", f)
@@ -265,10 +282,40 @@ func TestLoadExamples(t *testing.T) {
 	}
 }
 
-func TestLoadMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope.json"))
-	if !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("err = %v, want ErrNotExist", err)
+// testLoad reads and parses a trusted test file (sysward itself reads
+// profiles with internal/inputfile.Profile, which profiles cannot import).
+func testLoad(path string) (*Profile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// TestErrnoRetRange: 65535 is the largest errnoRet a filter carries and
+// loads; 65536 is refused (TestLoadValidation).
+func TestErrnoRetRange(t *testing.T) {
+	p, err := Parse("max.json", []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["ptrace"], "action": "SCMP_ACT_TRACE", "errnoRet": 65535}]}`))
+	if err != nil || *p.Syscalls[0].ErrnoRet != 65535 {
+		t.Fatalf("Parse = %v, %v", p, err)
+	}
+	q := New(ActAllow, ArchX86_64)
+	big := uint(1 << 16)
+	q.Syscalls = append(q.Syscalls, specs.LinuxSyscall{Names: []string{"ptrace"}, Action: ActErrno, ErrnoRet: &big})
+	if err := q.Validate(); !errors.Is(err, ErrBadErrnoRet) {
+		t.Fatalf("Validate = %v, want ErrBadErrnoRet", err)
+	}
+}
+
+// TestParseTooLarge: data over MaxFileSize is refused before any parsing.
+func TestParseTooLarge(t *testing.T) {
+	data := make([]byte, MaxFileSize+1)
+	for i := range data {
+		data[i] = ' '
+	}
+	_, err := Parse("big.json", data)
+	if !errors.Is(err, ErrTooLarge) || !strings.HasPrefix(err.Error(), "big.json: profile too large") {
+		t.Fatalf("Parse = %v, want ErrTooLarge naming the file", err)
 	}
 }
 

@@ -22,7 +22,7 @@ const (
 	ActNotify      Action = specs.ActNotify
 )
 
-// KnownActions lists every action Load accepts, from most to least permissive.
+// KnownActions lists every action Parse accepts, from most to least permissive.
 func KnownActions() []Action {
 	return []Action{ActAllow, ActLog, ActNotify, ActTrace, ActErrno, ActTrap, ActKillThread, ActKill, ActKillProcess}
 }
@@ -114,7 +114,7 @@ func (p *Profile) AddRule(action Action, errnoRet *uint, names ...string) {
 //     conditions once it has an unconditional rule, and ignores
 //     conditional rules added after one);
 //   - of several unconditional entries the first decides (libseccomp keeps
-//     the first rule; Load refuses such profiles anyway);
+//     the first rule; Parse refuses such profiles anyway);
 //   - otherwise argument-conditioned entries decide when they match (see
 //     Evaluate), else the default action.
 type Decision struct {

@@ -14,7 +14,7 @@ import (
 
 func mustLoad(t *testing.T, path string) *Profile {
 	t.Helper()
-	p, err := Load(path)
+	p, err := testLoad(path)
 	if err != nil {
 		t.Fatal(err)
 	}

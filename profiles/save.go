@@ -3,6 +3,7 @@ package profiles
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -147,45 +148,142 @@ func encodeJSON(w io.Writer, v any) error {
 }
 
 // WriteFileAtomic writes data to path so that readers see either the old
-// file or the complete new one: a temporary file in the same directory is
-// written, fsynced and renamed over path, then the directory is fsynced.
-// On error nothing is left behind.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
+// file or the complete new one, when path is absent or a regular file (or a
+// symbolic link to one: the file it leads to is replaced, the link kept).
+// Anything else at path (a character device such as /dev/stdout on a
+// terminal, a FIFO) is written to directly: renaming over it would replace
+// the device or the link with a regular file. See CreateOutput.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	o, err := CreateOutput(path, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := o.Write(data); err != nil {
+		o.Abort()
+		return err
+	}
+	return o.Commit()
+}
+
+// Output is a file being written to a destination path (CreateOutput).
+// Write, then Commit; Abort on failure. Not safe for concurrent use.
+type Output struct {
+	path string // destination as given, for messages
+	dst  string // where the temporary file is renamed to; "" when streaming
+	f    *os.File
+	perm os.FileMode
+	done bool
+}
+
+// CreateOutput starts writing to path. When path is absent or a regular
+// file, or a symbolic link to a regular file, the data go to a temporary
+// file in the destination's directory, which Commit fsyncs and renames over
+// the destination (the link's target, so the link stays), then fsyncs the
+// directory: readers see the old file or the complete new one, and after an
+// error or Abort nothing is left behind. Any other file type (character
+// device, FIFO) is opened and written to directly ("streamed"), as a shell
+// redirection would; a directory or a dangling symbolic link is an error.
+func CreateOutput(path string, perm os.FileMode) (*Output, error) {
+	o := &Output{path: path, perm: perm}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if _, lerr := os.Lstat(path); lerr == nil {
+			return nil, fmt.Errorf("writing %s: symbolic link to a missing file", path)
+		}
+		o.dst = path
+	case err != nil:
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	case fi.Mode().IsRegular():
+		if o.dst, err = filepath.EvalSymlinks(path); err != nil {
+			return nil, fmt.Errorf("writing %s: %w", path, err)
+		}
+	case fi.IsDir():
+		return nil, fmt.Errorf("writing %s: is a directory", path)
+	default: // device, FIFO: stream
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("writing %s: %w", path, err)
+		}
+		o.f = f
+		return o, nil
+	}
+	dir, base := filepath.Split(o.dst)
 	if dir == "" {
 		dir = "."
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp*")
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	tmp := f.Name()
+	o.f = f
+	return o, nil
+}
+
+// Streaming reports whether o writes straight to the destination (a device
+// or FIFO) instead of replacing it atomically.
+func (o *Output) Streaming() bool { return o.dst == "" }
+
+// Write writes to the temporary file (or the streamed destination).
+func (o *Output) Write(b []byte) (int, error) {
+	n, err := o.f.Write(b)
+	if err != nil {
+		err = fmt.Errorf("writing %s: %w", o.path, err)
+	}
+	return n, err
+}
+
+// Commit finishes the output: for an atomic replacement it fsyncs the
+// temporary file, renames it over the destination and fsyncs the
+// directory; a stream is closed. On error the temporary file is removed.
+func (o *Output) Commit() (err error) {
+	if o.done {
+		return fmt.Errorf("writing %s: already finished", o.path)
+	}
+	o.done = true
+	if o.Streaming() {
+		if err := o.f.Close(); err != nil {
+			return fmt.Errorf("writing %s: %w", o.path, err)
+		}
+		return nil
+	}
+	tmp := o.f.Name()
 	defer func() {
 		if err != nil {
-			f.Close()
+			o.f.Close()
 			os.Remove(tmp)
 		}
 	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err = o.f.Chmod(o.perm); err != nil {
+		return fmt.Errorf("writing %s: %w", o.path, err)
 	}
-	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err = o.f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", o.path, err)
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", path, err)
+	if err = o.f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", o.path, err)
 	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err = os.Rename(tmp, o.dst); err != nil {
+		return fmt.Errorf("renaming into %s: %w", o.path, err)
 	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("renaming into %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
+	if d, derr := os.Open(filepath.Dir(o.dst)); derr == nil {
 		_ = d.Sync() // best effort: the rename is done
 		d.Close()
 	}
 	return nil
+}
+
+// Abort drops the output: the temporary file is removed (the destination
+// is untouched), a stream closed. Safe after Commit.
+func (o *Output) Abort() {
+	if o.done {
+		return
+	}
+	o.done = true
+	o.f.Close()
+	if !o.Streaming() {
+		os.Remove(o.f.Name())
+	}
 }
 
 func sortedArgs(args []specs.LinuxSeccompArg) []specs.LinuxSeccompArg {

@@ -3,10 +3,13 @@ package profiles
 import (
 	"bytes"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -20,7 +23,7 @@ func TestCanonicalize(t *testing.T) {
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.json")
 		t.Run(name, func(t *testing.T) {
-			p, err := Load(in)
+			p, err := testLoad(in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,7 +84,7 @@ func TestRoundTripByteIdentical(t *testing.T) {
 }
 
 func TestCanonicalKeepsMeaning(t *testing.T) {
-	p, err := Load("testdata/canonicalize/messy.in.json")
+	p, err := testLoad("testdata/canonicalize/messy.in.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,5 +135,134 @@ func TestSaveFileAtomic(t *testing.T) {
 	ents, _ = os.ReadDir(dir)
 	if len(ents) != 1 {
 		t.Errorf("files after failed save: %v", ents)
+	}
+}
+
+// TestWriteFileAtomicDestinations: a regular file (or a link to one) is
+// replaced atomically, the link kept; a device or FIFO is written to, never
+// renamed over (`-o /dev/stdout` once replaced the host's /dev/stdout link
+// with a regular file); a directory or a dangling link is an error.
+func TestWriteFileAtomicDestinations(t *testing.T) {
+	dir := t.TempDir()
+	data := []byte("{}\n")
+	isLink := func(p string) bool {
+		fi, err := os.Lstat(p)
+		return err == nil && fi.Mode()&os.ModeSymlink != 0
+	}
+	noTemps := func() {
+		t.Helper()
+		if m, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(m) > 0 {
+			t.Errorf("temporary files left: %v", m)
+		}
+	}
+
+	t.Run("absent and regular", func(t *testing.T) {
+		p := filepath.Join(dir, "out.json")
+		for range 2 {
+			if err := WriteFileAtomic(p, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := os.ReadFile(p); string(got) != string(data) {
+				t.Fatalf("content %q", got)
+			}
+		}
+		noTemps()
+	})
+	t.Run("symlink to a regular file", func(t *testing.T) {
+		target := filepath.Join(dir, "target.json")
+		os.WriteFile(target, []byte("old"), 0o644)
+		link := filepath.Join(dir, "link.json")
+		os.Symlink(target, link)
+		if err := WriteFileAtomic(link, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if !isLink(link) {
+			t.Fatal("the link was replaced by a file")
+		}
+		if got, _ := os.ReadFile(target); string(got) != string(data) {
+			t.Fatalf("target content %q", got)
+		}
+		noTemps()
+	})
+	t.Run("symlink to a character device", func(t *testing.T) {
+		link := filepath.Join(dir, "null")
+		os.Symlink("/dev/null", link)
+		if err := WriteFileAtomic(link, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if !isLink(link) {
+			t.Fatal("the link to /dev/null was replaced by a file")
+		}
+		if fi, err := os.Stat("/dev/null"); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+			t.Fatalf("/dev/null is now %v (%v)", fi.Mode(), err)
+		}
+		noTemps()
+	})
+	t.Run("FIFO", func(t *testing.T) {
+		fifo := filepath.Join(dir, "fifo")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan []byte)
+		go func() {
+			f, err := os.Open(fifo)
+			if err != nil {
+				got <- nil
+				return
+			}
+			defer f.Close()
+			b, _ := io.ReadAll(f)
+			got <- b
+		}()
+		if err := WriteFileAtomic(fifo, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case b := <-got:
+			if string(b) != string(data) {
+				t.Fatalf("reader got %q", b)
+			}
+		case <-time.After(time.Minute): // detects a hang only
+			t.Fatal("the FIFO's reader got nothing: the FIFO was replaced")
+		}
+		if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+			t.Fatalf("the FIFO is now %v (%v)", fi.Mode(), err)
+		}
+		noTemps()
+	})
+	t.Run("directory", func(t *testing.T) {
+		if err := WriteFileAtomic(dir, data, 0o644); err == nil || !strings.Contains(err.Error(), "is a directory") {
+			t.Fatalf("err = %v, want is a directory", err)
+		}
+		noTemps()
+	})
+	t.Run("dangling symlink", func(t *testing.T) {
+		link := filepath.Join(dir, "dangling")
+		os.Symlink(filepath.Join(dir, "missing"), link)
+		if err := WriteFileAtomic(link, data, 0o644); err == nil || !strings.Contains(err.Error(), "missing file") {
+			t.Fatalf("err = %v, want an error", err)
+		}
+		if !isLink(link) {
+			t.Fatal("the link was replaced")
+		}
+		noTemps()
+	})
+}
+
+// TestOutputAbort: an aborted output leaves the destination as it was.
+func TestOutputAbort(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "keep.json")
+	os.WriteFile(p, []byte("old"), 0o644)
+	o, err := CreateOutput(p, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Write([]byte("half"))
+	o.Abort()
+	if got, _ := os.ReadFile(p); string(got) != "old" {
+		t.Fatalf("content %q", got)
+	}
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(p), ".*")); len(m) > 0 {
+		t.Fatalf("left behind: %v", m)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/testutil"
 	"github.com/sysward/sysward/profiles"
 )
@@ -189,7 +190,7 @@ func runProgram(t *testing.T, p program, variant string, learnFlags []string, di
 		}
 		saveLog(t, dir, "learn", stop())
 	}
-	pr, err := profiles.Load(prof)
+	pr, err := inputfile.Profile(prof)
 	if err != nil {
 		r.learnErr = err.Error()
 		t.Errorf("learned profile: %v", err)

@@ -67,7 +67,7 @@ Example:
    sysward learn --container 3f2a --until-stable 30s -o web.json
    sysward learn --pid 4242 --duration 5m --default-action SCMP_ACT_LOG > app.json`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the profile to `FILE` (atomically); - is stdout"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the profile to `FILE` (a regular file is replaced atomically; a device or FIFO is written to); - is stdout"},
 			&cli.DurationFlag{Name: "duration", Usage: "stop after `D`"},
 			&cli.DurationFlag{Name: "until-stable", Usage: "stop when no new syscall was seen for `D`"},
 			&cli.StringFlag{Name: "default-action", Value: string(profiles.ActErrno), Usage: "the profile's default `ACTION`"},

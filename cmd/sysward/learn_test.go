@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/testutil"
 	"github.com/sysward/sysward/profiles"
 )
@@ -27,7 +28,7 @@ func TestLearnCLI(t *testing.T) {
 	if code := run([]string{"sysward", "learn", "-q", "-o", out, "--", "ls", "/"}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	p, err := profiles.Load(out)
+	p, err := inputfile.Profile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestLearnCLI(t *testing.T) {
 	if code := run([]string{"sysward", "learn", "-q", "--default-action", "SCMP_ACT_LOG", "-o", out, "--", "true"}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	if p, err := profiles.Load(out); err != nil || p.DefaultAction != profiles.ActLog {
+	if p, err := inputfile.Profile(out); err != nil || p.DefaultAction != profiles.ActLog {
 		t.Errorf("--default-action: %v %v", p, err)
 	}
 }
@@ -161,7 +162,7 @@ func TestLearnCLIInterrupt(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("sysward learn after SIGINT: %v: %s", err, stderr.String())
 	}
-	p, err := profiles.Load(out)
+	p, err := inputfile.Profile(out)
 	if err != nil {
 		t.Fatalf("profile after SIGINT: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -52,11 +53,11 @@ Example:
 
 var formatFlag = &cli.StringFlag{Name: "format", Value: "text", Usage: "output `FORMAT`: text or json"}
 
-var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` (atomically) instead of stdout"}
+var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to `FILE` instead of stdout (a regular file is replaced atomically; a device or FIFO is written to)"}
 
 // loadProfile loads path; a load failure is bad input (exit 2).
 func loadProfile(path string) (*profiles.Profile, error) {
-	p, err := profiles.Load(path)
+	p, err := inputfile.Profile(path)
 	if err != nil {
 		return nil, usageErr(err)
 	}
@@ -73,7 +74,7 @@ func textOrJSON(c *cli.Context) (bool, error) {
 	return false, usagef("--format %q: want text or json", c.String("format"))
 }
 
-// emit writes data to -o FILE atomically, or to stdout.
+// emit writes data to -o FILE (profiles.WriteFileAtomic), or to stdout.
 func emit(c *cli.Context, data []byte) error {
 	if out := c.String("output"); out != "" {
 		return profiles.WriteFileAtomic(out, data, 0o644)
@@ -266,7 +267,7 @@ Example:
 			var ps []*profiles.Profile
 			var errs []error
 			for _, f := range c.Args().Slice() {
-				p, err := profiles.Load(f)
+				p, err := inputfile.Profile(f)
 				if err != nil {
 					errs = append(errs, err)
 				}

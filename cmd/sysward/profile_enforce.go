@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sysward/sysward/enforcer"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -39,7 +40,7 @@ func enforceLoad(c *cli.Context, opts *enforcer.CompileOptions) (string, *profil
 		return "", nil, nil, usagef("%s: want exactly one profile FILE, got %d arguments", c.Command.Name, c.NArg())
 	}
 	path := c.Args().First()
-	p, err := profiles.Load(path)
+	p, err := inputfile.Profile(path)
 	if err != nil {
 		return "", nil, nil, usageErr(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -90,7 +91,7 @@ func TestProfileCLIMergeAndExportFiles(t *testing.T) {
 	if code != 0 || out != "" {
 		t.Fatalf("merge: %d %q %q", code, out, errs)
 	}
-	m, err := profiles.Load(merged)
+	m, err := inputfile.Profile(merged)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -45,7 +46,7 @@ func TestLearnComplainAbsorbPromoteEnforce(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("absorb: exit %d: %s", code, stderr)
 	}
-	p, err := profiles.Load(absorbed)
+	p, err := inputfile.Profile(absorbed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestUpdateAfterComplain(t *testing.T) {
 			if code != 3 || !strings.Contains(stdout, "done") || !strings.Contains(stderr, "--update: "+upd+" written") {
 				t.Fatalf("%s --update: exit %d, want the command's 3\n%s\n%s", tc.name, code, stdout, stderr)
 			}
-			p, err := profiles.Load(upd)
+			p, err := inputfile.Profile(upd)
 			if err != nil {
 				t.Fatal(err)
 			}

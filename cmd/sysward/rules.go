@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/watch"
 )
 
@@ -238,7 +238,7 @@ Example:
 			} else if rs, err = loadRulesArgs(c); err != nil {
 				return err
 			}
-			data, err := os.ReadFile(c.String("events"))
+			data, err := inputfile.Read(c.String("events"), detector.MaxEventsFileSize)
 			if err != nil {
 				return usageErr(fmt.Errorf("reading events file: %w", err))
 			}

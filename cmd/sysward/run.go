@@ -6,7 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sysward/sysward/enforcer"
-	"github.com/sysward/sysward/profiles"
+	"github.com/sysward/sysward/internal/inputfile"
 )
 
 // A process started by enforcer.Command (e.g. `sysward run --watch`, whose
@@ -57,7 +57,7 @@ Example:
 				return usagef("--mode: %v", err)
 			}
 			path := c.String("profile")
-			p, err := profiles.Load(path)
+			p, err := inputfile.Profile(path)
 			if err != nil {
 				return usageErr(err)
 			}

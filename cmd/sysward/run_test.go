@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/testutil"
 	"github.com/sysward/sysward/profiles"
 )
@@ -53,7 +54,7 @@ const lsProfile = "../../enforcer/testdata/ls.json"
 
 func profileWithout(t *testing.T, name string) string {
 	t.Helper()
-	p, err := profiles.Load(lsProfile)
+	p, err := inputfile.Profile(lsProfile)
 	if err != nil {
 		t.Fatal(err)
 	}

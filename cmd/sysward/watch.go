@@ -16,6 +16,7 @@ import (
 	"github.com/sysward/sysward/detector/output"
 	"github.com/sysward/sysward/enforcer"
 	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/watch"
 	"github.com/sysward/sysward/profiler"
 	"github.com/sysward/sysward/profiles"
@@ -33,6 +34,7 @@ func watchFlags() []cli.Flag {
 		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR` (e.g. 127.0.0.1:9376; unauthenticated: keep it off shared interfaces)"},
 		&cli.StringFlag{Name: "health-addr", Usage: "serve /healthz alone on `ADDR` (kubelet probes, e.g. :9377); no metrics there"},
 		&cli.StringFlag{Name: "record", Usage: "record every event as JSONL to `FILE` (replay: sysward rules test --events FILE)"},
+		&cli.IntFlag{Name: "record-max-mib", Value: detector.MaxEventsFileSize >> 20, Usage: fmt.Sprintf("stop recording after `N` MiB, 1 to %d (what rules test --events reads); events past it are counted in the summary", detector.MaxEventsFileSize>>20)},
 		&cli.StringFlag{Name: "min-priority", Usage: "only rules at least as severe as `PRIORITY` (e.g. warning)"},
 		&cli.DurationFlag{Name: "dedup-window", Value: watch.DefaultDedupWindow, Usage: "repeats of an alert (same rule, workload, syscall) within `D` are counted into one summary alert; 0 off"},
 		&cli.BoolFlag{Name: "first-only", Usage: "one kernel event per (workload, syscall): cheaper, repeats are not counted"},
@@ -133,7 +135,7 @@ func watchAction(c *cli.Context) error {
 		}
 	}
 	path := c.String("profile")
-	p, err := profiles.Load(path)
+	p, err := inputfile.Profile(path)
 	if err != nil {
 		return usageErr(err)
 	}
@@ -168,6 +170,11 @@ func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.
 		}
 		cfg.Outputs = oc
 	}
+	m := c.Int("record-max-mib")
+	if m < 1 || int64(m) > detector.MaxEventsFileSize>>20 {
+		return cfg, usagef("--record-max-mib %d: want 1 to %d", m, detector.MaxEventsFileSize>>20)
+	}
+	cfg.RecordMax = int64(m) << 20
 	if mp := cfg.MinPriority; mp != "" {
 		if _, err := detector.ParsePriority(mp); err != nil {
 			return cfg, usagef("--min-priority: %v", err)

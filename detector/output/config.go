@@ -12,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/sysward/sysward/detector/metrics"
+	"github.com/sysward/sysward/internal/inputfile"
 )
 
 // Duration is a time.Duration written as "10s", "250ms" in configuration.
@@ -131,9 +132,14 @@ func (e *ConfigError) Error() string {
 // Is makes errors.Is(err, ErrBadConfig) true.
 func (e *ConfigError) Is(target error) bool { return target == ErrBadConfig }
 
-// LoadConfig reads and parses an outputs file.
+// MaxConfigSize is the largest outputs file LoadConfig reads: 1 MiB (a
+// real one is a few hundred bytes).
+const MaxConfigSize = 1 << 20
+
+// LoadConfig reads (a regular file, at most MaxConfigSize) and parses an
+// outputs file.
 func LoadConfig(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(path, MaxConfigSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading outputs config: %w", err)
 	}

@@ -11,11 +11,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"time"
 
 	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/internal/version"
 )
 
@@ -23,7 +23,8 @@ import (
 // the outputs file (Config).
 type HTTPConfig struct {
 	// URL receives one POST per alert with Falco's JSON alert as the body,
-	// which is what falcosidekick's "/" endpoint accepts.
+	// which is what falcosidekick's "/" endpoint accepts. Redirects are not
+	// followed: a 3xx answer is an error naming its Location.
 	URL string `yaml:"url"`
 	// Headers are added to every request (e.g. Authorization).
 	Headers map[string]string `yaml:"headers"`
@@ -86,7 +87,13 @@ func NewHTTP(cfg HTTPConfig, opts *Options) (*HTTP, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
 	tr.MaxIdleConnsPerHost = 4
-	hs := &httpSink{cfg: cfg, url: u, client: &http.Client{Transport: tr}}
+	// Redirects are not followed: Go would turn a 301/302/303 POST into a
+	// GET without the alert (a 2xx then counted it as sent), and a 307/308
+	// would resend the alert and the configured headers (tokens) wherever
+	// the server points, https to plain http included. falcosidekick never
+	// redirects; a 3xx is reported with its Location, not retried.
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	hs := &httpSink{cfg: cfg, url: u, client: client}
 	h := &HTTP{queue: newQueue(opts.withDefaults("http"), hs), hs: hs}
 	hs.onRetry = h.queue.failed // set before any Send can reach the goroutine
 	return h, nil
@@ -123,11 +130,15 @@ func (cfg HTTPConfig) prepare() (HTTPConfig, string, *tls.Config, error) {
 	return cfg, u.String(), tlsCfg, nil
 }
 
+// maxCAFileSize caps ca_file, client_cert_file and client_key_file: 1 MiB,
+// five times Debian's whole ca-certificates.crt bundle (215 KiB).
+const maxCAFileSize = 1 << 20
+
 func (c *HTTPConfig) tlsConfig() (*tls.Config, error) {
 	t := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify}
 	pem := c.CAPEM
 	if c.CAFile != "" {
-		b, err := os.ReadFile(c.CAFile)
+		b, err := inputfile.Read(c.CAFile, maxCAFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("%w: http ca_file: %v", ErrBadConfig, err)
 		}
@@ -147,7 +158,15 @@ func (c *HTTPConfig) tlsConfig() (*tls.Config, error) {
 		return nil, fmt.Errorf("%w: http client_cert_file and client_key_file go together", ErrBadConfig)
 	}
 	if c.ClientCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.ClientCertFile, c.ClientKeyFile)
+		certPEM, err := inputfile.Read(c.ClientCertFile, maxCAFileSize)
+		if err != nil {
+			return nil, fmt.Errorf("%w: http client_cert_file: %v", ErrBadConfig, err)
+		}
+		keyPEM, err := inputfile.Read(c.ClientKeyFile, maxCAFileSize)
+		if err != nil {
+			return nil, fmt.Errorf("%w: http client_key_file: %v", ErrBadConfig, err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("%w: http client certificate: %v", ErrBadConfig, err)
 		}
@@ -230,6 +249,13 @@ func (s *httpSink) post(ctx context.Context, body []byte) (time.Duration, error)
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection reusable
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return 0, nil
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		loc := resp.Header.Get("Location")
+		if len(loc) > 256 {
+			loc = loc[:256] + "..."
+		}
+		msg = []byte(fmt.Sprintf("redirect to %q not followed (set the url to where alerts go)", loc))
 	}
 	var ra time.Duration
 	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {

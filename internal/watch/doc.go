@@ -43,7 +43,9 @@
 //
 // New loads the profiler (or adopts Options.Profiler, which it then does not
 // close); Close untracks the workloads, closes what the Watcher loaded and
-// writes the event record (atomically: a temp file renamed into place).
+// writes the event record (atomically: a temp file renamed into place; a
+// device or FIFO is streamed to), at most Options.RecordMax bytes: events
+// past it are counted (Summary.RecordDrops).
 // Run must be called from one goroutine: it owns the profiler's ring buffer
 // reader and the engine (detector.Engine.Process is single-goroutine). Add,
 // Remove, Summary and ProcStats are safe to call concurrently with Run.
@@ -56,7 +58,10 @@
 // whose enforcer.RuntimeHash equals the hash of its config.json
 // linux.seccomp, or unrestricted when none does, so only exec rules can
 // fire) and Removes and forgets containers that are gone. Sync and Run are
-// for one goroutine; Containers, Profiles and Skipped are safe from any.
+// for one goroutine; Containers, Profiles, Skipped and BadProfiles are safe
+// from any. Profile files are read with internal/inputfile: a FIFO, device
+// or oversized file under ProfilesDir is skipped (one warning, counted in
+// BadProfiles), never read, so it cannot block discovery.
 // Close untracks every container. NodeSession wraps a Node with rules,
 // outputs and metrics the way Session does for one target.
 //

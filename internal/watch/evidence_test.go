@@ -28,7 +28,7 @@ func writeRecord(t testing.TB, lines ...string) string {
 func TestRecorderMarks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rec.jsonl")
 	before := time.Now()
-	r, err := newRecorder(path)
+	r, err := newRecorder(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

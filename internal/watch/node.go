@@ -10,9 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,6 +20,7 @@ import (
 	"github.com/sysward/sysward/detector"
 	"github.com/sysward/sysward/enforcer"
 	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiler"
 	"github.com/sysward/sysward/profiles"
 )
@@ -85,10 +86,11 @@ type Node struct {
 	containers map[string]*NodeContainer // by container id
 	skipped    int
 
-	index     map[string]string // content hash -> profile path
-	indexKey  string            // fingerprint of ProfilesDir when index was built
-	badLogged map[string]string // profile path -> fingerprint already warned about
-	capWarned bool
+	index       map[string]string      // content hash -> profile path
+	indexKey    string                 // fingerprint of ProfilesDir when index was built
+	indexed     map[string]indexedFile // profile path -> what its last read gave
+	badProfiles int                    // files under ProfilesDir skipped by the last index
+	capWarned   bool
 }
 
 // NewNode prepares a Node over w. w should be loaded with the exit hooks
@@ -105,7 +107,7 @@ func NewNode(w *Watcher, opts NodeOptions) *Node {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Node{w: w, opts: opts, log: log, containers: map[string]*NodeContainer{},
-		index: map[string]string{}, badLogged: map[string]string{}}
+		index: map[string]string{}, indexed: map[string]indexedFile{}}
 }
 
 // Run calls Sync every Interval until ctx is done; it returns nil then. A
@@ -190,7 +192,7 @@ func (n *Node) add(c *profiler.Container, cgroupID uint64) error {
 		}
 	}
 	if path := n.lookup(nc.Hash); path != "" {
-		p, err := profiles.Load(path)
+		p, err := inputfile.Profile(path)
 		if err == nil {
 			nc.Profile, nc.Mode = path, modeOf(p)
 			wl.Profile, wl.ProfileName, wl.Mode = p, path, nc.Mode
@@ -330,8 +332,45 @@ func (n *Node) lookup(hash string) string {
 	return n.index[hash]
 }
 
+// MaxIndexedProfiles caps how many *.json files under ProfilesDir the
+// profile index reads; the files beyond are skipped with a warning. A
+// kubelet seccomp root holds one file per installed profile version.
+const MaxIndexedProfiles = 10000
+
+// indexedFile is what the index remembers of one file under ProfilesDir, so
+// a pass re-reads only files that changed and warns about a bad one once.
+type indexedFile struct {
+	key  string // statKey when it was read
+	hash string // its RuntimeHash; "" when it is not a usable profile
+}
+
+// statKey identifies a file's version for the index: type, size,
+// modification time and inode of what path leads to (symlinks followed, so
+// a retargeted link is re-read). Stat never opens the file: a FIFO or a
+// device costs nothing here.
+func statKey(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return fmt.Sprintf("%v %d %d %d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano(), ino)
+}
+
 // refreshIndex rebuilds the hash index when a file under ProfilesDir was
-// added, removed or changed (size or modification time).
+// added, removed or changed (type, size, modification time or inode).
+//
+// Every file is read with inputfile.Profile: a FIFO, a device, a directory
+// named *.json or a file over profiles.MaxFileSize is refused without
+// blocking or reading it, skipped with one warning (again only when it
+// changes) and counted (BadProfiles); the other profiles are indexed. A
+// symlink to a regular file is followed, as the kubelet follows it when it
+// loads a localhost profile; symlinked directories are not entered
+// (filepath.WalkDir does not follow them), so a link loop cannot make the
+// walk endless.
 func (n *Node) refreshIndex() {
 	if n.opts.ProfilesDir == "" {
 		return
@@ -341,48 +380,70 @@ func (n *Node) refreshIndex() {
 		key  string
 	}
 	var files []file
+	over := 0
 	_ = filepath.WalkDir(n.opts.ProfilesDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), ".json") {
 			return nil
 		}
-		info, err := d.Info()
-		if err != nil {
+		if len(files) >= MaxIndexedProfiles {
+			over++
 			return nil
 		}
-		files = append(files, file{path, strconv.FormatInt(info.Size(), 10) + "@" + strconv.FormatInt(info.ModTime().UnixNano(), 10)})
+		files = append(files, file{path, statKey(path)})
 		return nil
 	})
 	var b strings.Builder
 	for _, f := range files {
 		b.WriteString(f.path + "\x00" + f.key + "\x00")
 	}
+	fmt.Fprintf(&b, "over %d", over)
 	if b.String() == n.indexKey {
 		return
 	}
 	index := map[string]string{}
+	indexed := make(map[string]indexedFile, len(files))
+	bad := 0
 	for _, f := range files {
-		p, err := profiles.Load(f.path)
-		var h string
-		if err == nil {
-			h, err = enforcer.RuntimeHash(p)
-		}
-		if err != nil {
-			if n.badLogged[f.path] != f.key {
-				n.badLogged[f.path] = f.key
+		e, ok := n.indexed[f.path]
+		if !ok || e.key != f.key {
+			e = indexedFile{key: f.key}
+			p, err := inputfile.Profile(f.path)
+			if err == nil {
+				e.hash, err = enforcer.RuntimeHash(p)
+			}
+			if err != nil {
 				n.log.Warn("skipping profile", "profile", f.path, "err", err)
 			}
+		}
+		indexed[f.path] = e
+		if e.hash == "" {
+			bad++
 			continue
 		}
-		if prev, dup := index[h]; dup && prev < f.path {
+		if prev, dup := index[e.hash]; dup && prev < f.path {
 			continue // same content twice: the first path by name wins
 		}
-		index[h] = f.path
+		index[e.hash] = f.path
+	}
+	if over > 0 {
+		n.log.Warn(fmt.Sprintf("more than %d profile files under the profiles dir: %d not read", MaxIndexedProfiles, over), "dir", n.opts.ProfilesDir)
 	}
 	n.mu.Lock()
 	n.index = index
+	n.badProfiles = bad + over
 	n.mu.Unlock()
+	n.indexed = indexed
 	n.indexKey = b.String()
-	n.log.Info("profile index", "dir", n.opts.ProfilesDir, "profiles", len(index))
+	n.log.Info("profile index", "dir", n.opts.ProfilesDir, "profiles", len(index), "skipped", bad+over)
+}
+
+// BadProfiles is how many *.json files under ProfilesDir the last index
+// skipped: not a regular file, too large, not a valid profile, or beyond
+// MaxIndexedProfiles.
+func (n *Node) BadProfiles() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.badProfiles
 }
 
 // Profiles returns the indexed profiles: content hash -> file.

@@ -56,7 +56,7 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	// Containers carry their runtime's filters: keep the exit hooks, so
 	// refused calls and SIGSYS kills are seen.
 	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, Engine: eng,
-		Internal: disp, Metrics: met, Record: cfg.Record, FirstOnly: cfg.FirstOnly})
+		Internal: disp, Metrics: met, Record: cfg.Record, RecordMax: cfg.RecordMax, FirstOnly: cfg.FirstOnly})
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +80,11 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 		Help: "Running containers not watched because of --max-containers."}, func() float64 { return float64(node.Skipped()) })
 	if err := met.Registry().Register(skipped); err == nil {
 		defer met.Registry().Unregister(skipped)
+	}
+	badProfiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sysward_profiles_skipped",
+		Help: "Files under --profiles-dir skipped by the profile index: not a regular file, too large or not a valid profile."}, func() float64 { return float64(node.BadProfiles()) })
+	if err := met.Registry().Register(badProfiles); err == nil {
+		defer met.Registry().Unregister(badProfiles)
 	}
 
 	runCtx, stopRun := context.WithCancel(context.Background())
@@ -132,8 +137,12 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	for _, n := range counted {
 		total += n
 	}
-	fmt.Fprintf(stderr, "sysward watch --all-containers: %d containers tracked at exit, %d kernel events, alerts printed %d, counted %d\n",
+	fmt.Fprintf(stderr, "sysward watch --all-containers: %d containers tracked at exit, %d kernel events, alerts printed %d, counted %d",
 		len(res.Containers), w.eventCount(), printed, total)
+	if d := w.RecordDrops(); d > 0 {
+		fmt.Fprintf(stderr, ", not recorded %d (--record file full)", d)
+	}
+	fmt.Fprintln(stderr)
 	for _, n := range names {
 		st := res.OutputStats[n]
 		fmt.Fprintf(stderr, "  output %s: %d sent, %d dropped\n", n, st.Sent, st.Dropped)

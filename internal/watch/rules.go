@@ -3,7 +3,6 @@ package watch
 import (
 	_ "embed"
 	"fmt"
-	"os"
 
 	"github.com/sysward/sysward/detector"
 )
@@ -28,11 +27,11 @@ func LoadRules(noDefault bool, files ...string) (*detector.Ruleset, error) {
 		in = append(in, detector.RulesFile{Name: DefaultRulesName, Data: DefaultRules})
 	}
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		rf, err := detector.ReadRulesFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("reading rules file: %w", err)
+			return nil, err
 		}
-		in = append(in, detector.RulesFile{Name: f, Data: b})
+		in = append(in, rf)
 	}
 	if len(in) == 0 {
 		return nil, fmt.Errorf("no rules: --no-default-rules needs at least one --rules file")

@@ -64,6 +64,8 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Record writes every event as JSONL for `sysward rules test --events`.
 	Record string
+	// RecordMax caps Record in bytes (0: detector.MaxEventsFileSize).
+	RecordMax int64
 	// DedupWindow (0: DefaultDedupWindow; negative: no dedup).
 	DedupWindow time.Duration
 	// RingBufferSize of the profiler's event ring (0: its default).
@@ -202,7 +204,7 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 	// may carry its runtime's own filter: keep them.
 	noExit := t.Cgroup == "" && t.Container == "" && cfg.Mode != ModeEnforce
 	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, NoExitHooks: noExit, Engine: eng,
-		Internal: disp, Metrics: met, Record: cfg.Record, FirstOnly: cfg.FirstOnly})
+		Internal: disp, Metrics: met, Record: cfg.Record, RecordMax: cfg.RecordMax, FirstOnly: cfg.FirstOnly})
 	if err != nil {
 		return nil, err
 	}

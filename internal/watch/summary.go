@@ -40,6 +40,9 @@ type Summary struct {
 	Printed uint64 `json:"printed"`
 	// OutputDrops counts alerts an output's queue had no room for.
 	OutputDrops uint64 `json:"output_drops,omitempty"`
+	// RecordDrops counts events left out of the --record file, which was
+	// full (--record-max-mib).
+	RecordDrops uint64 `json:"record_drops,omitempty"`
 }
 
 // Deviation is one syscall outside the profile.
@@ -118,6 +121,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 		s.Calls, s.DeniedCalls, s.Events, s.Drops, s.Printed, s.TotalAlerts())
 	if s.OutputDrops > 0 {
 		fmt.Fprintf(&b, ", output drops %d", s.OutputDrops)
+	}
+	if s.RecordDrops > 0 {
+		fmt.Fprintf(&b, ", not recorded %d (--record file full)", s.RecordDrops)
 	}
 	b.WriteString("\n")
 	for _, r := range rules {

@@ -82,8 +82,13 @@ type Options struct {
 	// Metrics records deviations and kernel drops; nil means metrics.Nop.
 	Metrics metrics.Recorder
 	// Record, if set, is a file that receives every event as JSONL (the
-	// detector's event file format), written atomically on Close.
+	// detector's event file format), written atomically on Close (streamed
+	// when it is a device or FIFO).
 	Record string
+	// RecordMax caps the record's size in bytes (0:
+	// detector.MaxEventsFileSize); events past it are counted in the
+	// summary's RecordDrops.
+	RecordMax int64
 	// FirstOnly asks the kernel for the first event per (workload, syscall)
 	// only. By default every deviating call is an event, so repeats are
 	// counted (the output's dedup collapses their alerts).
@@ -170,7 +175,7 @@ func New(opts Options) (*Watcher, error) {
 		w.prof, w.ownProf = p, true
 	}
 	if opts.Record != "" {
-		rec, err := newRecorder(opts.Record)
+		rec, err := newRecorder(opts.Record, opts.RecordMax)
 		if err != nil {
 			w.Close()
 			return nil, err
@@ -524,6 +529,7 @@ func (w *Watcher) Summary(cgroupID uint64) (*Summary, error) {
 		Started: wl.started, Ended: time.Now(),
 		Events: w.events, Drops: w.drops, Alerts: map[string]uint64{}, Deviations: []Deviation{},
 		Calls: st.DeviationCount + st.DeniedCount, DeniedCalls: st.DeniedCount,
+		RecordDrops: w.RecordDrops(),
 	}
 	if wl.installs <= s.DeniedCalls { // not calls of the workload (isFilterInstall)
 		s.Calls -= wl.installs
@@ -553,6 +559,15 @@ func (w *Watcher) Summary(cgroupID uint64) (*Summary, error) {
 		}
 	}
 	return s, nil
+}
+
+// RecordDrops is how many events the --record file had no room for
+// (Options.RecordMax).
+func (w *Watcher) RecordDrops() uint64 {
+	if w.rec == nil {
+		return 0
+	}
+	return w.rec.Dropped()
 }
 
 // ProcStats returns the enrichment cache's counters.
