@@ -1,6 +1,7 @@
 package procinfo
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,6 +58,15 @@ func TestReaderRuncContainer(t *testing.T) {
 	}
 	if pid == 0 {
 		t.Fatalf("container %s never ran", id)
+	}
+	// runc says "running" once it told its init to exec the entrypoint;
+	// the exec itself may come a moment later (runc:[2:INIT] until then).
+	for time.Now().Before(deadline) {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	p, err := New(nil).Get(pid)
 	if err != nil {

@@ -1,7 +1,9 @@
 package watch
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +64,10 @@ func TestWatchCgroupTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cg.Remove(5 * time.Second)
-	cmd := exec.Command(testutil.BusyboxPath, "sh", "-c", "sleep 0.5; sync")
+	// The workload waits until the session tracks its cgroup (Ready), so a
+	// slow start of the session cannot miss the sync.
+	gate := filepath.Join(t.TempDir(), "go")
+	cmd := exec.Command(testutil.BusyboxPath, "sh", "-c", "while [ ! -e "+gate+" ]; do sleep 0.02; done; sync")
 	started, err := cg.Place(cmd)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +79,12 @@ func TestWatchCgroupTarget(t *testing.T) {
 	}
 	go cmd.Wait()
 	rel := cg.Dir[strings.Index(cg.Dir, "/sysward/"):]
-	res, out := session(t, Config{Profile: allowAllBut("sync"), Rules: testRules(t), Format: output.FormatJSON}, Target{Cgroup: rel})
+	ready := func(uint64) {
+		if err := os.WriteFile(gate, nil, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	res, out := session(t, Config{Profile: allowAllBut("sync"), Rules: testRules(t), Format: output.FormatJSON, Ready: ready}, Target{Cgroup: rel})
 	as := detailed(out.alerts(t), "Syscall outside profile")
 	if len(as) != 1 || as[0].field("sysward.workload") != rel || as[0].field("proc.name") != "sync" {
 		t.Fatalf("alerts %+v", as)
