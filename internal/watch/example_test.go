@@ -22,6 +22,7 @@ func ExampleLoadRules() {
 	// Syscall outside profile                  Warning
 	// Workload killed by seccomp               Critical
 	// Shell spawned in workload                Notice
+	// Terminal shell in workload               Notice
 	// Package manager launched in workload     Error
 	// Network tool launched in workload        Notice
 }

@@ -76,6 +76,12 @@ func TestDefaultRulesMatch(t *testing.T) {
 			e.Proc.Name, e.Entrypoint = "sh", true
 			return e
 		}, "", 0, ""},
+		{"exec'd terminal shell", func() detector.Event {
+			e := base("execve")
+			e.Proc.Name, e.Proc.TTY, e.Entrypoint = "bash", 34817, true
+			e.Proc.Ancestors = []detector.Ancestor{{Name: "runc"}}
+			return e
+		}, "Terminal shell in workload", detector.PriorityNotice, "with an attached terminal (workload=w shell=bash"},
 		{"entrypoint shell script", func() detector.Event {
 			e := base("execve")
 			e.Proc.Name, e.Interpreter, e.Entrypoint = "entrypoint.sh", "/bin/sh", true
