@@ -113,6 +113,18 @@ var libDirs = []string{
 // regular file, larger than MaxFileSize or not x86_64 ELF is an error
 // naming it.
 func Read(name string, opts *Options) (*Binary, error) {
+	return read(name, nil, opts)
+}
+
+// ReadFile is Read for a file already open (such as /proc/PID/exe, which
+// opens the running executable whatever mount namespace it is in), named
+// name: the path the binary has inside opts.Root, for RUNPATH's $ORIGIN
+// and for Binary.Path. f is not closed.
+func ReadFile(f *os.File, name string, opts *Options) (*Binary, error) {
+	return read(name, f, opts)
+}
+
+func read(name string, f *os.File, opts *Options) (*Binary, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -129,7 +141,13 @@ func Read(name string, opts *Options) (*Binary, error) {
 		defer rt.Close()
 		r = rootFS{rt}
 	}
-	b, err := readOne(r, name)
+	var b *Binary
+	var err error
+	if f != nil {
+		b, err = readOpen(f, name)
+	} else {
+		b, err = readOne(r, name)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +188,10 @@ func readOne(r opener, name string) (*Binary, error) {
 		return nil, fmt.Errorf("opening %s: %w", name, err)
 	}
 	defer f.Close()
+	return readOpen(f, name)
+}
+
+func readOpen(f *os.File, name string) (*Binary, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -98,6 +98,12 @@ type LearnOptions struct {
 	// nothing; RuntimeBaseRunc merges runc's for any cgroup, pid or
 	// container target. Commands get none. Other names: ErrUnknownRuntimeBase.
 	RuntimeBase string
+	// Static reads the workload's executables (the command, and every one
+	// its processes run) for the syscalls they can reach: StaticHints,
+	// StaticLibs or StaticOff; see StaticReport. "" is StaticOff here, so
+	// that an API caller gets the trace alone unless it asks (the CLI's
+	// --static defaults to hints). Other values: ErrUnknownStatic.
+	Static string
 }
 
 // Result is what a learning session produced.
@@ -121,6 +127,8 @@ type Result struct {
 	// RuntimeBaseAdded the calls it added that the session did not see.
 	RuntimeBase      *RuntimeBase
 	RuntimeBaseAdded []string
+	// Static is what static hints added and found (nil with StaticOff).
+	Static *StaticReport
 }
 
 // Learn tracks target until it stops (see StopReason) or ctx is done, and
@@ -136,6 +144,10 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		return nil, err
 	}
 	if _, err := runtimeBaseFor(opts.RuntimeBase, kind, nil, false); err != nil {
+		return nil, err
+	}
+	staticMode, err := checkStatic(opts.Static)
+	if err != nil {
 		return nil, err
 	}
 	res := &Result{ExitCode: -1}
@@ -193,6 +205,15 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 			res.Warnings = append(res.Warnings, fmt.Sprintf("container %s has no seccomp profile: the runtime's own setup cannot be told from the workload (learn it under an allow-all profile)", c.ID))
 		}
 	}
+	var scan *execScanner
+	if staticMode != StaticOff {
+		scan = newExecScanner(staticMode)
+		if kind == "command" {
+			if path, err := exec.LookPath(target.Command[0]); err == nil {
+				scan.readPath(path)
+			}
+		}
+	}
 	if created {
 		dir := res.Cgroup
 		defer func() {
@@ -234,6 +255,9 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 				}
 				if ev.Kind == EventFirstSeen && ev.CgroupID == cgid && ev.Nr >= 0 {
 					firstSeen.note(ev.Arch, ev.Nr, ev.Time)
+					if scan != nil { // a new call: maybe a new program
+						scan.scanPID(int(ev.PID), false)
+					}
 				}
 			}
 		}()
@@ -317,6 +341,9 @@ loop:
 			if _, err := poll(now); err != nil {
 				return nil, err
 			}
+			if scan != nil {
+				scan.scanCgroup(res.Cgroup)
+			}
 			if opts.UntilStable > 0 && lastCount > 0 && now.Sub(lastChange) >= opts.UntilStable {
 				res.Stop = StopStable
 				break loop
@@ -347,6 +374,9 @@ loop:
 	}
 	prov.Ended = now
 	report(now, true)
+	if scan != nil {
+		scan.scanCgroup(res.Cgroup)
+	}
 	if cmd != nil && cmdDone != nil {
 		// The command outlived the session: kill everything in its cgroup.
 		if werr := os.WriteFile(res.Cgroup+"/cgroup.kill", []byte("1"), 0); werr != nil {
@@ -372,6 +402,9 @@ loop:
 		res.Warnings = append(res.Warnings, "runtime base "+opts.RuntimeBase+" ignored: a command is launched by sysward, not a container runtime")
 	}
 	res.RuntimeBaseAdded = mergeRuntimeBase(res.Profile, res.RuntimeBase)
+	if scan != nil {
+		res.Static = mergeStatic(res.Profile, scan, staticMode)
+	}
 	return res, nil
 }
 

@@ -24,7 +24,7 @@ func learnCommand() *cli.Command {
 		Usage:     "learn a workload's syscalls with eBPF and write a seccomp profile",
 		ArgsUsage: "[-- CMD ARGS...]",
 		UsageText: `sysward learn [-o FILE] [--duration D] [--until-stable D] [--default-action ACTION] [--quiet]
-              [--runtime-base auto|none|runc]
+              [--runtime-base auto|none|runc] [--static hints|libs|off]
               (-- CMD ARGS... | --cgroup PATH | --pid PID | --container ID)
 
 Tracks the workload's cgroup in the kernel (every thread and descendant) and
@@ -39,6 +39,15 @@ entrypoint that differ from start to start (futex, rt_sigreturn after a
 preemption signal, ...): --runtime-base (default auto: runc's for a runc
 container) merges the measured set runc may make there, marked in the
 profile's provenance as "runtime-base"; none leaves it out.
+
+Static hints (--static, default hints) read the workload's executables (the
+command, and every program its processes run, inside a container's root)
+and add the syscalls their glibc imports or Go syscall wrappers can make
+that the session did not, each marked "static:<binary>:<function>" in the
+profile's stats; a dangerous one (see profile lint) is not allowed but
+listed under the profile's sysward.reachable. libs also counts the
+imports of each binary's direct shared libraries; off reads nothing.
+Statically linked C binaries (busybox) give no hints: learn says so.
 
 Stops when the command exits, the cgroup empties, after --duration, after
 --until-stable with nothing new, or on Ctrl-C/SIGTERM (the profile is still
@@ -61,6 +70,7 @@ Example:
 			&cli.IntFlag{Name: "pid", Usage: "learn the cgroup of process `PID`"},
 			&cli.StringFlag{Name: "container", Usage: "learn the runc/containerd/podman container `ID` (or unique prefix)"},
 			&cli.StringFlag{Name: "runtime-base", Value: profiler.RuntimeBaseAuto, Usage: "merge the container runtime's base: `NAME` auto (runc's for a runc container), none, or runc (also for --cgroup/--pid)"},
+			&cli.StringFlag{Name: "static", Value: profiler.StaticHints, Usage: "static hints from the workload's binaries: `MODE` hints (their own imports), libs (and their shared libraries'), or off"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line"},
 		},
 		Action: learnAction,
@@ -96,6 +106,11 @@ func learnAction(c *cli.Context) error {
 	if _, err := profiler.LookupRuntimeBase(c.String("runtime-base")); err != nil && c.String("runtime-base") != profiler.RuntimeBaseAuto {
 		return usagef("learn: --runtime-base: %v", err)
 	}
+	switch c.String("static") {
+	case profiler.StaticHints, profiler.StaticLibs, profiler.StaticOff:
+	default:
+		return usagef("learn: --static %q: want hints, libs or off", c.String("static"))
+	}
 	out := c.String("output")
 	toStdout := out == "" || out == "-"
 
@@ -112,6 +127,7 @@ func learnAction(c *cli.Context) error {
 		UntilStable:   c.Duration("until-stable"),
 		DefaultAction: action,
 		RuntimeBase:   c.String("runtime-base"),
+		Static:        c.String("static"),
 		Stdin:         os.Stdin,
 		Stdout:        stdout,
 		Stderr:        stderr,
@@ -141,6 +157,9 @@ func learnAction(c *cli.Context) error {
 	}
 	if res.RuntimeBase != nil && !c.Bool("quiet") {
 		fmt.Fprintf(stderr, "sysward learn: runtime base %s added %d calls the session did not see: %v\n", res.RuntimeBase.Name, len(res.RuntimeBaseAdded), res.RuntimeBaseAdded)
+	}
+	if !c.Bool("quiet") {
+		printStatic(stderr, res.Static)
 	}
 	if res.Stop == profiler.StopCommandExited && res.ExitCode != 0 {
 		fmt.Fprintf(stderr, "sysward learn: warning: the command exited with status %d; the profile covers what it did\n", res.ExitCode)

@@ -1,5 +1,5 @@
 /* importer imports fsync and ptrace from glibc but calls them only when
- * asked (argv[1] "sync" or "trace"), and fdatasync through libswlib when
+ * asked (argv[1] "sync" or "trace"; "wait" sleeps a second), and fdatasync through libswlib when
  * linked with it: static hints must find all three without a run that
  * makes them. */
 #include <stdio.h>
@@ -13,6 +13,8 @@ void swlib_sync(int fd);
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "wait") == 0)
+		sleep(1); /* long enough for a poll to find it */
 	if (argc > 1 && strcmp(argv[1], "sync") == 0)
 		fsync(1);
 	if (argc > 1 && strcmp(argv[1], "trace") == 0)

@@ -1,0 +1,290 @@
+package profiler
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sysward/sysward/elfhints"
+	"github.com/sysward/sysward/profiles"
+)
+
+// Values of LearnOptions.Static.
+const (
+	// StaticHints (sysward learn's default) adds the syscalls the workload's binaries
+	// import from glibc (or link as Go wrappers) that the session did not
+	// make, dangerous ones excepted (those are listed as reachable).
+	StaticHints = "hints"
+	// StaticLibs is StaticHints plus the imports of each binary's direct
+	// DT_NEEDED libraries (for programs whose work is in a library, such
+	// as the sqlite3 shell). Wider: redis-server's libraries (libsystemd,
+	// libcrypto ...) reach 131 syscalls where its own imports reach 84.
+	StaticLibs = "libs"
+	// StaticOff reads no binary.
+	StaticOff = "off"
+)
+
+// ErrUnknownStatic is returned for a LearnOptions.Static that is none of
+// StaticHints, StaticLibs, StaticOff.
+var ErrUnknownStatic = errors.New("unknown static hints mode (want hints, libs or off)")
+
+// maxStaticBinaries bounds how many distinct executables one session reads
+// (a workload exec'ing generated binaries cannot make learn read forever).
+const maxStaticBinaries = 64
+
+// StaticReport says what static hints did in a learning session.
+type StaticReport struct {
+	// Mode is StaticHints or StaticLibs.
+	Mode string
+	// Binaries are the executables read (paths as the workload sees them),
+	// in the order found, each with its kind.
+	Binaries []StaticBinary
+	// Added are the syscalls allowed because a binary can reach them and
+	// the session did not make them, sorted.
+	Added []string
+	// Reachable are the dangerous syscalls a binary can reach, not allowed
+	// (also in the profile's sysward.reachable), sorted.
+	Reachable []string
+	// Notes say what could not be done (a static C binary, raw syscall()
+	// imports, unreadable binaries, missing libraries).
+	Notes []string
+}
+
+// StaticBinary is one executable read for static hints.
+type StaticBinary struct {
+	Path string
+	Kind elfhints.Kind
+}
+
+func checkStatic(mode string) (string, error) {
+	switch mode {
+	case "":
+		return StaticOff, nil
+	case StaticHints, StaticLibs, StaticOff:
+		return mode, nil
+	}
+	return "", fmt.Errorf("%w: %q", ErrUnknownStatic, mode)
+}
+
+// execScanner finds the executables a learned cgroup runs: the command's
+// resolved path before it starts, then every process's /proc/PID/exe as
+// polling (or a first-seen event) finds it. Each executable is read once
+// (by device and inode), while its process is alive, with libraries looked
+// up in that process's root (/proc/PID/root: a container's root
+// filesystem). A process that execs and exits between two polls without
+// making a new syscall is missed: Notes says sessions see what they poll.
+type execScanner struct {
+	libs bool
+
+	mu       sync.Mutex
+	exe      map[int]string // pid -> last /proc/PID/exe link seen
+	files    map[[2]uint64]bool
+	self     [2]uint64 // sysward's own executable
+	binaries []*elfhints.Binary
+	notes    []string
+	capped   bool
+	scans    int
+}
+
+func newExecScanner(mode string) *execScanner {
+	s := &execScanner{libs: mode == StaticLibs, exe: map[int]string{}, files: map[[2]uint64]bool{}}
+	var st unix.Stat_t
+	if unix.Stat("/proc/self/exe", &st) == nil {
+		s.self = [2]uint64{st.Dev, st.Ino}
+	}
+	return s
+}
+
+// readPath reads an executable by host path (the command, before it runs).
+func (s *execScanner) readPath(path string) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		s.note(fmt.Sprintf("%s: %v", path, err))
+		return
+	}
+	defer f.Close()
+	s.read(f, path, "/")
+}
+
+// scanCgroup looks at every process of the cgroup tree dir: new pids
+// always, every pid's executable again every 20th scan (a process that
+// exec'd keeps its pid).
+func (s *execScanner) scanCgroup(dir string) {
+	s.mu.Lock()
+	s.scans++
+	all := s.scans%20 == 1
+	s.mu.Unlock()
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		raw, err := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+		if err != nil {
+			return nil
+		}
+		for _, f := range strings.Fields(string(raw)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				s.scanPID(pid, all)
+			}
+		}
+		return nil
+	})
+}
+
+// scanPID reads pid's executable if it is one not read yet.
+func (s *execScanner) scanPID(pid int, recheck bool) {
+	s.mu.Lock()
+	_, known := s.exe[pid]
+	s.mu.Unlock()
+	if known && !recheck {
+		return
+	}
+	proc := "/proc/" + strconv.Itoa(pid)
+	link, err := os.Readlink(proc + "/exe")
+	if err != nil {
+		return // gone, or a kernel thread
+	}
+	s.mu.Lock()
+	same := s.exe[pid] == link
+	s.exe[pid] = link
+	s.mu.Unlock()
+	// Not the workload's: a runtime's re-exec'd copy of itself (runc and
+	// crun run from a memfd until they exec the entrypoint).
+	if same || strings.HasPrefix(link, "/memfd:") {
+		return
+	}
+	f, err := os.Open(proc + "/exe")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	// Name it as the process sees it: the link is relative to our root;
+	// strip the process's root when it is a subdirectory of ours.
+	name, libRoot := link, "/"
+	if root, err := os.Readlink(proc + "/root"); err == nil && root != "/" {
+		libRoot = proc + "/root"
+		if rest, ok := strings.CutPrefix(link, root+"/"); ok {
+			name = "/" + rest
+		}
+	}
+	s.read(f, name, libRoot)
+}
+
+func (s *execScanner) read(f *os.File, name, root string) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return
+	}
+	key := [2]uint64{st.Dev, st.Ino}
+	s.mu.Lock()
+	// sysward itself runs in a learned command's cgroup between fork and
+	// exec: never the workload.
+	if s.files[key] || key == s.self {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.files) >= maxStaticBinaries {
+		if !s.capped {
+			s.capped = true
+			s.notes = append(s.notes, fmt.Sprintf("more than %d distinct executables: the others were not read", maxStaticBinaries))
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.files[key] = true
+	s.mu.Unlock()
+	b, err := elfhints.ReadFile(f, name, &elfhints.Options{Root: root, Libraries: s.libs})
+	if err != nil {
+		s.note(fmt.Sprintf("no static hints from %v", err))
+		return
+	}
+	s.mu.Lock()
+	s.binaries = append(s.binaries, b)
+	s.mu.Unlock()
+}
+
+func (s *execScanner) note(n string) {
+	s.mu.Lock()
+	s.notes = append(s.notes, n)
+	s.mu.Unlock()
+}
+
+// mergeStatic adds to p the syscalls the scanned binaries can reach that p
+// does not allow, each with its static:<binary>:<function> sources; a
+// dangerous one (profiles.DangerousSyscalls) goes to p's Reachable
+// instead. The table is x86_64's: nothing is added to a profile learned on
+// other architectures only.
+func mergeStatic(p *profiles.Profile, s *execScanner, mode string) *StaticReport {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rep := &StaticReport{Mode: mode, Notes: slices.Clone(s.notes)}
+	have := map[string]bool{}
+	for _, n := range p.Names() {
+		have[n] = true
+	}
+	added := map[string][]string{}
+	reach := map[string][]string{}
+	for _, b := range s.binaries {
+		rep.Binaries = append(rep.Binaries, StaticBinary{Path: b.Path, Kind: b.Kind})
+		hints, notes := elfhints.Hints(b)
+		rep.Notes = append(rep.Notes, notes...)
+		for _, h := range hints {
+			switch {
+			case have[h.Syscall]:
+			case isDangerous(h.Syscall):
+				reach[h.Syscall] = append(reach[h.Syscall], h.Source())
+			default:
+				added[h.Syscall] = append(added[h.Syscall], h.Source())
+			}
+		}
+	}
+	if len(added)+len(reach) == 0 {
+		return rep
+	}
+	if a := p.Arches(); len(a) > 0 && !slices.Contains(a, profiles.ArchX86_64) {
+		rep.Notes = append(rep.Notes, "the profile has no x86_64 architecture: static hints (x86_64 names) not added")
+		return rep
+	}
+	if p.Sysward == nil {
+		p.Sysward = &profiles.Metadata{}
+	}
+	if p.Sysward.Stats == nil {
+		p.Sysward.Stats = map[string]profiles.SyscallStats{}
+	}
+	for name, srcs := range added {
+		rep.Added = append(rep.Added, name)
+		st := p.Sysward.Stats[name]
+		if !slices.Contains(st.Arches, profiles.ArchX86_64) {
+			st.Arches = append(st.Arches, profiles.ArchX86_64)
+		}
+		st.Sources = append(st.Sources, srcs...)
+		p.Sysward.Stats[name] = st
+	}
+	slices.Sort(rep.Added)
+	p.Allow(rep.Added...)
+	p.AddArch(profiles.ArchX86_64)
+	for name, srcs := range reach {
+		rep.Reachable = append(rep.Reachable, name)
+		if p.Sysward.Reachable == nil {
+			p.Sysward.Reachable = map[string][]string{}
+		}
+		p.Sysward.Reachable[name] = append(p.Sysward.Reachable[name], srcs...)
+	}
+	slices.Sort(rep.Reachable)
+	return rep
+}
+
+func isDangerous(name string) bool {
+	_, ok := profiles.DangerousSyscalls[name]
+	return ok
+}
