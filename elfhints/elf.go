@@ -249,11 +249,18 @@ func parse(ra io.ReaderAt) (b *Binary, err error) {
 				break
 			}
 		}
-		syms, err := f.ImportedSymbols()
+		// Undefined dynamic symbols, weak ones included: ImportedSymbols
+		// leaves weak imports out, and a program may import a libc
+		// function weakly (libstdc++'s pthread_create, __cxa_finalize).
+		syms, err := f.DynamicSymbols()
 		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
 			return nil, fmt.Errorf("reading dynamic imports: %w", err)
 		}
 		for _, s := range syms {
+			bind := elf.ST_BIND(s.Info)
+			if s.Section != elf.SHN_UNDEF || s.Name == "" || (bind != elf.STB_GLOBAL && bind != elf.STB_WEAK) {
+				continue
+			}
 			b.Imports = append(b.Imports, Import{Name: s.Name, Version: s.Version, Library: s.Library})
 		}
 	}

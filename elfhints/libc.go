@@ -467,6 +467,7 @@ var libcTable = map[string][]string{
 	"getservbyname_r":  nss,
 	"getservbyport":    nss,
 	"getprotobyname":   nss,
+	"getprotobynumber": nss,
 	"getifaddrs":       {"socket", "bind", "getsockname", "sendto", "recvmsg", "close"},
 	"if_nametoindex":   {"socket", "ioctl", "close"},
 	"if_indextoname":   {"socket", "ioctl", "close"},
