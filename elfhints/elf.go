@@ -36,6 +36,10 @@ const (
 // are a few hundred MB; a larger file is refused, not read).
 const MaxFileSize = 1 << 30
 
+// maxPclntab bounds the Go function table read into memory (kubelet's is
+// about 30 MB).
+const maxPclntab = 256 << 20
+
 // maxNeeded bounds how many DT_NEEDED libraries are read for one binary
 // (postgres has 14).
 const maxNeeded = 256
@@ -283,6 +287,9 @@ func goFuncs(f *elf.File) ([]string, bool, error) {
 	text := f.Section(".text")
 	if text == nil {
 		return nil, false, fmt.Errorf("%w: .gopclntab without .text", ErrNotELF)
+	}
+	if s.Size > maxPclntab {
+		return nil, false, fmt.Errorf("%w: .gopclntab of %d bytes, more than the %d read", ErrNotELF, s.Size, maxPclntab)
 	}
 	data, err := s.Data()
 	if err != nil {

@@ -213,6 +213,9 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 				scan.readPath(path)
 			}
 		}
+		if ctr != nil {
+			scan.readEntrypoint(ctr.Bundle)
+		}
 	}
 	if created {
 		dir := res.Cgroup
@@ -256,7 +259,7 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 				if ev.Kind == EventFirstSeen && ev.CgroupID == cgid && ev.Nr >= 0 {
 					firstSeen.note(ev.Arch, ev.Nr, ev.Time)
 					if scan != nil { // a new call: maybe a new program
-						scan.scanPID(int(ev.PID), false)
+						scan.scanPID(int(ev.PID), true)
 					}
 				}
 			}

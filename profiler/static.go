@@ -1,8 +1,10 @@
 package profiler
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,6 +116,89 @@ func (s *execScanner) readPath(path string) {
 	}
 	defer f.Close()
 	s.read(f, path, "/")
+}
+
+// readEntrypoint reads a container's entrypoint from its bundle
+// (config.json: process.args[0], looked up in the image's PATH when it has
+// no slash, inside root.path), before it may have started.
+func (s *execScanner) readEntrypoint(bundle string) {
+	if bundle == "" {
+		return
+	}
+	cfgPath := filepath.Join(bundle, "config.json")
+	raw, err := readBounded(cfgPath, 4<<20)
+	if err != nil {
+		s.note(fmt.Sprintf("container entrypoint: %v", err))
+		return
+	}
+	var spec struct {
+		Root struct {
+			Path string `json:"path"`
+		} `json:"root"`
+		Process struct {
+			Args []string `json:"args"`
+			Env  []string `json:"env"`
+		} `json:"process"`
+	}
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		s.note(fmt.Sprintf("container entrypoint: %s: %v", cfgPath, err))
+		return
+	}
+	if len(spec.Process.Args) == 0 || spec.Root.Path == "" {
+		return
+	}
+	root := spec.Root.Path
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(bundle, root)
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		s.note(fmt.Sprintf("container entrypoint: %v", err))
+		return
+	}
+	defer r.Close()
+	cands := []string{spec.Process.Args[0]}
+	if !strings.Contains(cands[0], "/") {
+		path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+		for _, e := range spec.Process.Env {
+			if v, ok := strings.CutPrefix(e, "PATH="); ok {
+				path = v
+			}
+		}
+		cands = nil
+		for _, d := range filepath.SplitList(path) {
+			if filepath.IsAbs(d) {
+				cands = append(cands, filepath.Join(d, spec.Process.Args[0]))
+			}
+		}
+	}
+	for _, c := range cands {
+		f, err := r.OpenFile(strings.TrimPrefix(filepath.Clean(c), "/"), os.O_RDONLY|unix.O_NONBLOCK, 0)
+		if err != nil {
+			continue
+		}
+		s.read(f, filepath.Clean(c), root)
+		f.Close()
+		return
+	}
+	s.note(fmt.Sprintf("container entrypoint %q not found in %s", spec.Process.Args[0], root))
+}
+
+// readBounded reads a regular file of at most max bytes.
+func readBounded(name string, max int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() || st.Size() > max {
+		return nil, fmt.Errorf("%s: not a regular file of at most %d bytes", name, max)
+	}
+	return io.ReadAll(io.LimitReader(f, max))
 }
 
 // scanCgroup looks at every process of the cgroup tree dir: new pids

@@ -144,6 +144,10 @@ func TestLearnStaticContainer(t *testing.T) {
 	if !slices.Contains(res.Profile.Sysward.Reachable["ptrace"], profiles.SourceStaticPrefix+"/bin/importer:ptrace") || names(res.Profile)["ptrace"] {
 		t.Errorf("ptrace: reachable %v, allowed %v", res.Profile.Sysward.Reachable, names(res.Profile)["ptrace"])
 	}
+	// The entrypoint, from the bundle's config.json inside root.path.
+	if res.Static.Binaries[0] != (StaticBinary{Path: "/bin/sh", Kind: elfhints.KindStatic}) {
+		t.Errorf("first binary %+v, want the entrypoint /bin/sh (busybox, static)", res.Static.Binaries[0])
+	}
 	// runc's own binary (it runs from a memfd before exec'ing the
 	// entrypoint) is not the workload.
 	for _, b := range res.Static.Binaries {
@@ -199,5 +203,33 @@ func TestLearnStaticBadMode(t *testing.T) {
 	_, err := Learn(context.Background(), Target{Command: []string{"true"}}, &LearnOptions{Static: "maybe"})
 	if !errors.Is(err, ErrUnknownStatic) {
 		t.Fatalf("err %v, want ErrUnknownStatic", err)
+	}
+}
+
+// TestLearnStaticLibs: with StaticLibs the imports of the binary's own
+// shared library count (fdatasync, imported only by libswlib.so).
+func TestLearnStaticLibs(t *testing.T) {
+	requireBPF(t)
+	testutil.Require(t, testutil.Binary("cc"))
+	dir := t.TempDir()
+	so, bin := filepath.Join(dir, "libswlib.so"), filepath.Join(dir, "importer")
+	for _, args := range [][]string{
+		{"-shared", "-fPIC", "-o", so, "../elfhints/testdata/swlib.c"},
+		{"-O0", "-DWITH_LIB", "-o", bin, "../elfhints/testdata/importer.c", "-L" + dir, "-lswlib", "-Wl,--enable-new-dtags,-rpath,$ORIGIN"},
+	} {
+		if out, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
+			t.Fatalf("cc %v: %v\n%s", args, err, out)
+		}
+	}
+	for _, mode := range []string{StaticHints, StaticLibs} {
+		res, err := Learn(context.Background(), Target{Command: []string{bin}}, &LearnOptions{Static: mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srcs := res.Profile.Sysward.Stats["fdatasync"].Sources
+		want := mode == StaticLibs
+		if got := slices.Contains(srcs, profiles.SourceStaticPrefix+so+":fdatasync"); got != want {
+			t.Errorf("%s: fdatasync from %s: %v, want %v (sources %v)", mode, so, got, want, srcs)
+		}
 	}
 }
