@@ -366,6 +366,15 @@ func mergeStatic(p *profiles.Profile, s *execScanner, mode string) *StaticReport
 		p.Sysward.Reachable[name] = append(p.Sysward.Reachable[name], srcs...)
 	}
 	slices.Sort(rep.Reachable)
+	// glibc (2.34+) starts threads and children with clone3 and falls back
+	// to clone only when clone3 fails with ENOSYS: refused with the
+	// profile's EPERM, pthread_create and posix_spawn would fail although
+	// clone is allowed. Answer ENOSYS, as Docker's default profile does.
+	if _, ok := reach["clone3"]; ok && p.DefaultAction != profiles.ActAllow {
+		enosys := uint(unix.ENOSYS)
+		p.AddRule(profiles.ActErrno, &enosys, "clone3")
+		rep.Notes = append(rep.Notes, "clone3 is reachable but not allowed: it returns ENOSYS, so glibc falls back to clone")
+	}
 	return rep
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sysward/sysward/elfhints"
 	"github.com/sysward/sysward/internal/testutil"
 	"github.com/sysward/sysward/profiles"
@@ -60,7 +62,7 @@ func TestLearnStaticHints(t *testing.T) {
 	if r := p.Sysward.Reachable["ptrace"]; !slices.Contains(r, profiles.SourceStaticPrefix+bin+":ptrace") {
 		t.Errorf("reachable %v, want ptrace from %s", p.Sysward.Reachable, bin)
 	}
-	if res.Static == nil || !slices.Contains(res.Static.Added, "fsync") || !slices.Equal(res.Static.Reachable, []string{"ptrace"}) {
+	if res.Static == nil || !slices.Contains(res.Static.Added, "fsync") || !slices.Equal(res.Static.Reachable, []string{"clone3", "ptrace"}) {
 		t.Errorf("report %+v", res.Static)
 	}
 	if len(res.Static.Binaries) != 1 || res.Static.Binaries[0] != (StaticBinary{Path: bin, Kind: elfhints.KindDynamic}) {
@@ -189,6 +191,19 @@ func TestMergeStatic(t *testing.T) {
 	}
 	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "/bin/busybox") }) {
 		t.Errorf("notes %v", rep.Notes)
+	}
+
+	// clone3 reachable (posix_spawn) and not allowed: ENOSYS, not EPERM,
+	// so that glibc falls back to clone (which the hint allows).
+	scan.binaries = []*elfhints.Binary{{Path: "/usr/bin/c", Kind: elfhints.KindDynamic, Imports: imp("posix_spawn")}}
+	c := profiles.New(profiles.ActErrno, profiles.ArchX86_64)
+	rep = mergeStatic(c, scan, StaticHints)
+	if !slices.Contains(rep.Reachable, "clone3") || !slices.Contains(rep.Added, "clone") {
+		t.Fatalf("posix_spawn: added %v reachable %v", rep.Added, rep.Reachable)
+	}
+	d := c.Decide(profiles.ArchX86_64, "clone3")
+	if d.Action != profiles.ActErrno || d.ErrnoRet == nil || *d.ErrnoRet != uint(unix.ENOSYS) {
+		t.Errorf("clone3 decision %+v, want ERRNO(ENOSYS)", d)
 	}
 
 	// A profile learned on another architecture only gets nothing.

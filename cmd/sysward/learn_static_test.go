@@ -30,7 +30,7 @@ func TestLearnCLIStatic(t *testing.T) {
 	for _, want := range []string{
 		"static hints (hints) read 1 binaries: " + bin + " (dynamic)",
 		"static hints added ",
-		"reachable, not allowed (dangerous; see sysward.reachable in the profile): ptrace",
+		"reachable, not allowed (dangerous; see sysward.reachable in the profile): clone3 ptrace",
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
@@ -60,5 +60,34 @@ func TestLearnCLIStaticBadMode(t *testing.T) {
 	code, _, stderr := runCLI(t, "learn", "--static", "maybe", "--", "true")
 	if code != 2 || !strings.Contains(stderr, `--static "maybe"`) {
 		t.Errorf("exit %d, stderr %q: want 2 naming --static", code, stderr)
+	}
+}
+
+// TestLearnStaticThenRun: a program learned in a run that neither fsyncs
+// nor starts a child then does both under the learned profile (fsync and
+// clone allowed by static hints; clone3, dangerous, answers ENOSYS so that
+// glibc's posix_spawn falls back to clone). Learned with --static off, the
+// same run fails.
+func TestLearnStaticThenRun(t *testing.T) {
+	requireLearn(t)
+	testutil.Require(t, testutil.Binary("cc"))
+	sw := buildSysward(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "importer")
+	if out, err := exec.Command("cc", "-O0", "-o", bin, "../../elfhints/testdata/importer.c").CombinedOutput(); err != nil {
+		t.Fatalf("compiling importer: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		static string
+		ok     bool
+	}{{"hints", true}, {"off", false}} {
+		prof := filepath.Join(dir, tc.static+".json")
+		if out, err := exec.Command(sw, "learn", "-q", "--static", tc.static, "-o", prof, "--", bin).CombinedOutput(); err != nil {
+			t.Fatalf("learn --static %s: %v: %s", tc.static, err, out)
+		}
+		out, err := exec.Command(sw, "run", "--profile", prof, "--", bin, "sync", "spawn").CombinedOutput()
+		if ok := err == nil && strings.Contains(string(out), "importer"); ok != tc.ok {
+			t.Errorf("--static %s: run under the profile: %v: %s (want success %v)", tc.static, err, out, tc.ok)
+		}
 	}
 }
