@@ -139,6 +139,24 @@
 // EventDenied (Errno), EventExec (Filename), EventExitSigsys (ExitCode),
 // EventFirstSeen; Arch/Nr/Syscall are resolved with the profiles tables.
 //
+// # Static hints (static.go)
+//
+// With LearnOptions.Static (hints or libs; the API's zero value is off, the
+// CLI's default hints) Learn reads the workload's executables with package
+// elfhints and allows the syscalls their imports reach that the session did
+// not make, sourced "static:<binary>:<function>"; dangerous ones go to the
+// profile's Reachable, and a reachable clone3 answers ENOSYS. Executables:
+// the command (LookPath) and a container's entrypoint (bundle config.json,
+// inside root.path) before they start, then each process's /proc/PID/exe,
+// found by polling the cgroup tree every tick (50 ms; every pid's
+// executable again every 20th tick, for in-place exec) and on every
+// first-seen event, read once per (device, inode), with libraries looked up
+// in /proc/PID/root. sysward's own executable (the command's pre-exec fork)
+// and runtimes' /memfd: copies are never read. The kernel's exec events are
+// sent in watch mode only, so a program that starts and exits between two
+// polls without a syscall new to the session is missed (the report lists
+// what was read). At most 64 distinct executables per session.
+//
 // # Lifetimes, threading, errors
 //
 // Load returns a *Profiler that owns every kernel object (programs, maps,

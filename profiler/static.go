@@ -209,6 +209,7 @@ func (s *execScanner) scanCgroup(dir string) {
 	s.scans++
 	all := s.scans%20 == 1
 	s.mu.Unlock()
+	present := map[int]bool{}
 	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return nil
@@ -219,11 +220,23 @@ func (s *execScanner) scanCgroup(dir string) {
 		}
 		for _, f := range strings.Fields(string(raw)) {
 			if pid, err := strconv.Atoi(f); err == nil {
+				present[pid] = true
 				s.scanPID(pid, all)
 			}
 		}
 		return nil
 	})
+	if all {
+		// Forget exited pids, so that a session of many short processes
+		// keeps a map the size of the cgroup, not of every pid it used.
+		s.mu.Lock()
+		for pid := range s.exe {
+			if !present[pid] {
+				delete(s.exe, pid)
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // scanPID reads pid's executable if it is one not read yet.
