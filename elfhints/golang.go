@@ -110,6 +110,7 @@ var goRuntime = []string{
 	"setitimer", "timer_create", "timer_settime", "timer_delete", "clock_gettime",
 	"epoll_create1", "epoll_ctl", "epoll_pwait", "eventfd2", "pipe2", "fcntl", "prlimit64",
 	"arch_prctl", "getrandom",
+	"prctl", // PR_SET_VMA: names anonymous mappings (Go 1.25+)
 }
 
 // goWrapperSyscalls returns the syscalls of wrapper name, and whether name
