@@ -37,8 +37,13 @@ const (
 const MaxFileSize = 1 << 30
 
 // maxPclntab bounds the Go function table read into memory (kubelet's is
-// about 30 MB).
-const maxPclntab = 256 << 20
+// about 30 MB), maxDynSection the dynamic symbol sections (libLLVM's
+// .dynstr, among the largest, is a few MB): a crafted binary cannot make
+// the reader allocate more.
+const (
+	maxPclntab    = 128 << 20
+	maxDynSection = 64 << 20
+)
 
 // maxNeeded bounds how many DT_NEEDED libraries are read for one binary
 // (postgres has 14).
@@ -236,6 +241,14 @@ func parse(ra io.ReaderAt) (b *Binary, err error) {
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return nil, fmt.Errorf("%w: type %s", ErrNotELF, f.Type)
+	}
+	for _, sec := range f.Sections {
+		switch sec.Name {
+		case ".dynsym", ".dynstr", ".dynamic", ".gnu.version", ".gnu.version_r", ".gnu.version_d":
+			if sec.Size > maxDynSection {
+				return nil, fmt.Errorf("%w: %s of %d bytes, more than the %d read", ErrNotELF, sec.Name, sec.Size, maxDynSection)
+			}
+		}
 	}
 	b = &Binary{Kind: KindStatic}
 	if f.Section(".dynamic") != nil || f.Section(".dynsym") != nil {

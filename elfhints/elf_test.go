@@ -1,6 +1,9 @@
 package elfhints
 
 import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"os"
 	"os/exec"
@@ -199,5 +202,28 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, data, 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestParseBoundsSections: a binary claiming a huge .dynstr is refused
+// before anything is allocated for it.
+func TestParseBoundsSections(t *testing.T) {
+	data, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Skip(err)
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := slices.IndexFunc(f.Sections, func(s *elf.Section) bool { return s.Name == ".dynstr" })
+	if idx < 0 {
+		t.Fatal("/bin/true has no .dynstr")
+	}
+	shoff := binary.LittleEndian.Uint64(data[0x28:])
+	shentsize := uint64(binary.LittleEndian.Uint16(data[0x3a:]))
+	binary.LittleEndian.PutUint64(data[shoff+uint64(idx)*shentsize+32:], 1<<40)
+	if _, err := parse(bytes.NewReader(data)); !errors.Is(err, ErrNotELF) || !strings.Contains(err.Error(), ".dynstr") {
+		t.Errorf("huge .dynstr: %v, want ErrNotELF naming it", err)
 	}
 }
