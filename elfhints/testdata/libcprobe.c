@@ -82,6 +82,8 @@ int main(int argc, char **argv)
 	struct stat st;
 	if (argc < 2 || chdir(argv[1]) != 0)
 		return 2;
+	/* Its own process group: killpg below signals only the probe. */
+	setpgid(0, 0);
 	/* Warm up: the first malloc sets up the arena (brk), the first stdio
 	 * call on stderr nothing; rows list what a warm process does. */
 	free(malloc(100));
