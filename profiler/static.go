@@ -269,13 +269,26 @@ func (s *execScanner) scanPID(pid int, recheck bool) {
 	// Name it as the process sees it: the link is relative to our root;
 	// strip the process's root when it is a subdirectory of ours.
 	name, libRoot := link, "/"
-	if root, err := os.Readlink(proc + "/root"); err == nil && root != "/" {
-		libRoot = proc + "/root"
+	root, _ := os.Readlink(proc + "/root")
+	if root != "" && root != "/" {
 		if rest, ok := strings.CutPrefix(link, root+"/"); ok {
 			name = "/" + rest
 		}
 	}
+	// Libraries come from the process's own root: another mount namespace
+	// (a container) or a chroot.
+	if root != "/" || !sameMountNS(proc) {
+		libRoot = proc + "/root"
+	}
 	s.read(f, name, libRoot)
+}
+
+// sameMountNS reports whether the process at proc shares our mount
+// namespace (false when it cannot be told).
+func sameMountNS(proc string) bool {
+	theirs, err1 := os.Readlink(proc + "/ns/mnt")
+	ours, err2 := os.Readlink("/proc/self/ns/mnt")
+	return err1 == nil && err2 == nil && theirs == ours
 }
 
 func (s *execScanner) read(f *os.File, name, root string) {
