@@ -149,13 +149,20 @@
 // the command (LookPath) and a container's entrypoint (bundle config.json,
 // inside root.path) before they start, then each process's /proc/PID/exe,
 // found by polling the cgroup tree every tick (50 ms; every pid's
-// executable again every 20th tick, for in-place exec) and on every
-// first-seen event, read once per (device, inode), with libraries looked up
-// in /proc/PID/root. sysward's own executable (the command's pre-exec fork)
-// and runtimes' /memfd: copies are never read. The kernel's exec events are
-// sent in watch mode only, so a program that starts and exits between two
-// polls without a syscall new to the session is missed (the report lists
-// what was read). At most 64 distinct executables per session.
+// executable again every 20th tick, for in-place exec), on every first-seen
+// event and on every exec event, read once per (device, inode), with
+// libraries looked up in /proc/PID/root for a process in another mount
+// namespace. The kernel sends exec events in watch mode only, so a session
+// with static hints tracks its cgroup in ModeWatch with every syscall
+// allowed: the seen bitmap and first-seen events are exactly learn mode's,
+// nothing deviates, and each exec arrives with its path. When the process
+// is gone by then, the path is read in the root it names (the host's for a
+// command, the bundle's root.path for a container; unknown for a cgroup or
+// pid target: a note says so). sysward's own executable (the command's
+// pre-exec fork) and runtimes' /memfd: copies are never read. At most 64
+// distinct executables and 32 notes per session. A shared
+// LearnOptions.Profiler (whose ring buffer Learn does not read) gets
+// polling only.
 //
 // # Lifetimes, threading, errors
 //

@@ -232,7 +232,11 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 	if !own {
 		flags &^= FlagFirstSeen // the ring buffer belongs to the caller
 	}
-	if err := p.Track(res.CgroupID, TrackOptions{Mode: ModeLearn, Flags: flags}); err != nil {
+	track := TrackOptions{Mode: ModeLearn, Flags: flags}
+	if scan != nil && flags&FlagFirstSeen != 0 {
+		track = execTrack(flags) // exec events, for static hints
+	}
+	if err := p.Track(res.CgroupID, track); err != nil {
 		return nil, err
 	}
 	defer p.Untrack(res.CgroupID) //nolint:errcheck // best effort; Close frees it anyway
@@ -261,6 +265,9 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 					if scan != nil { // a new call: maybe a new program
 						scan.scanPID(int(ev.PID), true)
 					}
+				}
+				if ev.Kind == EventExec && ev.CgroupID == cgid && scan != nil {
+					scan.exec(int(ev.PID), ev.Filename)
 				}
 			}
 		}()

@@ -85,10 +85,14 @@ func checkStatic(mode string) (string, error) {
 type execScanner struct {
 	libs bool
 
-	mu       sync.Mutex
-	exe      map[int]string // pid -> last /proc/PID/exe link seen
-	files    map[[2]uint64]bool
-	self     [2]uint64 // sysward's own executable
+	mu    sync.Mutex
+	exe   map[int]string // pid -> last /proc/PID/exe link seen
+	files map[[2]uint64]bool
+	self  [2]uint64 // sysward's own executable
+	// execRoot is the root an exec event's absolute path names when its
+	// process is gone: "/" for a command, the bundle's root for a
+	// container, "" (unknown) for a cgroup or pid.
+	execRoot string
 	binaries []*elfhints.Binary
 	notes    []string
 	capped   bool
@@ -106,6 +110,7 @@ func newExecScanner(mode string) *execScanner {
 
 // readPath reads an executable by host path (the command, before it runs).
 func (s *execScanner) readPath(path string) {
+	s.execRoot = "/"
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
@@ -151,6 +156,7 @@ func (s *execScanner) readEntrypoint(bundle string) {
 	if !filepath.IsAbs(root) {
 		root = filepath.Join(bundle, root)
 	}
+	s.execRoot = root
 	r, err := os.OpenRoot(root)
 	if err != nil {
 		s.note(fmt.Sprintf("container entrypoint: %v", err))
@@ -239,18 +245,60 @@ func (s *execScanner) scanCgroup(dir string) {
 	}
 }
 
-// scanPID reads pid's executable if it is one not read yet.
-func (s *execScanner) scanPID(pid int, recheck bool) {
+// execTrack is how Learn tracks the cgroup when it reads the ring buffer:
+// watch mode with every syscall allowed records exactly what learn mode
+// does (the seen bitmap and first-seen events; nothing deviates), and the
+// kernel also sends an exec event, with the exec'd path, for every exec in
+// the cgroup, which learn mode does not.
+func execTrack(flags Flags) TrackOptions {
+	all := &SyscallSet{}
+	for a := range all.bits {
+		for w := range all.bits[a] {
+			all.bits[a][w] = ^uint64(0)
+		}
+	}
+	return TrackOptions{Mode: ModeWatch, Flags: flags, Allowed: all}
+}
+
+// exec handles an exec event: pid exec'd filename. The running process is
+// read when it is still there; else filename, when it is absolute and the
+// scanner knows the root it names (execRoot: a command's is the host's, a
+// container's its bundle's root.path).
+func (s *execScanner) exec(pid int, filename string) {
+	if s.scanPID(pid, true) {
+		return
+	}
+	if s.execRoot == "" || !filepath.IsAbs(filename) {
+		s.note(fmt.Sprintf("%s exited before it could be read (its root is unknown for a cgroup or pid target)", filename))
+		return
+	}
+	r, err := os.OpenRoot(s.execRoot)
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	f, err := r.OpenFile(strings.TrimPrefix(filepath.Clean(filename), "/"), os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		s.note(fmt.Sprintf("%s: %v", filename, err))
+		return
+	}
+	defer f.Close()
+	s.read(f, filepath.Clean(filename), s.execRoot)
+}
+
+// scanPID reads pid's executable if it is one not read yet, and reports
+// whether the process was there to look at.
+func (s *execScanner) scanPID(pid int, recheck bool) bool {
 	s.mu.Lock()
 	_, known := s.exe[pid]
 	s.mu.Unlock()
 	if known && !recheck {
-		return
+		return true
 	}
 	proc := "/proc/" + strconv.Itoa(pid)
 	link, err := os.Readlink(proc + "/exe")
 	if err != nil {
-		return // gone, or a kernel thread
+		return false // gone, or a kernel thread
 	}
 	s.mu.Lock()
 	same := s.exe[pid] == link
@@ -259,11 +307,11 @@ func (s *execScanner) scanPID(pid int, recheck bool) {
 	// Not the workload's: a runtime's re-exec'd copy of itself (runc and
 	// crun run from a memfd until they exec the entrypoint).
 	if same || strings.HasPrefix(link, "/memfd:") {
-		return
+		return true
 	}
 	f, err := os.Open(proc + "/exe")
 	if err != nil {
-		return
+		return false
 	}
 	defer f.Close()
 	// Name it as the process sees it: the link is relative to our root;
@@ -281,6 +329,7 @@ func (s *execScanner) scanPID(pid int, recheck bool) {
 		libRoot = proc + "/root"
 	}
 	s.read(f, name, libRoot)
+	return true
 }
 
 // sameMountNS reports whether the process at proc shares our mount
@@ -324,10 +373,20 @@ func (s *execScanner) read(f *os.File, name, root string) {
 	s.mu.Unlock()
 }
 
+// maxStaticNotes bounds the notes of one session (a workload running
+// thousands of short programs must not make a report as long).
+const maxStaticNotes = 32
+
 func (s *execScanner) note(n string) {
 	s.mu.Lock()
-	s.notes = append(s.notes, n)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	switch {
+	case slices.Contains(s.notes, n):
+	case len(s.notes) < maxStaticNotes:
+		s.notes = append(s.notes, n)
+	case len(s.notes) == maxStaticNotes:
+		s.notes = append(s.notes, "more notes left out")
+	}
 }
 
 // mergeStatic adds to p the syscalls the scanned binaries can reach that p

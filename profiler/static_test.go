@@ -110,6 +110,30 @@ func TestLearnStaticChild(t *testing.T) {
 	}
 }
 
+// TestLearnStaticShortChild: a child that runs for a moment and makes no
+// syscall new to the session is still read: the session is tracked in
+// watch mode with everything allowed, so the kernel reports each exec with
+// its path, read from the process if it is still there, else from the path.
+func TestLearnStaticShortChild(t *testing.T) {
+	requireBPF(t)
+	bin := buildImporter(t)
+	// Polling (every 50 ms) and first-seen events (read after the child
+	// has usually exited) miss it; three sessions, so that a lucky poll
+	// cannot pass the test.
+	for i := 0; i < 3; i++ {
+		res, err := Learn(context.Background(), Target{Command: []string{testutil.BusyboxPath, "sh", "-c", bin + " >/dev/null; true"}}, &LearnOptions{Static: StaticHints})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("learn: %v (exit %d)", err, res.ExitCode)
+		}
+		if !slices.Contains(res.Static.Binaries, StaticBinary{Path: bin, Kind: elfhints.KindDynamic}) {
+			t.Fatalf("run %d: binaries read %+v, want %s (notes %v)", i, res.Static.Binaries, bin, res.Static.Notes)
+		}
+		if !slices.Contains(res.Profile.Sysward.Stats["fsync"].Sources, profiles.SourceStaticPrefix+bin+":fsync") {
+			t.Errorf("fsync sources %v", res.Profile.Sysward.Stats["fsync"].Sources)
+		}
+	}
+}
+
 // TestLearnStaticContainer: a dynamic binary inside a runc container is
 // read from the container's root filesystem (with its own libc), named by
 // its path inside the container.
