@@ -157,8 +157,8 @@
 // allowed: the seen bitmap and first-seen events are exactly learn mode's,
 // nothing deviates, and each exec arrives with its path. When the process
 // is gone by then, the path is read in the root it names (the host's for a
-// command, the bundle's root.path for a container; unknown for a cgroup or
-// pid target: a note says so). sysward's own executable (the command's
+// command, the bundle's root.path for a container, a live sibling
+// process's root for a cgroup or pid target; else a note says so). sysward's own executable (the command's
 // pre-exec fork) and runtimes' /memfd: copies are never read. At most 64
 // distinct executables and 32 notes per session. A shared
 // LearnOptions.Profiler (whose ring buffer Learn does not read) gets

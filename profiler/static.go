@@ -268,11 +268,15 @@ func (s *execScanner) exec(pid int, filename string) {
 	if s.scanPID(pid, true) {
 		return
 	}
-	if s.execRoot == "" || !filepath.IsAbs(filename) {
-		s.note(fmt.Sprintf("%s exited before it could be read (its root is unknown for a cgroup or pid target)", filename))
+	root := s.execRoot
+	if root == "" {
+		root = s.siblingRoot()
+	}
+	if root == "" || !filepath.IsAbs(filename) {
+		s.note(fmt.Sprintf("%s exited before it could be read", filename))
 		return
 	}
-	r, err := os.OpenRoot(s.execRoot)
+	r, err := os.OpenRoot(root)
 	if err != nil {
 		return
 	}
@@ -283,7 +287,31 @@ func (s *execScanner) exec(pid int, filename string) {
 		return
 	}
 	defer f.Close()
-	s.read(f, filepath.Clean(filename), s.execRoot)
+	s.read(f, filepath.Clean(filename), root)
+}
+
+// siblingRoot is the root of a live process of the cgroup seen before (a
+// cgroup or pid target's processes share one as a rule): "/" for one in
+// our mount namespace, else its /proc/PID/root; "" when none is left.
+func (s *execScanner) siblingRoot() string {
+	s.mu.Lock()
+	pids := make([]int, 0, len(s.exe))
+	for pid := range s.exe {
+		pids = append(pids, pid)
+	}
+	s.mu.Unlock()
+	for _, pid := range pids {
+		proc := "/proc/" + strconv.Itoa(pid)
+		root, err := os.Readlink(proc + "/root")
+		if err != nil {
+			continue
+		}
+		if root == "/" && sameMountNS(proc) {
+			return "/"
+		}
+		return proc + "/root"
+	}
+	return ""
 }
 
 // scanPID reads pid's executable if it is one not read yet, and reports

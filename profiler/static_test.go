@@ -238,6 +238,33 @@ func TestMergeStatic(t *testing.T) {
 	}
 }
 
+// TestExecGone: an exec event whose process is gone is read from its path,
+// in the root the scanner knows (a command's: the host's), or in a live
+// sibling's root; with neither, a note says it could not be read.
+func TestExecGone(t *testing.T) {
+	bin := buildImporter(t)
+	const gone = 1 << 30 // above pid_max: no such process
+	scan := newExecScanner(StaticHints)
+	scan.execRoot = "/"
+	scan.exec(gone, bin)
+	if len(scan.binaries) != 1 || scan.binaries[0].Path != bin {
+		t.Fatalf("read %+v, want %s from its path", scan.binaries, bin)
+	}
+
+	scan = newExecScanner(StaticHints) // a pid target: root unknown
+	scan.exe[os.Getpid()] = "/proc/self/exe"
+	scan.exec(gone, bin)
+	if len(scan.binaries) != 1 {
+		t.Fatalf("read %+v, want %s through a sibling's root", scan.binaries, bin)
+	}
+
+	scan = newExecScanner(StaticHints)
+	scan.exec(gone, bin)
+	if len(scan.binaries) != 0 || !slices.ContainsFunc(scan.notes, func(n string) bool { return strings.Contains(n, "exited before it could be read") }) {
+		t.Errorf("no root: read %+v, notes %v", scan.binaries, scan.notes)
+	}
+}
+
 func TestLearnStaticBadMode(t *testing.T) {
 	_, err := Learn(context.Background(), Target{Command: []string{"true"}}, &LearnOptions{Static: "maybe"})
 	if !errors.Is(err, ErrUnknownStatic) {
