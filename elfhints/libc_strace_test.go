@@ -58,6 +58,11 @@ func TestLibcTableMatchesStrace(t *testing.T) {
 			continue
 		}
 		for c := range calls {
+			// brk: the heap growing under an allocation (malloc's row;
+			// every dynamic process calls brk before main).
+			if c == "brk" && fn != "malloc" && fn != "calloc" && fn != "realloc" && fn != "free" {
+				continue
+			}
 			if !slices.Contains(row, c) {
 				t.Errorf("%s: strace saw %s, the row has %v", fn, c, row)
 			}

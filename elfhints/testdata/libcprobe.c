@@ -60,6 +60,15 @@
 #include <sys/sysinfo.h>
 #include <langinfo.h>
 #include <libintl.h>
+#include <ftw.h>
+#include <iconv.h>
+#include <malloc.h>
+#include <termios.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/statvfs.h>
+#include <sys/timerfd.h>
+#include <sys/pidfd.h>
 
 extern char **environ;
 
@@ -74,6 +83,8 @@ extern void __chk_fail(void);
 
 static void *thread_fn(void *a) { return a; }
 static void on_sig(int s) { (void)s; }
+static int nftw_cb(const char *p, const struct stat *s, int f, struct FTW *w) { (void)p; (void)s; (void)f; (void)w; return 0; }
+static int ftw_cb(const char *p, const struct stat *s, int f) { (void)p; (void)s; (void)f; return 0; }
 static sigjmp_buf jb;
 
 int main(int argc, char **argv)
@@ -206,6 +217,124 @@ int main(int argc, char **argv)
 	{ int q[2]; pipe(q); B("tee"); tee(p[0], q[1], 1, SPLICE_F_NONBLOCK); E(); close(q[0]); close(q[1]); }
 	{ int s2 = open("f2", O_WRONLY); B("copy_file_range"); copy_file_range(sfd, NULL, s2, NULL, 4, 0); E(); close(s2); }
 	close(sfd);
+
+
+	/* more wrappers and variants */
+	{
+		struct statx sx;
+		B("statx"); statx(AT_FDCWD, "f1", 0, STATX_BASIC_STATS, &sx); E();
+		struct statvfs sv;
+		B("statvfs"); statvfs(".", &sv); E();
+		B("fstatvfs"); fstatvfs(fd, &sv); E();
+		B("statvfs64"); statvfs64(".", (struct statvfs64 *)&sv); E();
+		B("fstatfs64"); fstatfs64(fd, (struct statfs64 *)&sfs); E();
+		B("memfd_create"); { int mf = memfd_create("probe", MFD_CLOEXEC); E(); close(mf); }
+		int tf;
+		B("timerfd_create"); tf = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC); E();
+		struct itimerspec its = {0};
+		B("timerfd_settime"); timerfd_settime(tf, 0, &its, NULL); E();
+		B("timerfd_gettime"); timerfd_gettime(tf, &its); E();
+		close(tf);
+		uid_t ru, eu, su;
+		B("getresuid"); getresuid(&ru, &eu, &su); E();
+		B("getresgid"); getresgid((gid_t *)&ru, (gid_t *)&eu, (gid_t *)&su); E();
+		B("getpgid"); getpgid(0); E();
+		struct sched_param sp;
+		B("sched_getparam"); sched_getparam(0, &sp); E();
+		B("sched_getscheduler"); sched_getscheduler(0); E();
+		B("sched_get_priority_max"); sched_get_priority_max(SCHED_FIFO); E();
+		B("sched_get_priority_min"); sched_get_priority_min(SCHED_FIFO); E();
+		B("sched_getcpu"); sched_getcpu(); E();
+		B("sysinfo"); { struct sysinfo si; sysinfo(&si); } E();
+		B("get_phys_pages"); get_phys_pages(); E();
+		B("get_avphys_pages"); get_avphys_pages(); E();
+		B("get_nprocs_conf"); get_nprocs_conf(); E();
+		B("getdomainname"); getdomainname(buf, 64); E();
+		B("readahead"); readahead(fd, 0, 4096); E();
+		B("renameat2"); renameat2(AT_FDCWD, "f2", AT_FDCWD, "f6", 0); E();
+		rename("f6", "f2");
+		B("fchmodat"); fchmodat(AT_FDCWD, "f1", 0644, 0); E();
+		B("fchownat"); fchownat(AT_FDCWD, "f1", 0, 0, 0); E();
+		B("lgetxattr"); lgetxattr("f1", "user.x", buf, sizeof buf); E();
+		B("listxattr"); listxattr("f1", buf, sizeof buf); E();
+		B("llistxattr"); llistxattr("f1", buf, sizeof buf); E();
+		B("flistxattr"); flistxattr(fd, buf, sizeof buf); E();
+		B("fsetxattr"); fsetxattr(fd, "user.y", "1", 1, 0); E();
+		B("lsetxattr"); lsetxattr("f1", "user.z", "1", 1, 0); E();
+		B("removexattr"); removexattr("f1", "user.y"); E();
+		B("fremovexattr"); fremovexattr(fd, "user.z"); E();
+		B("mknod"); mknod("n1", S_IFIFO | 0600, 0); E();
+		B("mknodat"); mknodat(AT_FDCWD, "n2", S_IFIFO | 0600, 0); E();
+		B("mkfifo"); mkfifo("n3", 0600); E();
+		B("lockf"); lockf(fd, F_TLOCK, 0); E();
+		B("lockf64"); lockf64(fd, F_ULOCK, 0); E();
+		B("preadv64"); preadv64(fd, iov, 1, 0); E();
+		B("preadv2"); preadv2(fd, iov, 1, 0, 0); E();
+		B("pwritev2"); pwritev2(fd, iov, 1, 0, 0); E();
+		B("lutimes"); lutimes("f1", NULL); E();
+		B("futimes"); futimes(fd, NULL); E();
+		B("euidaccess"); euidaccess("f1", R_OK); E();
+		B("eaccess"); eaccess("f1", R_OK); E();
+		B("ttyname"); ttyname(fd); E();
+		B("tcgetattr"); { struct termios tio; tcgetattr(fd, &tio); } E();
+		B("getlogin_r"); getlogin_r(buf, 64); E();
+		B("reallocarray"); free(reallocarray(NULL, 1 << 10, 1 << 10)); E();
+		B("memalign"); free(memalign(4096, 1 << 20)); E();
+		B("valloc"); free(valloc(1 << 20)); E();
+		B("malloc_trim"); malloc_trim(0); E();
+		B("strerror_r"); strerror_r(EIO, buf, 64); E();
+		B("strsignal"); strsignal(SIGINT); E();
+		B("gai_strerror"); gai_strerror(EAI_AGAIN); E();
+		B("psignal"); psignal(SIGINT, ""); E();
+		B("dprintf"); dprintf(fd, "%d", 1); E();
+		B("sem_open"); { sem_t *s = sem_open("/syswardprobe", O_CREAT, 0600, 1); E(); B("sem_close"); sem_close(s); E(); B("sem_unlink"); sem_unlink("/syswardprobe"); E(); }
+		int sid;
+		B("semget"); sid = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600); E();
+		B("semop"); { struct sembuf sb = {0, 1, 0}; semop(sid, &sb, 1); } E();
+		B("semctl"); semctl(sid, 0, IPC_RMID); E();
+		int mq;
+		B("msgget"); mq = msgget(IPC_PRIVATE, IPC_CREAT | 0600); E();
+		struct { long t; char c[4]; } msg = {1, "x"};
+		B("msgsnd"); msgsnd(mq, &msg, 4, 0); E();
+		B("msgrcv"); msgrcv(mq, &msg, 4, 0, 0); E();
+		B("msgctl"); msgctl(mq, IPC_RMID, NULL); E();
+		{ int c1 = dup(fd); B("close_range"); close_range(c1, c1, 0); E(); }
+		B("fputc_unlocked"); fputc_unlocked('x', stdout); E();
+		B("fputs_unlocked"); fputs_unlocked("x", stdout); E();
+		B("fwrite_unlocked"); fwrite_unlocked("x", 1, 1, stdout); E();
+		B("putc_unlocked"); putc_unlocked('x', stdout); E();
+		B("putchar_unlocked"); putchar_unlocked('\n'); E();
+		B("fflush_unlocked"); fflush_unlocked(stdout); E();
+		FILE *f2;
+		B("fopen64"); f2 = fopen64("f1", "r"); E();
+		B("fgets_unlocked"); fgets_unlocked(buf, 4, f2); E();
+		B("fread_unlocked"); fread_unlocked(buf, 1, 4, f2); E();
+		B("getc_unlocked"); getc_unlocked(f2); E();
+		B("fseeko64"); fseeko64(f2, 0, SEEK_SET); E();
+		B("ftello64"); ftello64(f2); E();
+		{ fpos_t pos; B("fgetpos"); fgetpos(f2, &pos); E(); B("fsetpos"); fsetpos(f2, &pos); E(); }
+		B("freopen64"); f2 = freopen64("f1", "r", f2); E();
+		fclose(f2);
+		B("scandir64"); { struct dirent64 **nl; int n = scandir64(".", &nl, NULL, NULL); while (n-- > 0) free(nl[n]); free(nl); } E();
+		B("nftw"); nftw(".", nftw_cb, 4, FTW_PHYS); E();
+		B("ftw"); ftw(".", ftw_cb, 4); E();
+		B("getservbyname"); getservbyname("http", "tcp"); E();
+		B("getprotobyname"); getprotobyname("tcp"); E();
+		B("gethostbyname2"); gethostbyname2("localhost", AF_INET); E();
+		B("gethostbyaddr"); { struct in_addr a = {htonl(INADDR_LOOPBACK)}; gethostbyaddr(&a, sizeof a, AF_INET); } E();
+		B("if_indextoname"); if_indextoname(1, buf); E();
+		B("if_nameindex"); if_freenameindex(if_nameindex()); E();
+		B("getpwent"); getpwent(); endpwent(); E();
+		B("getgrent"); getgrent(); endgrent(); E();
+		B("iconv_open"); iconv_close(iconv_open("UTF-8", "ISO-8859-1")); E();
+		B("sched_setparam"); sched_setparam(0, &sp); E();
+		B("pthread_getaffinity_np"); { cpu_set_t c2; pthread_getaffinity_np(pthread_self(), sizeof c2, &c2); E(); B("pthread_setaffinity_np"); pthread_setaffinity_np(pthread_self(), sizeof c2, &c2); E(); }
+		B("pthread_getschedparam"); { int pol; pthread_getschedparam(pthread_self(), &pol, &sp); E(); B("pthread_setschedparam"); pthread_setschedparam(pthread_self(), pol, &sp); E(); }
+		B("sigtimedwait"); { sigset_t w; sigemptyset(&w); sigaddset(&w, SIGUSR2); struct timespec z = {0}; sigtimedwait(&w, NULL, &z); } E();
+		{ pid_t me = getpid(), t = gettid(); B("tgkill"); tgkill(me, t, 0); E(); }
+		{ pid_t me = getpid(); B("pidfd_open"); int pf = pidfd_open(me, 0); E(); B("pidfd_send_signal"); pidfd_send_signal(pf, 0, NULL, 0); E(); close(pf); }
+		{ void *mm = malloc(8192); B("mlock2"); mlock2(mm, 4096, 0); E(); munlock(mm, 4096); free(mm); }
+	}
 
 	/* memory */
 	void *m;
