@@ -160,7 +160,7 @@ func read(name string, f *os.File, opts *Options) (*Binary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Libraries && b.Kind == KindDynamic {
+	if opts.Libraries && len(b.Needed) > 0 { // dynamic C, or Go with cgo
 		readLibraries(r, b)
 	}
 	return b, nil
