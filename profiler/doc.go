@@ -161,6 +161,31 @@
 // EventExitSigsys (ExitCode),
 // EventFirstSeen; Arch/Nr/Syscall are resolved with the profiles tables.
 //
+// # Static hints (static.go)
+//
+// With LearnOptions.Static (hints or libs; the API's zero value is off, the
+// CLI's default hints) Learn reads the workload's executables with package
+// elfhints and allows the syscalls their imports reach that the session did
+// not make, sourced "static:<binary>:<function>"; dangerous ones go to the
+// profile's Reachable, and a reachable clone3 answers ENOSYS. Executables:
+// the command (LookPath) and a container's entrypoint (bundle config.json,
+// inside root.path) before they start, then each process's /proc/PID/exe,
+// found by polling the cgroup tree every tick (50 ms; every pid's
+// executable again every 20th tick, for in-place exec), on every first-seen
+// event and on every exec event, read once per (device, inode), with
+// libraries looked up in /proc/PID/root for a process in another mount
+// namespace. The kernel sends exec events in watch mode only, so a session
+// with static hints tracks its cgroup in ModeWatch with every syscall
+// allowed: the seen bitmap and first-seen events are exactly learn mode's,
+// nothing deviates, and each exec arrives with its path. When the process
+// is gone by then, the path is read in the root it names (the host's for a
+// command, the bundle's root.path for a container, a live sibling
+// process's root for a cgroup or pid target; else a note says so). sysward's own executable (the command's
+// pre-exec fork) and runtimes' /memfd: copies are never read. At most 64
+// distinct executables and 32 notes per session. A shared
+// LearnOptions.Profiler (whose ring buffer Learn does not read) gets
+// polling only.
+//
 // # Lifetimes, threading, errors
 //
 // Load returns a *Profiler that owns every kernel object (programs, maps,

@@ -105,6 +105,12 @@ type LearnOptions struct {
 	// Baseline adds the self-query baseline (profiles.AddBaseline): "" or
 	// profiles.BaselineSelf does, profiles.BaselineNone does not.
 	Baseline string
+	// Static reads the workload's executables (the command, and every one
+	// its processes run) for the syscalls they can reach: StaticHints,
+	// StaticLibs or StaticOff; see StaticReport. "" is StaticOff here, so
+	// that an API caller gets the trace alone unless it asks (the CLI's
+	// --static defaults to hints). Other values: ErrUnknownStatic.
+	Static string
 }
 
 // Result is what a learning session produced.
@@ -134,6 +140,8 @@ type Result struct {
 	// Coverage says how saturated the session was and where the allowed
 	// syscalls came from.
 	Coverage Coverage
+	// Static is what static hints added and found (nil with StaticOff).
+	Static *StaticReport
 }
 
 // Learn tracks target until it stops (see StopReason) or ctx is done, and
@@ -155,6 +163,10 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		return nil, err
 	}
 	if err := profiles.CheckBaseline(opts.Baseline); err != nil {
+		return nil, err
+	}
+	staticMode, err := checkStatic(opts.Static)
+	if err != nil {
 		return nil, err
 	}
 	res := &Result{ExitCode: -1}
@@ -212,6 +224,18 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 			res.Warnings = append(res.Warnings, fmt.Sprintf("container %s has no seccomp profile: the runtime's own setup cannot be told from the workload (learn it under an allow-all profile)", c.ID))
 		}
 	}
+	var scan *execScanner
+	if staticMode != StaticOff {
+		scan = newExecScanner(staticMode)
+		if kind == "command" {
+			if path, err := exec.LookPath(target.Command[0]); err == nil {
+				scan.readPath(path)
+			}
+		}
+		if ctr != nil {
+			scan.readEntrypoint(ctr.Bundle)
+		}
+	}
 	if created {
 		dir := res.Cgroup
 		defer func() {
@@ -227,7 +251,11 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 	if !own {
 		flags &^= FlagFirstSeen // the ring buffer belongs to the caller
 	}
-	if err := p.Track(res.CgroupID, TrackOptions{Mode: ModeLearn, Flags: flags}); err != nil {
+	track := TrackOptions{Mode: ModeLearn, Flags: flags}
+	if scan != nil && flags&FlagFirstSeen != 0 {
+		track = execTrack(flags) // exec events, for static hints
+	}
+	if err := p.Track(res.CgroupID, track); err != nil {
 		return nil, err
 	}
 	defer p.Untrack(res.CgroupID) //nolint:errcheck // best effort; Close frees it anyway
@@ -253,6 +281,12 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 				}
 				if ev.Kind == EventFirstSeen && ev.CgroupID == cgid && ev.Nr >= 0 {
 					firstSeen.note(ev.Arch, ev.Nr, ev.Time)
+					if scan != nil { // a new call: maybe a new program
+						scan.scanPID(int(ev.PID), true)
+					}
+				}
+				if ev.Kind == EventExec && ev.CgroupID == cgid && scan != nil {
+					scan.exec(int(ev.PID), ev.Filename)
 				}
 			}
 		}()
@@ -336,6 +370,9 @@ loop:
 			if _, err := poll(now); err != nil {
 				return nil, err
 			}
+			if scan != nil {
+				scan.scanCgroup(res.Cgroup)
+			}
 			if opts.UntilStable > 0 && lastCount > 0 && now.Sub(lastChange) >= opts.UntilStable {
 				res.Stop = StopStable
 				break loop
@@ -366,6 +403,9 @@ loop:
 	}
 	prov.Ended = now
 	report(now, true)
+	if scan != nil {
+		scan.scanCgroup(res.Cgroup)
+	}
 	if cmd != nil && cmdDone != nil {
 		// The command outlived the session: kill everything in its cgroup.
 		if werr := os.WriteFile(res.Cgroup+"/cgroup.kill", []byte("1"), 0); werr != nil {
@@ -388,7 +428,11 @@ loop:
 		return nil, err
 	}
 	res.RuntimeBaseAdded = mergeRuntimeBase(res.Profile, res.RuntimeBase)
-
+	if scan != nil {
+		res.Static = mergeStatic(res.Profile, scan, staticMode)
+	}
+	// Static additions first, so that the coverage generalize computes
+	// counts them.
 	generalize(res, opts, prov)
 	return res, nil
 }

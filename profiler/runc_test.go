@@ -28,7 +28,8 @@ func withSeccomp(sc *specs.LinuxSeccomp) func(*specs.Spec) {
 
 // learnContainer creates a runc container, learns it with --container from
 // before `runc start` until it exits, and returns the session's result.
-func learnContainer(t *testing.T, bundle string) *Result {
+// opts, if given, edit the session's options.
+func learnContainer(t *testing.T, bundle string, opts ...func(*LearnOptions)) *Result {
 	t.Helper()
 	id := testutil.ContainerID(t)
 	logf, err := os.Create(filepath.Join(t.TempDir(), "out"))
@@ -51,10 +52,14 @@ func learnContainer(t *testing.T, bundle string) *Result {
 	done := make(chan out, 1)
 	tracking := make(chan struct{})
 	go func() {
-		res, err := Learn(context.Background(), Target{Container: id[:len(id)-2]}, &LearnOptions{ // a unique prefix
+		lo := &LearnOptions{
 			Duration: 60 * time.Second,
 			Tracking: func(uint64, string) { close(tracking) },
-		})
+		}
+		for _, o := range opts {
+			o(lo)
+		}
+		res, err := Learn(context.Background(), Target{Container: id[:len(id)-2]}, lo) // a unique prefix
 		done <- out{res, err}
 	}()
 	select {

@@ -11,6 +11,7 @@ pkgs=(
   podman                               # enforcer: podman --security-opt seccomp= test
   prometheus                           # detector metrics scrape test
   redis-server redis-tools             # benchmarks on a real server
+  strace                               # elfhints: the libc table checked against strace
 )
 # `scripts/deps.sh realworld`: the servers and clients of bench/realworld.
 if [ "${1:-}" = realworld ]; then

@@ -27,6 +27,7 @@ func learnCommand() *cli.Command {
 		ArgsUsage: "[-- CMD ARGS...]",
 		UsageText: `sysward learn [-o FILE] [--duration D] [--until-stable D] [--default-action ACTION] [--quiet]
               [--runtime-base auto|none|runc] [--generalize families|none] [--baseline self|none]
+              [--static hints|libs|off]
               (-- CMD ARGS... | --cgroup PATH | --pid PID | --container ID)
 
 Tracks the workload's cgroup in the kernel (every thread and descendant) and
@@ -54,6 +55,15 @@ and says how long the workload ran without a new syscall (a warning when
 it was still making new ones: learn longer, or run the profile in complain
 mode and 'sysward profile absorb' what it adds).
 
+Static hints (--static, default hints) read the workload's executables (the
+command, and every program its processes run, inside a container's root)
+and add the syscalls their glibc imports or Go syscall wrappers can make
+that the session did not, each marked "static:<binary>:<function>" in the
+profile's stats; a dangerous one (see profile lint) is not allowed but
+listed under the profile's sysward.reachable. libs also counts the
+imports of each binary's direct shared libraries; off reads nothing.
+Statically linked C binaries (busybox) give no hints: learn says so.
+
 Stops when the command exits, the cgroup empties, after --duration, after
 --until-stable with nothing new, or on Ctrl-C/SIGTERM (the profile is still
 written). Without -o (or with -o -) the profile goes to stdout and the
@@ -77,6 +87,7 @@ Example:
 			&cli.IntFlag{Name: "pid", Usage: "learn the cgroup of process `PID`"},
 			&cli.StringFlag{Name: "container", Usage: "learn the runc/containerd/podman container `ID` (or unique prefix)"},
 			&cli.StringFlag{Name: "runtime-base", Value: profiler.RuntimeBaseAuto, Usage: "merge the container runtime's base: `NAME` auto (runc's for a runc container), none, or runc (for any target, a command too: a program learned on the host for a runc container)"},
+			&cli.StringFlag{Name: "static", Value: profiler.StaticHints, Usage: "static hints from the workload's binaries: `MODE` hints (their own imports), libs (and their shared libraries'), or off"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line"},
 		},
 		Action: learnAction,
@@ -118,6 +129,11 @@ func learnAction(c *cli.Context) error {
 	if err := profiles.CheckBaseline(c.String("baseline")); err != nil {
 		return usagef("learn: --baseline: %v", err)
 	}
+	switch c.String("static") {
+	case profiler.StaticHints, profiler.StaticLibs, profiler.StaticOff:
+	default:
+		return usagef("learn: --static %q: want hints, libs or off", c.String("static"))
+	}
 	out := c.String("output")
 	toStdout := out == "" || out == "-"
 
@@ -136,6 +152,7 @@ func learnAction(c *cli.Context) error {
 		RuntimeBase:   c.String("runtime-base"),
 		Generalize:    c.String("generalize"),
 		Baseline:      c.String("baseline"),
+		Static:        c.String("static"),
 		Stdin:         os.Stdin,
 		Stdout:        stdout,
 		Stderr:        stderr,
@@ -165,6 +182,9 @@ func learnAction(c *cli.Context) error {
 	}
 	if res.RuntimeBase != nil && !c.Bool("quiet") {
 		fmt.Fprintf(stderr, "sysward learn: runtime base %s added %d calls the session did not see: %v\n", res.RuntimeBase.Name, len(res.RuntimeBaseAdded), res.RuntimeBaseAdded)
+	}
+	if !c.Bool("quiet") {
+		printStatic(stderr, res.Static)
 	}
 	writeCoverage(stderr, res, c.Bool("quiet"))
 	if res.Stop == profiler.StopCommandExited && res.ExitCode != 0 {
