@@ -99,7 +99,7 @@ func cacheCheck(p *profiles.Profile, f *Filter, arch profiles.Arch, token uint32
 	}
 	for _, name := range profiles.Syscalls(arch) {
 		nr, _ := profiles.SyscallNumber(arch, name)
-		if Expect(p, f.Arches, arch, nr, [6]uint64{}) != RetAllow || hasConditions(p, name) {
+		if Expect(p, f, arch, nr, [6]uint64{}) != RetAllow || hasConditions(p, name) {
 			continue
 		}
 		ok, why := CacheEligible(f.Instructions, token, nr)

@@ -283,7 +283,7 @@ func TestLaunchAddsLauncherSyscalls(t *testing.T) {
 	arch := profiles.NativeArch()
 	for _, n := range []string{"rt_sigprocmask", "exit_group", "execve"} {
 		nr, _ := profiles.SyscallNumber(arch, n)
-		if got := Expect(l.Filter.Profile, l.Filter.Arches, arch, nr, [6]uint64{}); got != RetAllow {
+		if got := Expect(l.Filter.Profile, l.Filter, arch, nr, [6]uint64{}); got != RetAllow {
 			t.Errorf("%s: effective profile gives %s", n, RetString(got))
 		}
 	}
