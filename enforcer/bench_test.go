@@ -442,7 +442,7 @@ func BenchmarkCompileConditioned(b *testing.B) {
 	for _, tc := range []struct {
 		n    int
 		wide bool
-	}{{100, false}, {400, false}, {1000, false}, {100, true}, {400, true}} {
+	}{{100, false}, {400, false}, {1000, false}, {100, true}, {400, true}, {1000, true}} {
 		name := fmt.Sprintf("n=%d", tc.n)
 		if tc.wide {
 			name += "/wide"

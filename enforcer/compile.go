@@ -557,7 +557,8 @@ func checkConditional(p *profiles.Profile, f *Filter) error {
 			}
 			bad := 0
 			var first Mismatch
-			for _, args := range argVectors(p, name, is32(arch), nil, 0) {
+			ex := &explorer{ins: f.Instructions, prog: prog, nr: int32(nr), token: token}
+			for _, args := range argVectors(p, name, is32(arch), nil, 0, ex) {
 				got, err := prog.Run(SeccompData{Nr: int32(nr), Arch: token, Args: args})
 				if err != nil {
 					return err

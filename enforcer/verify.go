@@ -227,7 +227,8 @@ func Verify(p *profiles.Profile, f *Filter, opts *VerifyOptions) (*Report, error
 		for _, name := range profiles.Syscalls(arch) {
 			nr, _ := profiles.SyscallNumber(arch, name)
 			r.Syscalls++
-			for _, args := range argVectors(p, name, is32(arch), rng, nRand) {
+			ex := &explorer{ins: f.Instructions, prog: prog, nr: int32(nr), token: token}
+			for _, args := range argVectors(p, name, is32(arch), rng, nRand, ex) {
 				if err := check(arch, token, nr, name, args); err != nil {
 					return nil, err
 				}
@@ -310,7 +311,7 @@ func unknownNumbers(arch profiles.Arch) []int {
 // for each entry with conditions on name, values that satisfy and violate
 // each condition (at its boundary, and in the high word on 64-bit
 // architectures), plus random ones.
-func argVectors(p *profiles.Profile, name string, narrow bool, rng *rand.Rand, nRand int) [][6]uint64 {
+func argVectors(p *profiles.Profile, name string, narrow bool, rng *rand.Rand, nRand int, ex *explorer) [][6]uint64 {
 	out := [][6]uint64{{}}
 	for _, s := range p.Syscalls {
 		if len(s.Args) == 0 || !containsName(s.Names, name) {
@@ -370,7 +371,7 @@ func argVectors(p *profiles.Profile, name string, narrow bool, rng *rand.Rand, n
 		}
 	}
 	if !narrow {
-		out = append(out, wordMixes(p, name)...)
+		out = append(out, wordMixes(p, name, ex)...)
 	}
 	if narrow {
 		for i := range out {
@@ -404,8 +405,15 @@ func dedupe(vs [][6]uint64) [][6]uint64 {
 // tree nodes between rules; libseccomp 2.5.4 was seen to compare the low
 // word when the high word had already decided (two SCMP_CMP_LE on one
 // argument), which only such values reveal.
-func wordMixes(p *profiles.Profile, name string) [][6]uint64 {
+//
+// For each high word of interest, the low words are every distinct low
+// word of interest (the full product), or, with an explorer and no masked
+// condition on the argument, the low words the explorer finds by following
+// the program (see explorer): they cover every low word, and there are few
+// of them when the condition values' high words differ.
+func wordMixes(p *profiles.Profile, name string, ex *explorer) [][6]uint64 {
 	var vals [6][]uint64
+	var hasMasked [6]bool
 	for _, s := range p.Syscalls {
 		if len(s.Args) == 0 || !containsName(s.Names, name) {
 			continue
@@ -413,8 +421,9 @@ func wordMixes(p *profiles.Profile, name string) [][6]uint64 {
 		for _, c := range s.Args {
 			if c.Index <= 5 {
 				vals[c.Index] = append(vals[c.Index], c.Value)
-				if c.Op == specs.OpMaskedEqual {
+				if masked(c) {
 					vals[c.Index] = append(vals[c.Index], c.ValueTwo)
+					hasMasked[c.Index] = true
 				}
 			}
 		}
@@ -424,15 +433,29 @@ func wordMixes(p *profiles.Profile, name string) [][6]uint64 {
 		if len(vs) < 2 {
 			continue
 		}
-		// Every distinct high word × every distinct low word: the same
-		// vectors as trying each value's pair against each other's, but
-		// without repeats (condition values that share a high word, the
-		// common case, give three high words in all, so this is linear
-		// in the number of values instead of quadratic).
 		his := uniqueWords([]uint64{0, 0xffffffff}, vs, func(v uint64) uint64 { return v >> 32 })
-		los := uniqueWords(nil, vs, func(v uint64) uint64 { return v })
+		var all []uint64 // every distinct low word of interest, when needed
 		for _, hi := range his {
-			for _, lo := range los {
+			if ex != nil && !hasMasked[idx] {
+				var start []uint32
+				for _, v := range vs {
+					if v>>32 == hi {
+						start = append(start, uint32(v))
+					}
+				}
+				if los, ok := ex.lowWords(idx, uint32(hi), start); ok {
+					for _, lo := range los {
+						var a [6]uint64
+						a[idx] = hi<<32 | uint64(lo)
+						out = append(out, a)
+					}
+					continue
+				}
+			}
+			if all == nil {
+				all = uniqueWords(nil, vs, func(v uint64) uint64 { return v })
+			}
+			for _, lo := range all {
 				var a [6]uint64
 				a[idx] = hi<<32 | lo
 				out = append(out, a)
