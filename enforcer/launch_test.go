@@ -54,6 +54,9 @@ func launchChild(req string) int {
 		return 3
 	}
 	env := []string{"PATH=/usr/bin:/bin", "LC_ALL=C"}
+	if v, ok := os.LookupEnv(testutil.SimulateIA32OffEnv); ok {
+		env = append(env, testutil.SimulateIA32OffEnv+"="+v) // for the compat command
+	}
 	l, err := PrepareLaunch(p, r.Argv, &LaunchOptions{Mode: r.Mode, Force: r.Force, Env: env})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)

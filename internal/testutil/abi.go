@@ -15,7 +15,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -63,50 +62,29 @@ func (p ABIProbe) String() string {
 	return s
 }
 
-// SimulateIA32OffEnv set to "off" makes every test process (and so every
-// child: workloads, sysward run, probes) run under a seccomp filter that
-// kills ia32 calls (int $0x80) with SIGSYS before they reach the syscall
-// path, the way a kernel booted with ia32_emulation=false refuses them
-// with SIGSEGV. It exists to exercise the ia32-off branches of tests on a
-// machine that cannot be rebooted; the probe still observes the refusal
-// in a real child.
-const SimulateIA32OffEnv = "SYSWARD_TEST_IA32"
+// SimulateIA32OffEnv is compat.SimulateIA32OffEnv: set to "off", the probe
+// child and the compat command refuse ia32 calls with a seccomp kill
+// (SIGSYS, where a kernel booted with ia32_emulation=false raises SIGSEGV);
+// the call never reaches the syscall path either way. It exercises the
+// ia32-off branches of the ABI tests on a machine that cannot be rebooted;
+// the probe still observes the refusal in a real child. Other processes of
+// the test are left alone.
+const SimulateIA32OffEnv = compat.SimulateIA32OffEnv
 
 const probeEnv = "SYSWARD_TESTUTIL_ABI_PROBE"
 
 func init() {
-	if os.Getenv(SimulateIA32OffEnv) == "off" {
-		if err := refuseIA32(); err != nil {
-			fmt.Fprintf(os.Stderr, "testutil: %s=off: %v\n", SimulateIA32OffEnv, err)
-			os.Exit(3)
-		}
-	}
 	if abi := os.Getenv(probeEnv); abi != "" {
 		os.Exit(probeChild(abi))
 	}
 }
 
-// refuseIA32 installs (on every thread: TSYNC) a filter that kills the
-// process on any call with AUDIT_ARCH_I386 and allows everything else.
-func refuseIA32() error {
-	prog := []unix.SockFilter{
-		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
-		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.AUDIT_ARCH_I386},
-		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_KILL_PROCESS},
-		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
-	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("setting no_new_privs: %w", err)
-	}
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	if _, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog))); e != 0 {
-		return fmt.Errorf("installing the ia32-refusing filter: %w", e)
-	}
-	return nil
-}
-
 // probeChild makes one getpid through abi and prints "<result> <pid>".
 func probeChild(abi string) int {
+	if err := compat.SimulateIfRequested(); err != nil {
+		fmt.Fprintf(os.Stderr, "testutil: %v\n", err)
+		return 3
+	}
 	compat.DefaultFaultSignals()
 	var r int64
 	switch abi {

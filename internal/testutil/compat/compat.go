@@ -8,6 +8,12 @@
 // ENOSYS but still reaches the sys_enter tracepoint).
 package compat
 
+// SimulateIA32OffEnv set to "off" makes SimulateIfRequested (called by the
+// compat command and testutil's probe child) refuse ia32 calls the way a
+// kernel without IA-32 emulation does: before the syscall path, with a
+// fatal signal (SIGSYS from a seccomp kill instead of SIGSEGV).
+const SimulateIA32OffEnv = "SYSWARD_TEST_IA32"
+
 // X32SyscallBit is __X32_SYSCALL_BIT.
 const X32SyscallBit = 0x40000000
 

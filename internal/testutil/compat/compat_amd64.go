@@ -1,8 +1,12 @@
 package compat
 
 import (
+	"fmt"
+	"os"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Supported reports whether this build can make ia32 and x32 calls.
@@ -34,4 +38,27 @@ func DefaultFaultSignals() {
 	for _, sig := range []syscall.Signal{syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGILL} {
 		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
 	}
+}
+
+// SimulateIfRequested installs, when SimulateIA32OffEnv is "off", a seccomp
+// filter on every thread (TSYNC) that kills the process on any ia32 call
+// and allows everything else.
+func SimulateIfRequested() error {
+	if os.Getenv(SimulateIA32OffEnv) != "off" {
+		return nil
+	}
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.AUDIT_ARCH_I386},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_KILL_PROCESS},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("%s=off: setting no_new_privs: %w", SimulateIA32OffEnv, err)
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if _, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+		return fmt.Errorf("%s=off: installing the ia32-refusing filter: %w", SimulateIA32OffEnv, e)
+	}
+	return nil
 }

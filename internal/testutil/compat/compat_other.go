@@ -15,3 +15,6 @@ func X32(nr uintptr) (uintptr, syscall.Errno) { panic("compat: x32 calls need am
 
 // DefaultFaultSignals does nothing off amd64.
 func DefaultFaultSignals() {}
+
+// SimulateIfRequested does nothing off amd64.
+func SimulateIfRequested() error { return nil }

@@ -2,7 +2,9 @@
 // 64-bit binary and prints each result: "x32" (getpid through the x32 ABI)
 // and "ia32" (getppid through int $0x80). A call the kernel refuses ends
 // the process with the kernel's signal (SIGSEGV when IA-32 emulation is
-// off, SIGSYS for a seccomp kill), not with a Go panic.
+// off, SIGSYS for a seccomp kill), not with a Go panic. With
+// SYSWARD_TEST_IA32=off it refuses ia32 calls itself first
+// (compat.SimulateIfRequested).
 package main
 
 import (
@@ -13,6 +15,10 @@ import (
 )
 
 func main() {
+	if err := compat.SimulateIfRequested(); err != nil {
+		fmt.Fprintln(os.Stderr, "compat:", err)
+		os.Exit(3)
+	}
 	compat.DefaultFaultSignals()
 	for _, a := range os.Args[1:] {
 		switch a {
