@@ -90,8 +90,9 @@ type Filter struct {
 // Complain mode must never stop a call, whatever its ABI: LOG.
 //
 // Enforce mode: KILL_PROCESS. A profile cannot express this action (the OCI
-// format has no field for it); runc, crun and containerd keep libseccomp's
-// default, SCMP_ACT_KILL = KILL_THREAD (Docker's default profile lists
+// format has no field for it); runc (libcontainer/seccomp) never sets it,
+// so it keeps libseccomp's default, SCMP_ACT_KILL = KILL_THREAD, for
+// runc, containerd and the kubelet alike (Docker's default profile lists
 // x86_64, x86 and x32, so its workloads rarely reach it). KILL_THREAD ends
 // only the calling thread: a multi-threaded process (any Go program) then
 // lives on as a zombie leader with running threads, and `sysward run`
