@@ -55,7 +55,8 @@
 // syscall with several conditional entries where one compares two or more
 // arguments (a false branch reuses the accumulator after another argument
 // was loaded into it), and some with two ordering comparisons on one
-// argument (the low word compared after the high word had decided). The
+// argument (the low word compared after the high word had decided, or
+// against another value's high word: TestCompileRefusesHighWordAsLowWord). The
 // property and differential tests found them.
 //
 // Errors about the profile's content are *profiles.Error values (JSON path,
