@@ -16,6 +16,7 @@ import (
 	"time"
 	"unsafe"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -384,5 +385,78 @@ func BenchmarkVerifyDocker(b *testing.B) {
 		if _, err := Verify(f.Profile, f, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// conditionedProfile has n argument-conditioned ALLOW entries: ioctl with
+// request n distinct values (what a learned device or terminal workload
+// gives), like issue 13 item 14's profiles. Values with wide set also
+// differ in the high word (every value its own high word: the worst case
+// for the verifier's word mixes).
+func conditionedProfile(n int, wide bool) *profiles.Profile {
+	p := profiles.New(profiles.ActErrno, profiles.NativeArch())
+	p.Allow("execve", "exit_group", "read", "write")
+	for i := 0; i < n; i++ {
+		v := uint64(0x5400 + i)
+		if wide {
+			v |= uint64(i+1) << 32
+		}
+		p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"ioctl"}, Action: profiles.ActAllow,
+			Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpEqualTo, Value: v}}})
+	}
+	return p
+}
+
+// unconditionedProfile has n unconditional entries (one name each, the
+// native syscalls in turn), the baseline of the same size.
+func unconditionedProfile(n int) *profiles.Profile {
+	p := profiles.New(profiles.ActErrno, profiles.NativeArch())
+	names := profiles.Syscalls(profiles.NativeArch())
+	for i := 0; i < n; i++ {
+		p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{names[i%len(names)]}, Action: profiles.ActAllow})
+	}
+	return p
+}
+
+// bestCompile returns the fastest of rounds compiles of p, in ns.
+func bestCompile(tb testing.TB, p *profiles.Profile, rounds int) float64 {
+	best := 0.0
+	for r := 0; r < rounds; r++ {
+		start := time.Now()
+		if _, err := Compile(p, nil); err != nil {
+			tb.Fatal(err)
+		}
+		ns := float64(time.Since(start).Nanoseconds())
+		if r == 0 || ns < best {
+			best = ns
+		}
+	}
+	return best
+}
+
+// BenchmarkCompileConditioned compiles profiles with n argument-conditioned
+// entries and, in the same run, profiles with n unconditional entries, and
+// reports the time of each and their ratio (issue 13 item 14: 400
+// conditioned entries took 32 s, 1000 more than 120 s). The wide case
+// gives every condition value its own high word.
+func BenchmarkCompileConditioned(b *testing.B) {
+	for _, tc := range []struct {
+		n    int
+		wide bool
+	}{{100, false}, {400, false}, {1000, false}, {100, true}, {400, true}, {1000, true}} {
+		name := fmt.Sprintf("n=%d", tc.n)
+		if tc.wide {
+			name += "/wide"
+		}
+		b.Run(name, func(b *testing.B) {
+			cond, base := conditionedProfile(tc.n, tc.wide), unconditionedProfile(tc.n)
+			var c, u float64
+			for i := 0; i < b.N; i++ {
+				c, u = bestCompile(b, cond, 3), bestCompile(b, base, 3)
+			}
+			b.ReportMetric(c/1e6, "cond-ms")
+			b.ReportMetric(u/1e6, "uncond-ms")
+			b.ReportMetric(c/u, "ratio")
+		})
 	}
 }

@@ -97,9 +97,10 @@ func cacheCheck(p *profiles.Profile, f *Filter, arch profiles.Arch, token uint32
 	if arch == profiles.ArchX32 {
 		return nil, 0, nil
 	}
+	o := newOracle(p, f)
 	for _, name := range profiles.Syscalls(arch) {
 		nr, _ := profiles.SyscallNumber(arch, name)
-		if Expect(p, f.Arches, arch, nr, [6]uint64{}) != RetAllow || hasConditions(p, name) {
+		if o.expect(arch, nr, [6]uint64{}) != RetAllow || hasConditions(p, name) {
 			continue
 		}
 		ok, why := CacheEligible(f.Instructions, token, nr)

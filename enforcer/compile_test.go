@@ -123,7 +123,7 @@ func TestCompileFeatures(t *testing.T) {
 		}, &CompileOptions{ExtraAllow: []string{"execve"}}, func(t *testing.T, f *Filter) {
 			arch := profiles.NativeArch()
 			nr, _ := profiles.SyscallNumber(arch, "execve")
-			if Expect(f.Profile, f.Arches, arch, nr, [6]uint64{}) != RetAllow {
+			if Expect(f.Profile, f, arch, nr, [6]uint64{}) != RetAllow {
 				t.Fatal("execve not allowed")
 			}
 		}},
@@ -272,4 +272,72 @@ func FuzzProgram(f *testing.F) {
 		_, _ = prog.Run(SeccompData{Nr: 1, Arch: 0xc000003e})
 		_, _ = CacheEligible(ins, 0xc000003e, 1)
 	})
+}
+
+// TestComplainNeverKills runs complain-mode programs in the VM for a call
+// from every ABI the kernel can hand an x86_64 process (native, ia32 via
+// int $0x80, x32 via __X32_SYSCALL_BIT) and from an architecture no filter
+// lists: complain mode must let each run (LOG, or ALLOW where the profile
+// allows), never KILL, TRAP or ERRNO. Issue 13 item 12: libseccomp's
+// default bad-arch action (KILL_THREAD) killed ia32/x32 calls in complain
+// mode. Enforce mode refuses the same calls with BadArchAction(Enforce).
+func TestComplainNeverKills(t *testing.T) {
+	calls := []struct {
+		arch profiles.Arch
+		name string
+	}{
+		{profiles.ArchX86_64, "mount"}, {profiles.ArchX86_64, "read"},
+		{profiles.ArchX86, "getppid"}, {profiles.ArchX86, "mount"},
+		{profiles.ArchX32, "getpid"}, {profiles.ArchX32, "mount"},
+		{profiles.ArchAARCH64, "getpid"},
+	}
+	for _, tc := range []struct {
+		name   string
+		arches []profiles.Arch
+	}{
+		{"native only", nil},
+		{"x86_64 listed", []profiles.Arch{profiles.ArchX86_64}},
+		{"x86_64 and x86", []profiles.Arch{profiles.ArchX86_64, profiles.ArchX86}},
+		{"x86_64 and x32", []profiles.Arch{profiles.ArchX86_64, profiles.ArchX32}},
+		{"all x86 ABIs", []profiles.Arch{profiles.ArchX86_64, profiles.ArchX86, profiles.ArchX32}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := profiles.New(profiles.ActKillProcess, tc.arches...)
+			p.Allow("read", "execve", "exit_group")
+			p.AddRule(profiles.ActErrno, ptr(38), "mount")
+			for _, mode := range []Mode{Complain, Enforce} {
+				f, err := Compile(p, &CompileOptions{Mode: mode})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r, err := Verify(f.Profile, f, nil); err != nil || r.Err() != nil {
+					t.Fatalf("%s: verify: %v %v", mode, err, r.Err())
+				}
+				prog, err := NewProgram(f.Instructions)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range calls {
+					nr, ok := profiles.SyscallNumber(c.arch, c.name)
+					if !ok {
+						t.Fatalf("no %s on %s", c.name, c.arch)
+					}
+					token, _ := AuditArch(c.arch)
+					got, err := prog.Run(SeccompData{Nr: int32(nr), Arch: token})
+					if err != nil {
+						t.Fatal(err)
+					}
+					listed := containsArch(f.Arches, c.arch)
+					switch {
+					case mode == Complain && got != RetLog && got != RetAllow:
+						t.Errorf("complain: %s %s (nr %#x) gets %s, want LOG or ALLOW\n%s", c.arch, c.name, nr, RetString(got), DisassembleString(f.Instructions))
+					case mode == Enforce && !listed && got != RetKillProcess:
+						t.Errorf("enforce: %s %s outside the filter %v gets %s, want KILL_PROCESS", c.arch, c.name, f.Arches, RetString(got))
+					case mode == Complain && !listed && got != RetLog:
+						t.Errorf("complain: %s %s outside the filter %v gets %s, want LOG", c.arch, c.name, f.Arches, RetString(got))
+					}
+				}
+			}
+		})
+	}
 }

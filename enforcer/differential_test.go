@@ -138,7 +138,7 @@ func TestEvaluateMatchesFilter(t *testing.T) {
 			for _, name := range profiles.Syscalls(arch) {
 				nr, _ := profiles.SyscallNumber(arch, name)
 				syscalls++
-				vecs := argVectors(p, name, narrow, rng, 2)
+				vecs := argVectors(p, name, narrow, rng, 2, nil)
 				for i := 0; i < randomPerSyscall; i++ {
 					var a [6]uint64
 					for j := range a {

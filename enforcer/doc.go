@@ -10,8 +10,11 @@
 //   - KILL is KILL_THREAD; ERRNO and TRACE default their data to EPERM;
 //     NOTIFY is refused (ErrUnsupportedAction): sysward runs no agent.
 //   - The native architecture is always in the filter (libseccomp adds it);
-//     the listed ones are added. Another architecture gets libseccomp's
-//     bad-arch action, KILL_THREAD.
+//     the listed ones are added. A syscall from another architecture or
+//     ABI (int $0x80 without x86 listed, an x32 number without x32) gets
+//     the bad-arch action (BadArchAction): KILL_PROCESS in enforce mode
+//     (runc keeps libseccomp's KILL_THREAD, which leaves a multi-threaded
+//     process hung), LOG in complain mode.
 //   - A syscall name libseccomp does not know on any architecture is bad
 //     input. runc skips such names silently (a debug log); sysward refuses
 //     them, so a typo never silently changes a profile. A name known on some
@@ -40,14 +43,20 @@
 //     listener, which sysward never creates).
 //   - More than 32 named syscalls use libseccomp's binary-tree layout
 //     (SetOptimize(2)), runc's threshold.
-//   - Complain mode replaces every denying action with LOG.
+//   - Complain mode replaces every denying action with LOG, the default
+//     and the bad-arch action included: it never stops a call on any ABI.
 //
 // Compile then runs the program on every argument-conditioned syscall and
-// refuses a wrong one (ErrMiscompiled): libseccomp 2.5.4 miscompiles a
+// refuses a wrong one (ErrMiscompiled; each syscall is decided once, the
+// argument vectors are deduplicated, and the low words tried under each
+// high word are found by following the program (explorer) rather than
+// taken from every condition value, so 1000 conditioned entries compile in
+// well under a second, see BenchmarkCompileConditioned): libseccomp 2.5.4 miscompiles a
 // syscall with several conditional entries where one compares two or more
 // arguments (a false branch reuses the accumulator after another argument
 // was loaded into it), and some with two ordering comparisons on one
-// argument (the low word compared after the high word had decided). The
+// argument (the low word compared after the high word had decided, or
+// against another value's high word: TestCompileRefusesHighWordAsLowWord). The
 // property and differential tests found them.
 //
 // Errors about the profile's content are *profiles.Error values (JSON path,
@@ -62,7 +71,8 @@
 // filter, with argument values on both sides of every condition and values
 // mixing the high and low words of the conditions on one argument. Each
 // verdict must equal Expect: profiles.Profile.EvaluateNr, plus the filter's
-// bad-architecture action.
+// bad-architecture action (Filter.BadArch), also checked for x32 numbers
+// when the filter has x86_64 but not x32.
 // The VM loads words big-endian (it was written for packets), so
 // SeccompData is laid out word by word in that order; seccomp programs only
 // load aligned 32-bit words, which NewProgram checks. CacheEligible

@@ -154,7 +154,7 @@ func TestKernelAgreesWithVM(t *testing.T) {
 		default:
 			t.Fatalf("%s: unexpected VM verdict %s", name, RetString(vm))
 		}
-		if want := Expect(p, f.Arches, arch, int(c.Nr), [6]uint64{uint64(c.Arg0)}); want != vm {
+		if want := Expect(p, f, arch, int(c.Nr), [6]uint64{uint64(c.Arg0)}); want != vm {
 			t.Errorf("%s(%#x): Expect %s, VM %s", name, c.Arg0, RetString(want), RetString(vm))
 		}
 	}

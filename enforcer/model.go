@@ -99,18 +99,49 @@ func RetString(v uint32) string {
 }
 
 // Expect is the verdict the profile p gives a syscall: the SECCOMP_RET_*
-// value a correct filter returns for syscall number nr on arch with args.
+// value a correct filter f returns for syscall number nr on arch with args.
 // It is the oracle Verify checks compiled programs against. The semantics
 // are profiles.Profile.EvaluateNr's (runc 1.1 + libseccomp 2.5.4; see the
 // profiles package documentation); Expect adds only what the filter, not the
-// profile, decides: an architecture outside the filter gets libseccomp's
-// bad-arch action (KILL_THREAD), and the native architecture is always in
-// the filter.
-func Expect(p *profiles.Profile, filterArches []profiles.Arch, arch profiles.Arch, nr int, args [6]uint64) uint32 {
-	if !containsArch(filterArches, arch) {
-		return RetKillThread
+// profile, decides: an architecture outside the filter (f.Arches; the
+// native one is always in) gets f.BadArch. x32 counts as outside a filter
+// that lists x86_64 but not x32: the two share an audit token and
+// libseccomp sends numbers with __X32_SYSCALL_BIT to the bad-arch action.
+func Expect(p *profiles.Profile, f *Filter, arch profiles.Arch, nr int, args [6]uint64) uint32 {
+	return newOracle(p, f).expect(arch, nr, args)
+}
+
+// oracle is Expect for many calls: it decides each (arch, nr) once and
+// evaluates only the argument conditions per call, so checking a syscall
+// with n argument-conditioned entries against m vectors costs O(m·n), not
+// O(m·entries) on top.
+type oracle struct {
+	p         *profiles.Profile
+	f         *Filter
+	decisions map[archNr]profiles.Decision
+}
+
+type archNr struct {
+	arch profiles.Arch
+	nr   int
+}
+
+func newOracle(p *profiles.Profile, f *Filter) *oracle {
+	return &oracle{p: p, f: f, decisions: map[archNr]profiles.Decision{}}
+}
+
+func (o *oracle) expect(arch profiles.Arch, nr int, args [6]uint64) uint32 {
+	if !containsArch(o.f.Arches, arch) {
+		return o.f.BadArch
 	}
-	return RetValue(p.EvaluateNr(arch, nr, args))
+	k := archNr{arch, nr}
+	d, ok := o.decisions[k]
+	if !ok {
+		// An unknown number gets the default action (EvaluateNr).
+		d, _, _ = o.p.DecideNr(arch, nr)
+		o.decisions[k] = d
+	}
+	return RetValue(d.Evaluate(o.p, arch, args))
 }
 
 func containsArch(as []profiles.Arch, a profiles.Arch) bool {

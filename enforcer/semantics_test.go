@@ -229,6 +229,8 @@ func TestVerifyCatchesConditionalWinsFilter(t *testing.T) {
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: token, SkipTrue: 1},
 		bpf.RetConstant{Val: RetKillThread},
 		bpf.LoadAbsolute{Off: offNr, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpLessThan, Val: x32SyscallBit, SkipTrue: 1}, // x32: not in the filter
+		bpf.RetConstant{Val: RetKillThread},
 		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(nr), SkipTrue: 1},
 		bpf.RetConstant{Val: RetErrno | 1},
 		bpf.LoadAbsolute{Off: offArgs + 4, Size: 4}, // high word
@@ -239,7 +241,7 @@ func TestVerifyCatchesConditionalWinsFilter(t *testing.T) {
 		bpf.RetConstant{Val: RetAllow},
 		bpf.RetConstant{Val: RetErrno | 38},
 	}
-	f := &Filter{Profile: p, Instructions: wrong, Arches: []profiles.Arch{arch}}
+	f := &Filter{Profile: p, Instructions: wrong, Arches: []profiles.Arch{arch}, BadArch: RetKillThread}
 	r, err := Verify(p, f, nil)
 	if err != nil {
 		t.Fatal(err)

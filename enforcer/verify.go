@@ -206,13 +206,14 @@ func Verify(p *profiles.Profile, f *Filter, opts *VerifyOptions) (*Report, error
 	}
 	rng := rand.New(rand.NewSource(opts.Seed))
 	r := &Report{Arches: append([]profiles.Arch(nil), f.Arches...)}
+	o := newOracle(p, f)
 	check := func(arch profiles.Arch, token uint32, nr int, name string, args [6]uint64) error {
 		got, err := prog.Run(SeccompData{Nr: int32(nr), Arch: token, IP: 0x7f0000001000, Args: args})
 		if err != nil {
 			return err
 		}
 		r.Checks++
-		want := Expect(p, f.Arches, arch, nr, args)
+		want := o.expect(arch, nr, args)
 		if got != want {
 			r.Mismatches = append(r.Mismatches, Mismatch{Arch: arch, Nr: nr, Name: name, Args: args, Want: want, Got: got})
 		}
@@ -226,7 +227,8 @@ func Verify(p *profiles.Profile, f *Filter, opts *VerifyOptions) (*Report, error
 		for _, name := range profiles.Syscalls(arch) {
 			nr, _ := profiles.SyscallNumber(arch, name)
 			r.Syscalls++
-			for _, args := range argVectors(p, name, is32(arch), rng, nRand) {
+			ex := &explorer{ins: f.Instructions, prog: prog, nr: int32(nr), token: token}
+			for _, args := range argVectors(p, name, is32(arch), rng, nRand, ex) {
 				if err := check(arch, token, nr, name, args); err != nil {
 					return nil, err
 				}
@@ -245,7 +247,19 @@ func Verify(p *profiles.Profile, f *Filter, opts *VerifyOptions) (*Report, error
 		r.CacheMiss = append(r.CacheMiss, misses...)
 		r.Cacheable += cached
 	}
-	// An architecture outside the filter: libseccomp's bad-arch action.
+	// x32 outside a filter that has x86_64: same audit token, numbers with
+	// __X32_SYSCALL_BIT; they get the bad-arch action.
+	if containsArch(f.Arches, profiles.ArchX86_64) && !containsArch(f.Arches, profiles.ArchX32) {
+		token, _ := AuditArch(profiles.ArchX32)
+		for _, name := range []string{"getpid", "read", "execve"} {
+			nr, _ := profiles.SyscallNumber(profiles.ArchX32, name)
+			r.Syscalls++
+			if err := check(profiles.ArchX32, token, nr, name, [6]uint64{}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// An architecture outside the filter: the bad-arch action.
 	for _, arch := range profiles.KnownArches() {
 		token, _ := AuditArch(arch)
 		inFilter := false
@@ -297,7 +311,7 @@ func unknownNumbers(arch profiles.Arch) []int {
 // for each entry with conditions on name, values that satisfy and violate
 // each condition (at its boundary, and in the high word on 64-bit
 // architectures), plus random ones.
-func argVectors(p *profiles.Profile, name string, narrow bool, rng *rand.Rand, nRand int) [][6]uint64 {
+func argVectors(p *profiles.Profile, name string, narrow bool, rng *rand.Rand, nRand int, ex *explorer) [][6]uint64 {
 	out := [][6]uint64{{}}
 	for _, s := range p.Syscalls {
 		if len(s.Args) == 0 || !containsName(s.Names, name) {
@@ -357,13 +371,28 @@ func argVectors(p *profiles.Profile, name string, narrow bool, rng *rand.Rand, n
 		}
 	}
 	if !narrow {
-		out = append(out, wordMixes(p, name)...)
+		out = append(out, wordMixes(p, name, ex)...)
 	}
 	if narrow {
 		for i := range out {
 			for j := range out[i] {
 				out[i][j] = uint64(uint32(out[i][j]))
 			}
+		}
+	}
+	return dedupe(out)
+}
+
+// dedupe drops repeated vectors, keeping the first of each in order: many
+// entries on one syscall (ioctl requests) produce the same boundary and
+// word-mix vectors over and over, and each costs a program run.
+func dedupe(vs [][6]uint64) [][6]uint64 {
+	seen := make(map[[6]uint64]bool, len(vs))
+	out := vs[:0]
+	for _, v := range vs {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
 		}
 	}
 	return out
@@ -376,8 +405,15 @@ func argVectors(p *profiles.Profile, name string, narrow bool, rng *rand.Rand, n
 // tree nodes between rules; libseccomp 2.5.4 was seen to compare the low
 // word when the high word had already decided (two SCMP_CMP_LE on one
 // argument), which only such values reveal.
-func wordMixes(p *profiles.Profile, name string) [][6]uint64 {
+//
+// For each high word of interest, the low words are every distinct low
+// word of interest (the full product), or, with an explorer and no masked
+// condition on the argument, the low words the explorer finds by following
+// the program (see explorer): they cover every low word, and there are few
+// of them when the condition values' high words differ.
+func wordMixes(p *profiles.Profile, name string, ex *explorer) [][6]uint64 {
 	var vals [6][]uint64
+	var hasMasked [6]bool
 	for _, s := range p.Syscalls {
 		if len(s.Args) == 0 || !containsName(s.Names, name) {
 			continue
@@ -385,8 +421,9 @@ func wordMixes(p *profiles.Profile, name string) [][6]uint64 {
 		for _, c := range s.Args {
 			if c.Index <= 5 {
 				vals[c.Index] = append(vals[c.Index], c.Value)
-				if c.Op == specs.OpMaskedEqual {
+				if masked(c) {
 					vals[c.Index] = append(vals[c.Index], c.ValueTwo)
+					hasMasked[c.Index] = true
 				}
 			}
 		}
@@ -396,19 +433,58 @@ func wordMixes(p *profiles.Profile, name string) [][6]uint64 {
 		if len(vs) < 2 {
 			continue
 		}
-		his := []uint64{0, 0xffffffff}
-		for _, v := range vs {
-			his = append(his, v>>32, (v>>32)+1, (v>>32)-1)
-		}
+		his := uniqueWords([]uint64{0, 0xffffffff}, vs, func(v uint64) uint64 { return v >> 32 })
+		var all []uint64 // every distinct low word of interest, when needed
 		for _, hi := range his {
-			for _, v := range vs {
-				for _, lo := range []uint64{v, v + 1, v - 1} {
-					var a [6]uint64
-					a[idx] = (hi&0xffffffff)<<32 | lo&0xffffffff
-					out = append(out, a)
+			if ex != nil && !hasMasked[idx] {
+				var start []uint32
+				for _, v := range vs {
+					if v>>32 == hi {
+						start = append(start, uint32(v))
+					}
+				}
+				if los, ok := ex.lowWords(idx, uint32(hi), start); ok {
+					for _, lo := range los {
+						var a [6]uint64
+						a[idx] = hi<<32 | uint64(lo)
+						out = append(out, a)
+					}
+					continue
 				}
 			}
+			if all == nil {
+				all = uniqueWords(nil, vs, func(v uint64) uint64 { return v })
+			}
+			for _, lo := range all {
+				var a [6]uint64
+				a[idx] = hi<<32 | lo
+				out = append(out, a)
+			}
 		}
+	}
+	return out
+}
+
+// uniqueWords returns the distinct 32-bit words in fixed followed by
+// word(v), word(v)+1 and word(v)-1 for each v, in first-seen order.
+func uniqueWords(fixed, vs []uint64, word func(uint64) uint64) []uint64 {
+	seen := map[uint64]bool{}
+	var out []uint64
+	add := func(w uint64) {
+		w &= 0xffffffff
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	for _, w := range fixed {
+		add(w)
+	}
+	for _, v := range vs {
+		w := word(v)
+		add(w)
+		add(w + 1)
+		add(w - 1)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,22 +121,54 @@ func TestLearnThreads(t *testing.T) {
 	}
 }
 
+// TestLearnCompatArches learns a 64-bit binary that calls getpid through
+// the x32 ABI, then getppid through int $0x80 (ia32), and checks that each
+// is recorded under its own architecture, as far as this kernel lets the
+// calls through: the ABIs are probed in a child first (testutil.ProbeIA32,
+// ProbeX32). x32 reaches sys_enter even when the kernel lacks the x32 ABI
+// (the call then fails with ENOSYS). Where IA-32 emulation is off the
+// kernel refuses int $0x80 with a signal before the syscall path: the
+// workload dies of that signal and nothing may be recorded for ia32.
+// SYSWARD_TEST_IA32=off exercises that branch here (see testutil).
 func TestLearnCompatArches(t *testing.T) {
 	requireBPF(t)
-	bin := buildTestProgram(t, "compat")
-	res := learnCmd(t, bin)
-	if !res.Seen.Has(profiles.ArchX86, 64) {
-		t.Errorf("ia32 getppid (int $0x80) not seen: ia32 %v", res.Seen.Names(profiles.ArchX86))
+	ia32, x32 := testutil.ProbeIA32(t), testutil.ProbeX32(t)
+	t.Logf("this kernel: %v; %v", ia32, x32)
+	if x32.State == testutil.ABIRefused {
+		t.Fatalf("x32 call refused (%v): this test assumes the kernel enters the syscall path for x32 numbers", x32)
+	}
+	bin := testutil.BuildCompat(t)
+	res, err := Learn(context.Background(), Target{Command: []string{bin, "x32", "ia32"}}, nil)
+	if err != nil {
+		t.Fatalf("Learn: %v", err)
+	}
+	if res.Stop != StopCommandExited {
+		t.Fatalf("stop %q, want %q", res.Stop, StopCommandExited)
 	}
 	if !res.Seen.Has(profiles.ArchX32, 0x40000000|39) {
-		t.Errorf("x32 getpid not seen: x32 %v", res.Seen.Names(profiles.ArchX32))
+		t.Errorf("x32 getpid not seen (%v): x32 %v", x32, res.Seen.Names(profiles.ArchX32))
+	}
+	want := []profiles.Arch{profiles.ArchX32, profiles.ArchX86, profiles.ArchX86_64}
+	if ia32.State == testutil.ABIRefused {
+		if res.ExitCode != 128+int(ia32.Signal) {
+			t.Errorf("workload exit %d, want %d (killed by %v, as the probe was)", res.ExitCode, 128+int(ia32.Signal), ia32.Signal)
+		}
+		if got := res.Seen.Names(profiles.ArchX86); len(got) != 0 {
+			t.Errorf("ia32 is refused by this kernel (%v) but ia32 syscalls were recorded: %v", ia32, got)
+		}
+		want = []profiles.Arch{profiles.ArchX32, profiles.ArchX86_64}
+	} else {
+		if res.ExitCode != 0 {
+			t.Errorf("workload exit %d", res.ExitCode)
+		}
+		if !res.Seen.Has(profiles.ArchX86, 64) {
+			t.Errorf("ia32 getppid (int $0x80) not seen (%v): ia32 %v", ia32, res.Seen.Names(profiles.ArchX86))
+		}
 	}
 	if res.Seen.Has(profiles.ArchX86_64, 64) {
 		t.Errorf("ia32 call leaked into the native set as semget")
 	}
-	want := []profiles.Arch{profiles.ArchX32, profiles.ArchX86, profiles.ArchX86_64}
-	got := res.Profile.Arches()
-	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+	if got := res.Profile.Arches(); !slices.Equal(got, want) {
 		t.Errorf("architectures %v, want %v", got, want)
 	}
 	// A native-only workload lists only x86_64 (TestLearnCommand).

@@ -40,6 +40,14 @@
 //   - on x86, arm and x32 only the low 32 bits of arguments and values count;
 //   - else the default action.
 //
+// All of this is per listed architecture (plus the native one, which every
+// filter includes). A call from an architecture or ABI the profile does not
+// list (int $0x80 without SCMP_ARCH_X86, an x32 number without
+// SCMP_ARCH_X32) never reaches these rules: the filter's bad-architecture
+// action decides, which the OCI format cannot express (runc keeps
+// libseccomp's KILL_THREAD; `sysward run` uses KILL_PROCESS, and LOG in
+// complain mode: enforcer.BadArchAction).
+//
 // Argument-conditioned entries with different actions that can match the
 // same arguments are resolved by libseccomp's rule tree (higher argument
 // index first), not by entry order; Decision.Ambiguous reports them and the

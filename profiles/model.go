@@ -350,7 +350,14 @@ func (p *Profile) DecideNr(arch Arch, nr int) (d Decision, name string, ok bool)
 // first in entry order is returned, which libseccomp does not promise; the
 // enforcer refuses such profiles.
 func (p *Profile) Evaluate(arch Arch, name string, args [6]uint64) (Action, *uint) {
-	d := p.Decide(arch, name)
+	return p.Decide(arch, name).Evaluate(p, arch, args)
+}
+
+// Evaluate is the second half of Profile.Evaluate: the action for these
+// argument values, given d = p.Decide(arch, name). A caller that evaluates
+// one syscall for many argument vectors (the enforcer's verifier) decides
+// once and calls this for each vector.
+func (d Decision) Evaluate(p *Profile, arch Arch, args [6]uint64) (Action, *uint) {
 	narrow := Is32Bit(arch)
 	for _, i := range d.Conditional {
 		s := p.Syscalls[i]

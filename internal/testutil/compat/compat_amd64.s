@@ -6,10 +6,3 @@ TEXT ·int80(SB),NOSPLIT,$0-16
 	INT $0x80
 	MOVQ AX, ret+8(FP)
 	RET
-
-// func syscallX32(nr uintptr) uintptr
-TEXT ·syscallX32(SB),NOSPLIT,$0-16
-	MOVQ nr+0(FP), AX
-	SYSCALL
-	MOVQ AX, ret+8(FP)
-	RET
