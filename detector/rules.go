@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // EngineVersion is the Falco engine version whose rules language this
@@ -22,6 +23,9 @@ var (
 	ErrBadOption       = errors.New("invalid engine option")
 	ErrNoSuchRule      = errors.New("no such rule")
 	ErrUnknownPriority = errors.New("unknown priority")
+	// ErrPluginUnavailable: required_plugin_versions names a plugin (and
+	// no alternative) whose fields sysward does not provide.
+	ErrPluginUnavailable = errors.New("required plugin not available")
 )
 
 // Position is a place in a rules file. Line and Col are 1-based.
@@ -83,6 +87,8 @@ func (w Warning) String() string { return fmt.Sprintf("%s: %s: %s", w.Pos, w.Ite
 type PluginRequirement struct {
 	Name, Version string
 	Pos           Position
+	// Alternatives are other plugins that meet the requirement as well.
+	Alternatives []PluginRequirement
 }
 
 // Exception is one entry of a rule's exceptions.
@@ -135,6 +141,7 @@ type Rule struct {
 
 	condPos  Position // where the condition's text starts
 	condNode *ynode
+	outNode  *ynode
 	compiled *compiledRule
 }
 
@@ -198,9 +205,27 @@ type RulesFile struct {
 	Data []byte
 }
 
+// LoadOptions changes how rules files load; a nil *LoadOptions is Falco's
+// behaviour.
+type LoadOptions struct {
+	// SkipUnknownFields loads files that use what sysward does not provide,
+	// instead of refusing them as Falco does: a rule whose condition uses an
+	// unknown field is skipped (Rule.Skipped, Rule.MissingField) with a
+	// warning, an output field sysward lacks prints <NA> (warning), and an
+	// unmet required_plugin_versions entry is a warning. Without it each of
+	// these is a load error at its file:line:col, as in Falco (a rule can
+	// still opt out alone with skip-if-unknown-filter: true).
+	SkipUnknownFields bool
+}
+
+func (o *LoadOptions) skipUnknown() bool { return o != nil && o.SkipUnknownFields }
+
 // LoadRules reads and loads rules files in order (later files append to and
 // override earlier ones, as in Falco).
-func LoadRules(paths ...string) (*Ruleset, error) {
+func LoadRules(paths ...string) (*Ruleset, error) { return LoadRulesWith(nil, paths...) }
+
+// LoadRulesWith is LoadRules with options (nil: the defaults).
+func LoadRulesWith(opts *LoadOptions, paths ...string) (*Ruleset, error) {
 	files := make([]RulesFile, 0, len(paths))
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
@@ -209,13 +234,16 @@ func LoadRules(paths ...string) (*Ruleset, error) {
 		}
 		files = append(files, RulesFile{Name: p, Data: b})
 	}
-	return LoadRulesFiles(files...)
+	return LoadRulesFilesWith(opts, files...)
 }
 
 // LoadRulesFiles loads rules from memory. On error it returns Errors (all
 // problems found) and a nil Ruleset.
-func LoadRulesFiles(files ...RulesFile) (*Ruleset, error) {
-	l := &loader{macros: map[string]*macroItem{}, lists: map[string]*listItem{}, rules: map[string]*Rule{}, rs: &Ruleset{}}
+func LoadRulesFiles(files ...RulesFile) (*Ruleset, error) { return LoadRulesFilesWith(nil, files...) }
+
+// LoadRulesFilesWith is LoadRulesFiles with options (nil: the defaults).
+func LoadRulesFilesWith(opts *LoadOptions, files ...RulesFile) (*Ruleset, error) {
+	l := &loader{macros: map[string]*macroItem{}, lists: map[string]*listItem{}, rules: map[string]*Rule{}, rs: &Ruleset{}, opts: opts}
 	for _, f := range files {
 		l.file(f)
 	}
@@ -253,6 +281,7 @@ type loader struct {
 	files      map[string][]byte
 	index      int
 	macroDefs  map[string]*macroDef
+	opts       *LoadOptions
 }
 
 func (l *loader) errorf(pos Position, item string, sentinel error, format string, args ...any) {
@@ -374,15 +403,47 @@ func (l *loader) pluginVersions(n *ynode) {
 		l.errorf(n.pos, "required_plugin_versions", ErrInvalidRule, "must be a sequence of {name, version}")
 		return
 	}
-	for _, p := range n.seq {
+	entry := func(p *ynode, what string) (PluginRequirement, bool) {
 		name, version := p.get("name"), p.get("version")
 		if p.kind != yMap || name == nil || version == nil || name.kind != yScalar || version.kind != yScalar {
-			l.errorf(p.pos, "required_plugin_versions", ErrInvalidRule, "each entry needs name and version")
+			l.errorf(p.pos, "required_plugin_versions", ErrInvalidRule, "each %s needs name and version", what)
+			return PluginRequirement{}, false
+		}
+		return PluginRequirement{Name: name.str, Version: version.str, Pos: p.pos}, true
+	}
+	for _, p := range n.seq {
+		req, ok := entry(p, "entry")
+		if !ok {
 			continue
 		}
-		l.rs.RequiredPluginVersions = append(l.rs.RequiredPluginVersions, PluginRequirement{Name: name.str, Version: version.str, Pos: p.pos})
-		if !nativePlugins[name.str] {
-			l.warnf(p.pos, "required_plugin_versions", "plugin %s is not available; rules using its fields or source are skipped", name.str)
+		// Falco (userspace/engine/rule_loader_reader.cpp): an entry may
+		// list alternatives; it is met when any one of them is loaded.
+		met := nativePlugins[req.Name]
+		names := []string{req.Name}
+		if alt := p.get("alternatives"); alt != nil {
+			if alt.kind != ySeq {
+				l.errorf(alt.pos, "required_plugin_versions", ErrInvalidRule, "alternatives must be a sequence of {name, version}")
+				continue
+			}
+			for _, a := range alt.seq {
+				if ar, ok := entry(a, "alternative"); ok {
+					req.Alternatives = append(req.Alternatives, ar)
+					met = met || nativePlugins[ar.Name]
+					names = append(names, ar.Name)
+				}
+			}
+		}
+		l.rs.RequiredPluginVersions = append(l.rs.RequiredPluginVersions, req)
+		switch {
+		case met:
+		case l.opts.skipUnknown():
+			l.warnf(p.pos, "required_plugin_versions", "plugin %s is not available; rules using its fields or source are skipped", strings.Join(names, " or "))
+		default:
+			// Falco refuses to start (falco_engine::check_plugin_requirements):
+			// the rules would silently lose what the plugin provides.
+			l.errorf(p.pos, "required_plugin_versions", ErrPluginUnavailable,
+				"plugin %s is not available (sysward provides the fields of %s itself)",
+				strings.Join(names, " or "), strings.Join(sortedKeys(nativePlugins), ", "))
 		}
 	}
 }
@@ -729,8 +790,8 @@ func (l *loader) setRuleKeys(r *Rule, it *ynode, item string, only map[string]st
 		}
 	}
 	if want("output") {
-		if s, _, ok := l.scalar(it, "output", item); ok {
-			r.Output = strings.TrimSpace(s)
+		if s, n, ok := l.scalar(it, "output", item); ok {
+			r.Output, r.outNode = strings.TrimSpace(s), n
 		}
 	}
 	if want("desc") {
@@ -819,6 +880,7 @@ func (l *loader) modifyRule(r *Rule, it *ynode, item string, app bool, ov map[st
 		case "output":
 			if s, _, ok := l.scalar(it, "output", item); ok {
 				r.Output = r.Output + " " + strings.TrimSpace(s)
+				r.outNode = nil // positions refer to two places now
 			}
 		case "desc":
 			if s, _, ok := l.scalar(it, "desc", item); ok {
@@ -1156,7 +1218,7 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 	ev, err := c.compile(ast)
 	if err != nil {
 		var uf *unknownFieldError
-		if errors.As(err, &uf) {
+		if errors.As(err, &uf) && l.skipUnknown(r) {
 			r.Skipped = "unsupported field " + uf.field
 			r.MissingField = uf.field
 			l.warnf(r.Pos, item, "skipped: field %s is not supported by sysward", uf.field)
@@ -1167,8 +1229,26 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 	}
 	types := c.eventTypes(ast, false)
 	out := compileOutput(registries[src], r.Output)
-	for _, f := range out.unknown {
-		l.warnf(r.Pos, item, "output field %s is not supported by sysward; it prints <NA>", f)
+	if len(out.unknown) > 0 {
+		switch {
+		case r.SkipUnknown:
+			// Falco skips the whole rule (rule_loader_compiler.cpp,
+			// compile_rule_infos: skip_if_unknown_filter on the output).
+			r.Skipped = "unsupported output field " + out.unknown[0]
+			r.MissingField = out.unknown[0]
+			l.warnf(r.Pos, item, "skipped: output field %s is not supported by sysward", out.unknown[0])
+			return
+		case l.opts.skipUnknown():
+			for _, f := range out.unknown {
+				l.warnf(r.Pos, item, "output field %s is not supported by sysward; it prints <NA>", f)
+			}
+		default:
+			for i, f := range out.unknown {
+				l.errs = append(l.errs, &Error{Pos: l.outputPos(r, out.unknownAt[i]), Item: item,
+					Err: fmt.Errorf("%w %q in output for source %s", ErrUnknownField, f, r.Source)})
+			}
+			return
+		}
 	}
 	r.compiled = &compiledRule{source: src, eval: ev, types: types, output: out}
 	r.EventTypes = types.list()
@@ -1181,6 +1261,22 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 			l.warnf(r.Pos, item, "Rule matches too many evt.type values: every event type except %s", strings.Join(sortedKeys(types.set), ", "))
 		}
 	}
+}
+
+// skipUnknown reports whether a rule using a field sysward lacks is skipped
+// rather than a load error: the rule says skip-if-unknown-filter (Falco's
+// per-rule opt-out) or the load options say so for every rule.
+func (l *loader) skipUnknown(r *Rule) bool { return r.SkipUnknown || l.opts.skipUnknown() }
+
+// outputPos is the file position of byte off of r.Output (which was
+// trimmed of the scalar's leading space).
+func (l *loader) outputPos(r *Rule, off int) Position {
+	n := r.outNode
+	if n == nil || n.kind != yScalar {
+		return r.Pos
+	}
+	lead := len(n.str) - len(strings.TrimLeftFunc(n.str, unicode.IsSpace))
+	return l.condFilePos(r.Pos, n, CondPos{Idx: off + lead})
 }
 
 func sortedKeys(m map[string]bool) []string {
