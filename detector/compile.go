@@ -48,6 +48,9 @@ type compiler struct {
 	macros map[string]*macroDef
 	lists  map[string][]string
 	stack  []string // macros being expanded, to catch cycles
+	// nodes counts the condition's nodes with macros expanded at each use;
+	// past maxNodes (if > 0) compile fails with ErrLimit (limits.go).
+	nodes, maxNodes int
 }
 
 type macroDef struct {
@@ -79,6 +82,9 @@ func (e *condError) Error() string {
 func (e *condError) Unwrap() error { return e.err }
 
 func (c *compiler) compile(e Expr) (evaluator, error) {
+	if c.nodes++; c.maxNodes > 0 && c.nodes > c.maxNodes {
+		return nil, c.errorf(e.Pos(), ErrLimit, "more than %d condition nodes with macros expanded", c.maxNodes)
+	}
 	switch e := e.(type) {
 	case *AndExpr:
 		evs, err := c.compileAll(e.Children)

@@ -19,6 +19,9 @@
 // load. Rules whose condition does not restrict evt.type get a warning as in
 // Falco (unless warn_evttypes: false).
 //
+// Loading is bounded in memory and time whatever the input: nesting, list
+// and macro expansion past the limits in limits.go fail with ErrLimit.
+//
 // Loading follows Falco's rule loader exactly (checked against the rules
 // files of Falco's own loader tests, testdata/falco_loader_conformance.jsonl):
 // lists are substituted into condition text before parsing, a list or macro

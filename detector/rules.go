@@ -243,7 +243,8 @@ func LoadRulesFiles(files ...RulesFile) (*Ruleset, error) { return LoadRulesFile
 
 // LoadRulesFilesWith is LoadRulesFiles with options (nil: the defaults).
 func LoadRulesFilesWith(opts *LoadOptions, files ...RulesFile) (*Ruleset, error) {
-	l := &loader{macros: map[string]*macroItem{}, lists: map[string]*listItem{}, rules: map[string]*Rule{}, rs: &Ruleset{}, opts: opts}
+	l := &loader{macros: map[string]*macroItem{}, lists: map[string]*listItem{}, rules: map[string]*Rule{}, rs: &Ruleset{}, opts: opts,
+		substBudget: maxSubstitutionBytes}
 	for _, f := range files {
 		l.file(f)
 	}
@@ -282,6 +283,10 @@ type loader struct {
 	index      int
 	macroDefs  map[string]*macroDef
 	opts       *LoadOptions
+	// budgets (limits.go)
+	substBudget int  // bytes list substitution may still write
+	nodes       int  // expanded condition nodes compiled so far
+	exhausted   bool // a budget of the whole load ran out: stop compiling
 }
 
 func (l *loader) errorf(pos Position, item string, sentinel error, format string, args ...any) {
@@ -1073,9 +1078,24 @@ func (l *loader) compileAll() {
 	// lists: an item naming a list defined before this one (by load
 	// order) stands for that list's items, one level deep, as in Falco.
 	var lists []compiledList
+	totalItems := 0
 	for _, name := range l.listOrder {
 		li := l.lists[name]
-		var items []string
+		n := 0
+		for _, it := range li.items {
+			if ref := l.lists[it]; ref != nil && ref.index < li.visibility {
+				n += len(ref.items)
+			} else {
+				n++
+			}
+		}
+		totalItems += n
+		if n > maxListItems || totalItems > maxLoadListItems {
+			l.errs = append(l.errs, &Error{Pos: li.pos, Item: "list " + name,
+				Err: limitErr("expands to %d items (lists inside it expanded), %d in all lists so far; limits %d per list, %d in all", n, totalItems, maxListItems, maxLoadListItems)})
+			return
+		}
+		items := make([]string, 0, n)
 		for _, it := range li.items {
 			if ref := l.lists[it]; ref != nil && ref.index < li.visibility {
 				items = append(items, ref.items...)
@@ -1097,7 +1117,11 @@ func (l *loader) compileAll() {
 	for _, name := range l.macroOrder {
 		m := l.macros[name]
 		l.rs.Macros = append(l.rs.Macros, MacroInfo{Name: name, Condition: m.cond, Pos: m.pos})
-		text, pm, _ := resolveLists(m.cond, lists)
+		text, pm, err := resolveLists(m.cond, lists, &l.substBudget)
+		if err != nil {
+			l.errs = append(l.errs, &Error{Pos: condStart(m.condNode, m.pos), Item: "macro " + name, Err: err})
+			return
+		}
 		ast, err := parseCondition(text, loaderParseDepth)
 		if err != nil {
 			l.condErr(m.pos, m.condNode, pm, "macro "+name, err)
@@ -1115,8 +1139,20 @@ func (l *loader) compileAll() {
 	}
 	l.macroDefs = macros
 	for _, r := range l.rs.Rules {
+		if l.exhausted {
+			break // one error for a budget of the whole load is enough
+		}
 		l.compileRule(r, macros, lists)
 	}
+}
+
+// condStart is where a condition's scalar starts in the file (the item's
+// position when the condition was appended to).
+func condStart(n *ynode, item Position) Position {
+	if n != nil {
+		return n.pos
+	}
+	return item
 }
 
 // condPosAt is the line and column of offset idx in s, counted as the
@@ -1207,15 +1243,32 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 	if len(r.Exceptions) > 0 {
 		cond, pm = exceptionsText(cond, r.Exceptions)
 	}
-	text, lm, _ := resolveLists(cond, lists)
+	text, lm, err := resolveLists(cond, lists, &l.substBudget)
+	if err != nil {
+		l.errs = append(l.errs, &Error{Pos: condStart(r.condNode, r.Pos), Item: item, Err: err})
+		l.exhausted = l.substBudget < 0
+		return
+	}
 	pm = append(lm, pm...)
 	ast, err := parseCondition(text, loaderParseDepth)
 	if err != nil {
 		l.condErr(r.Pos, r.condNode, pm, item, err)
 		return
 	}
-	c := &compiler{reg: registries[src], macros: macros}
+	c := &compiler{reg: registries[src], macros: macros, maxNodes: max(1, min(maxRuleNodes, maxLoadNodes-l.nodes))}
 	ev, err := c.compile(ast)
+	l.nodes += c.nodes
+	if errors.Is(err, ErrLimit) {
+		// the expansion as a whole is too big: name the rule's condition,
+		// not the node inside some macro where the count ran out
+		msg := limitErr("the condition, with its macros expanded at each use, has more than %d nodes (the limit per rule)", maxRuleNodes)
+		if c.maxNodes < maxRuleNodes {
+			msg = limitErr("the conditions of all rules, with their macros expanded at each use, have more than %d nodes (the limit per load)", maxLoadNodes)
+			l.exhausted = true
+		}
+		l.errs = append(l.errs, &Error{Pos: condStart(r.condNode, r.Pos), Item: item, Err: msg})
+		return
+	}
 	if err != nil {
 		var uf *unknownFieldError
 		if errors.As(err, &uf) && l.skipUnknown(r) {

@@ -360,8 +360,15 @@ func FuzzLoadRules(f *testing.F) {
 			}
 		}
 	}
+	f.Add(nestedMacros(39))
+	f.Add("- list: l\n  items: " + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + "\n")
+	f.Add(listBomb(100, 100, 20))
 	f.Fuzz(func(t *testing.T, data string) {
-		rs, err := LoadRulesFiles(RulesFile{Name: "fuzz.yaml", Data: []byte(data)})
+		var rs *Ruleset
+		var err error
+		if n := allocated(func() { rs, err = LoadRulesFiles(RulesFile{Name: "fuzz.yaml", Data: []byte(data)}) }); n > loadAllocBound {
+			t.Fatalf("loading %d bytes allocated %d MB, bound %d MB", len(data), n>>20, loadAllocBound>>20)
+		}
 		if err != nil {
 			var es Errors
 			if !errors.As(err, &es) || len(es) == 0 {
