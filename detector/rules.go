@@ -447,7 +447,7 @@ func (l *loader) pluginVersions(n *ynode) {
 			// Falco refuses to start (falco_engine::check_plugin_requirements):
 			// the rules would silently lose what the plugin provides.
 			l.errorf(p.pos, "required_plugin_versions", ErrPluginUnavailable,
-				"plugin %s is not available (sysward provides the fields of %s itself)",
+				"plugin %s is not available (sysward loads no plugins; it counts %s as met, filling their fields itself)",
 				strings.Join(names, " or "), strings.Join(sortedKeys(nativePlugins), ", "))
 		}
 	}
