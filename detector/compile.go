@@ -24,8 +24,9 @@ type compiledRule struct {
 	output *outputFormat
 }
 
-// unknownFieldError is a compile error caused by a field the registry lacks;
-// the loader turns it into a skipped rule rather than a load error.
+// unknownFieldError is a compile error caused by a field the registry lacks:
+// a load error, or a skipped rule with skip-if-unknown-filter or
+// LoadOptions.SkipUnknownFields.
 type unknownFieldError struct {
 	field string
 	err   error

@@ -1272,6 +1272,10 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 		return
 	}
 	if err != nil {
+		// An unknown field is a load error as in Falco
+		// (userspace/engine/rule_loader_compiler.cpp, compile_condition:
+		// "nonexistent field" is a warning only with skip-if-unknown-filter,
+		// otherwise LOAD_ERR_COMPILE_CONDITION).
 		var uf *unknownFieldError
 		if errors.As(err, &uf) && l.skipUnknown(r) {
 			r.Skipped = "unsupported field " + uf.field
