@@ -65,6 +65,7 @@ func TestLoadLimits(t *testing.T) {
 		{"flow sequences", "- list: l\n  items: " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n", "f1.yaml:2:", "YAML nested more than 64 levels deep"},
 		{"flow mappings", strings.Repeat("{a: ", 100) + "x" + strings.Repeat("}", 100) + "\n", "f1.yaml:1:", "YAML nested more than 64 levels deep"},
 		{"block sequences", strings.Repeat("- ", 100) + "x\n", "f1.yaml:1:", "YAML nested more than 64 levels deep"},
+		{"too many tokens", strings.Repeat("- []\n", 40000), "f1.yaml:32769:1", "more than 131072 YAML tokens"},
 		{"block mappings", many(100, func(i int) string { return strings.Repeat(" ", i) + "a:\n" }), "f1.yaml:65:", "YAML nested more than 64 levels deep"},
 		{"list of lists", "- list: l1\n  items: [" + strings.TrimSuffix(strings.Repeat("a, ", 300), ", ") + "]\n- list: l2\n  items: [" + strings.TrimSuffix(strings.Repeat("l1, ", 300), ", ") + "]\n",
 			"f1.yaml:3:9", "expands to 90000 items"},
@@ -127,7 +128,8 @@ func TestLoadAllocBound(t *testing.T) {
 		"issue 13 brackets":     strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + "\n",
 		"list substitutions":    listBomb(100, 100, 200),
 		"substitution budget":   listBomb(100, 100, 1) + rulesUsing("proc.name in (l2)", 300),
-		"a long line of []":     strings.Repeat("[]", 16<<10), // goccy's error text: 550 MB
+		"a long line of []":     strings.Repeat("[]", 16<<10),     // goccy's error text: 550 MB
+		"2 MB of - [] lines":    strings.Repeat("- []\n", 400000), // goccy: 700 MB
 	} {
 		n := allocated(func() { LoadRulesFiles(RulesFile{Name: "f.yaml", Data: []byte(file)}) })
 		t.Logf("%s: %d KB allocated", name, n>>10)

@@ -44,6 +44,10 @@ func (n *ynode) get(key string) *ynode {
 
 // parseYAML parses one rules file into ynodes, one per document.
 func parseYAML(file string, data []byte) ([]*ynode, error) {
+	if line := yamlTooMany(data, maxYAMLTokens); line > 0 {
+		return nil, &Error{Pos: Position{File: file, Line: line, Col: 1},
+			Err: fmt.Errorf("%w: %w: more than %d YAML tokens (each line and each of - : , [ ] { } # quote and the like counts one)", ErrInvalidYAML, ErrLimit, maxYAMLTokens)}
+	}
 	tokens := lexer.Tokenize(string(data))
 	if tk := yamlTooDeep(tokens, maxYAMLDepth); tk != nil {
 		pos := Position{File: file, Line: 1, Col: 1}
