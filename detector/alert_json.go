@@ -26,6 +26,14 @@ import (
 //     by U+FFFD: only '"', '\\' and control characters are escaped ("\u001f"
 //     lowercase); '<', '>', '&', U+2028 and U+2029 are written as they are,
 //     which is why this does not go through encoding/json.
+//   - One U+FFFD per maximal subpart of an ill-formed sequence (Unicode
+//     §3.9), not one per byte: "\xe2\x82" (a cut "€") is one, "\xed\xa0\x80"
+//     (a surrogate) three. Falco's formats.cpp (falco_formats::format_event,
+//     Falco after 65273dae, 2026-07) sanitizes output_fields with libsinsp's
+//     utf8::sanitize (libs userspace/libsinsp/utils.h, utf8::seq_len, tested
+//     in test/sinsp_utils.ut.cpp utf8_sanitize) and dumps the alert with
+//     nlohmann::json error_handler_t::replace, whose decoder re-reads the
+//     byte that broke a sequence: both give maximal subparts.
 
 // Falco's time layouts.
 const (
@@ -242,7 +250,7 @@ func appendEscaped(dst []byte, s string) []byte {
 			if r == utf8.RuneError && size == 1 {
 				dst = append(dst, s[start:i]...)
 				dst = append(dst, "\ufffd"...)
-				i++
+				i += invalidUTF8Len(s[i:])
 				start = i
 				continue
 			}
@@ -273,4 +281,40 @@ func appendEscaped(dst []byte, s string) []byte {
 		start = i
 	}
 	return append(dst, s[start:]...)
+}
+
+// invalidUTF8Len is the length of the maximal subpart at the start of s, an
+// ill-formed UTF-8 sequence: the lead byte and the continuation bytes that
+// fit a valid sequence before the first that does not (1 to 3 bytes). The
+// first continuation byte has a narrower range after E0, ED, F0 and F4
+// (overlongs, surrogates, past U+10FFFF), as in libsinsp's utf8::seq_len.
+func invalidUTF8Len(s string) int {
+	c := s[0]
+	need, lo, hi := 0, byte(0x80), byte(0xbf)
+	switch {
+	case c >= 0xc2 && c <= 0xdf:
+		need = 2
+	case c == 0xe0:
+		need, lo = 3, 0xa0
+	case c == 0xed:
+		need, hi = 3, 0x9f
+	case c >= 0xe1 && c <= 0xef:
+		need = 3
+	case c == 0xf0:
+		need, lo = 4, 0x90
+	case c == 0xf4:
+		need, hi = 4, 0x8f
+	case c >= 0xf1 && c <= 0xf3:
+		need = 4
+	default: // a continuation byte, C0, C1, F5..FF
+		return 1
+	}
+	if len(s) < 2 || s[1] < lo || s[1] > hi {
+		return 1
+	}
+	n := 2
+	for n < need && n < len(s) && s[n]&0xc0 == 0x80 {
+		n++
+	}
+	return min(n, need-1) // the sequence is ill-formed, so shorter than need
 }

@@ -225,6 +225,20 @@ func TestAppendEscaped(t *testing.T) {
 		{"line separator kept", "\u2028", "\"\u2028\""},
 		{"invalid utf8 replaced", "a\xffb", "\"a\ufffdb\""},
 		{"utf8 kept", "héllo", `"héllo"`},
+		// one U+FFFD per maximal subpart, as Falco (libsinsp's
+		// sinsp_utils.ut.cpp utf8_sanitize cases, nlohmann's replace)
+		{"two invalid bytes", "foo\xff\xfexyz", "\"foo\ufffd\ufffdxyz\""},
+		{"valid then invalid", "\xc3\xa9\xff", "\"é\ufffd\""},
+		{"orphan continuations", "\x80\xff\xfe", "\"\ufffd\ufffd\ufffd\""},
+		{"3-byte lead, one continuation, then ascii", "\xe1\x80x", "\"\ufffdx\""},
+		{"truncated 3-byte at the end", "hello\xe1\x80", "\"hello\ufffd\""},
+		{"truncated euro sign", "\xe2\x82 \xe2\x82\xac", "\"\ufffd €\""},
+		{"truncated 4-byte", "\xf0\x9f\x98|", "\"\ufffd|\""},
+		{"surrogate", "\xed\xa0\x80", "\"\ufffd\ufffd\ufffd\""},
+		{"overlong 3-byte", "\xe0\x9f\xbf", "\"\ufffd\ufffd\ufffd\""},
+		{"above U+10FFFF", "\xf4\x90\x80\x80", "\"\ufffd\ufffd\ufffd\ufffd\""},
+		{"overlong 2-byte", "\xc0\xaf", "\"\ufffd\ufffd\""},
+		{"noncharacters kept", "\xef\xb7\x90\xef\xbf\xbf", "\"\ufdd0\uffff\""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -240,6 +254,7 @@ func TestAppendEscaped(t *testing.T) {
 func FuzzAlertJSON(f *testing.F) {
 	f.Add("rule", "out", "host", "tag", "k", "v")
 	f.Add("r\"\\", "o\n\x00", "\xff", "<>&", "\u2028", "\x7f")
+	f.Add("\xe2\x82", "\xed\xa0\x80x", "\xf0\x9f\x98", "\xe0\x9f", "k", "\xe1\x80x")
 	f.Fuzz(func(t *testing.T, rule, out, host, tag, k, v string) {
 		a := &Alert{Time: time.Unix(0, 1).UTC(), Rule: rule, Output: out, Hostname: host,
 			Tags: []string{tag}, OutputFields: map[string]any{k: v}}
@@ -251,14 +266,7 @@ func FuzzAlertJSON(f *testing.F) {
 		if err := json.Unmarshal(b, &p); err != nil {
 			t.Fatal(err)
 		}
-		fix := func(s string) string { // each invalid byte becomes one U+FFFD
-			var sb strings.Builder
-			for i, r := range s {
-				_ = i
-				sb.WriteRune(r) // range yields RuneError per invalid byte
-			}
-			return sb.String()
-		}
+		fix := maximalSubparts
 		if p.Rule != fix(rule) || p.Hostname != fix(host) || !strings.HasSuffix(p.Output, fix(out)) {
 			t.Errorf("round trip %+v", p)
 		}
@@ -266,4 +274,42 @@ func FuzzAlertJSON(f *testing.F) {
 			t.Errorf("field %q = %#v", k, p.OutputFields[k])
 		}
 	})
+}
+
+// maximalSubparts replaces each maximal subpart of an ill-formed UTF-8
+// sequence in s with one U+FFFD: the test's own oracle, from the definition
+// (the longest prefix of s[i:] that some continuation makes valid UTF-8, at
+// least one byte), checked with Go's validator rather than byte ranges.
+func maximalSubparts(s string) string {
+	var sb strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r != utf8.RuneError || size > 1 {
+			sb.WriteString(s[i : i+size])
+			i += size
+			continue
+		}
+		n := 1
+		for k := 2; k <= 3 && i+k <= len(s); k++ {
+			if completable(s[i : i+k]) {
+				n = k
+			}
+		}
+		sb.WriteRune(utf8.RuneError)
+		i += n
+	}
+	return sb.String()
+}
+
+// completable reports whether some bytes appended to p make one valid rune.
+func completable(p string) bool {
+	for total := len(p) + 1; total <= 4; total++ {
+		for b := 0x80; b <= 0xbf; b++ {
+			c := p + string([]byte{byte(b)}) + strings.Repeat("\x80", total-len(p)-1)
+			if r, size := utf8.DecodeRuneInString(c); r != utf8.RuneError && size == total {
+				return true
+			}
+		}
+	}
+	return false
 }

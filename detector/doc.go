@@ -11,10 +11,16 @@
 // LoadRules returns a *Ruleset or an Errors value listing every problem,
 // each an *Error with file:line:col (errors.Is works with ErrSyntax,
 // ErrUndefinedMacro, ErrBadCheck, ErrInvalidRule, ErrInvalidYAML, ...).
-// A rule that uses a field sysward does not provide is not an error: it is
-// kept with Skipped/MissingField set and a Warning, so that Falco's stock
-// rules load. Rules whose condition does not restrict evt.type get a
-// warning as in Falco (unless warn_evttypes: false).
+// As in Falco, a field sysward does not know (in a condition or an output)
+// and a required plugin it lacks are load errors (ErrUnknownField,
+// ErrPluginUnavailable). With LoadOptions.SkipUnknownFields, or for a rule
+// with skip-if-unknown-filter: true, such a rule is kept with
+// Skipped/MissingField set and a Warning instead, so that Falco's stock rules
+// load. Rules whose condition does not restrict evt.type get a warning as in
+// Falco (unless warn_evttypes: false).
+//
+// Loading is bounded in memory and time whatever the input: nesting, list
+// and macro expansion past the limits in limits.go fail with ErrLimit.
 //
 // Loading follows Falco's rule loader exactly (checked against the rules
 // files of Falco's own loader tests, testdata/falco_loader_conformance.jsonl):

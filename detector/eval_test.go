@@ -16,7 +16,7 @@ func sample() Event {
 		User:      UserInfo{UID: 1000, Name: "alice", LoginUID: 1000},
 		Fd:        FdInfo{Num: -1, Name: "/etc/Shadow", Type: "file"},
 		Container: ContainerInfo{ID: "3ad7b26ded6d", Image: "quay.io/acme/app:1.2"},
-		K8s:       K8sInfo{Namespace: "prod", Labels: []string{"app:web", "tier:front"}},
+		K8s:       K8sInfo{Namespace: "prod", Labels: []string{"tier:front", "app:web"}}, // k8s.pod.labels sorts them
 		Workload:  "prod/web", InProfile: false, Denied: true, Errno: 1, Action: "errno",
 	}
 	ev.Fd.CIP, ev.Fd.SIP = "10.1.2.3", "192.168.0.9"
@@ -84,7 +84,10 @@ func TestEvaluate(t *testing.T) {
 		{"fd.directory = /etc and fd.filename = Shadow", true},
 		{"fd.typechar = f and fd.num = -1", true},
 		{"container.id != host and container.image.repository = quay.io/acme/app and container.image.tag = 1.2", true},
-		{"k8s.pod.labels intersects (app:web, x)", true},
+		// k8s.pod.labels is one string, as in Falco
+		{"k8s.pod.labels = 'app:web, tier:front'", true},
+		{"k8s.pod.labels contains 'tier:front'", true},
+		{"k8s.pod.labels intersects (app:web, x)", false},
 		{"k8s.pod.labels in (app:web)", false},
 		{"k8s.pod.label[tier] = front and k8s.pod.label.app = web", true},
 		{"k8s.ns.name = prod and k8s.pod.name exists", false},
@@ -95,7 +98,7 @@ func TestEvaluate(t *testing.T) {
 		{"toupper(proc.name) = PYTHON3", true},
 		{"basename(proc.exepath) = python3", true},
 		{"len(proc.name) = 7", true},
-		{"len(k8s.pod.labels) = 2", true},
+		{"len(k8s.pod.labels) = 19", true},
 		{"b64(proc.env) exists", true},
 		{"proc.name = val(proc.exe)", true},
 		{"proc.name != val(proc.pname)", true},

@@ -160,7 +160,7 @@ type K8sInfo struct {
 	Namespace string   `json:"ns,omitempty"`      // k8s.ns.name
 	Pod       string   `json:"pod,omitempty"`     // k8s.pod.name
 	PodUID    string   `json:"pod_uid,omitempty"` // k8s.pod.uid
-	Labels    []string `json:"labels,omitempty"`  // k8s.pod.labels, each "key:value"
+	Labels    []string `json:"labels,omitempty"`  // each "key:value"; k8s.pod.labels joins them in key order
 }
 
 // AuditInfo is a Kubernetes audit record (source k8s_audit). Only the skeleton

@@ -107,13 +107,11 @@ func (c *compiler) eventTypes(e Expr, neg bool) typeSet {
 		if m == nil {
 			return allTypes
 		}
-		for _, s := range c.stack {
-			if s == e.Name {
-				return allTypes
-			}
+		if c.expanding[e.Name] {
+			return allTypes
 		}
-		c.stack = append(c.stack, e.Name)
-		defer func() { c.stack = c.stack[:len(c.stack)-1] }()
+		c.enter(e.Name)
+		defer func() { c.expanding[e.Name] = false }()
 		return c.eventTypes(m.ast, neg)
 	case *BinaryCheck:
 		f, ok := e.Left.(*FieldExpr)

@@ -3,6 +3,7 @@ package detector
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -343,8 +344,13 @@ func init() {
 	sys.optStr("k8s.ns.name", "Kubernetes namespace", func(e *Event) string { return e.K8s.Namespace })
 	sys.optStr("k8s.pod.name", "Kubernetes pod name", func(e *Event) string { return e.K8s.Pod })
 	sys.optStr("k8s.pod.uid", "Kubernetes pod UID", func(e *Event) string { return e.K8s.PodUID })
-	sys.add("k8s.pod.labels", TypeList, ArgNone, "pod labels, each \"key:value\"", func(string, bool) (accessor, error) {
-		return accessor{typ: TypeList, list: func(e *Event) []string { return e.K8s.Labels }}, nil
+	// One string in Falco (the container plugin's FTYPE_STRING, labels
+	// "key:value" joined with ", " in key order): so it is here, in
+	// conditions (contains, =) and in output_fields.
+	sys.add("k8s.pod.labels", TypeString, ArgNone, "pod labels, \"key:value\" joined with \", \" in key order", func(string, bool) (accessor, error) {
+		return accessor{typ: TypeString, str: func(e *Event) (string, bool) {
+			return joinLabels(e.K8s.Labels), len(e.K8s.Labels) > 0
+		}}, nil
 	})
 	sys.add("k8s.pod.label", TypeString, ArgKey, "one pod label's value: k8s.pod.label[app] or k8s.pod.label.app", func(key string, _ bool) (accessor, error) {
 		prefix := key + ":"
@@ -519,4 +525,23 @@ func typeChar(t string) string {
 		return "r"
 	}
 	return ""
+}
+
+// joinLabels is k8s.pod.labels: "key:value" labels sorted by key and joined
+// with ", ", as Falco's container plugin writes them
+// (falcosecurity/plugins plugins/container/src/caps/extract/extract.cpp,
+// concatenate_container_labels over a std::map).
+func joinLabels(labels []string) string {
+	switch len(labels) {
+	case 0:
+		return ""
+	case 1:
+		return labels[0]
+	}
+	key := func(l string) string { k, _, _ := strings.Cut(l, ":"); return k }
+	if !slices.IsSortedFunc(labels, func(a, b string) int { return strings.Compare(key(a), key(b)) }) {
+		labels = slices.Clone(labels)
+		slices.SortStableFunc(labels, func(a, b string) int { return strings.Compare(key(a), key(b)) })
+	}
+	return strings.Join(labels, ", ")
 }

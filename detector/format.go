@@ -9,10 +9,11 @@ import (
 // outputFormat is a rule's compiled output string: literal text and %field
 // substitutions, each field's accessor bound once.
 type outputFormat struct {
-	size    int // literal bytes plus an allowance per field, to size the buffer once
-	nfields int
-	parts   []outputPart
-	unknown []string // fields the registry lacks; they print <NA>
+	size      int // literal bytes plus an allowance per field, to size the buffer once
+	nfields   int
+	parts     []outputPart
+	unknown   []string // fields the registry lacks; they print <NA>
+	unknownAt []int    // where each unknown field's '%' is in the output
 }
 
 type outputPart struct {
@@ -87,6 +88,7 @@ func compileOutput(reg *registry, s string) *outputFormat {
 			p.acc, p.known = acc, true
 		} else {
 			o.unknown = append(o.unknown, written)
+			o.unknownAt = append(o.unknownAt, i)
 		}
 		o.parts = append(o.parts, p)
 		i = end

@@ -1,11 +1,13 @@
 package detector
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/sysward/sysward/internal/inputfile"
 )
@@ -23,6 +25,9 @@ var (
 	ErrBadOption       = errors.New("invalid engine option")
 	ErrNoSuchRule      = errors.New("no such rule")
 	ErrUnknownPriority = errors.New("unknown priority")
+	// ErrPluginUnavailable: required_plugin_versions names a plugin (and
+	// no alternative) whose fields sysward does not provide.
+	ErrPluginUnavailable = errors.New("required plugin not available")
 )
 
 // Position is a place in a rules file. Line and Col are 1-based.
@@ -84,6 +89,8 @@ func (w Warning) String() string { return fmt.Sprintf("%s: %s: %s", w.Pos, w.Ite
 type PluginRequirement struct {
 	Name, Version string
 	Pos           Position
+	// Alternatives are other plugins that meet the requirement as well.
+	Alternatives []PluginRequirement
 }
 
 // Exception is one entry of a rule's exceptions.
@@ -136,6 +143,7 @@ type Rule struct {
 
 	condPos  Position // where the condition's text starts
 	condNode *ynode
+	outNode  *ynode
 	compiled *compiledRule
 }
 
@@ -215,9 +223,27 @@ func ReadRulesFile(path string) (RulesFile, error) {
 	return RulesFile{Name: path, Data: b}, nil
 }
 
+// LoadOptions changes how rules files load; a nil *LoadOptions is Falco's
+// behaviour.
+type LoadOptions struct {
+	// SkipUnknownFields loads files that use what sysward does not provide,
+	// instead of refusing them as Falco does: a rule whose condition uses an
+	// unknown field is skipped (Rule.Skipped, Rule.MissingField) with a
+	// warning, an output field sysward lacks prints <NA> (warning), and an
+	// unmet required_plugin_versions entry is a warning. Without it each of
+	// these is a load error at its file:line:col, as in Falco (a rule can
+	// still opt out alone with skip-if-unknown-filter: true).
+	SkipUnknownFields bool
+}
+
+func (o *LoadOptions) skipUnknown() bool { return o != nil && o.SkipUnknownFields }
+
 // LoadRules reads (ReadRulesFile) and loads rules files in order (later
 // files append to and override earlier ones, as in Falco).
-func LoadRules(paths ...string) (*Ruleset, error) {
+func LoadRules(paths ...string) (*Ruleset, error) { return LoadRulesWith(nil, paths...) }
+
+// LoadRulesWith is LoadRules with options (nil: the defaults).
+func LoadRulesWith(opts *LoadOptions, paths ...string) (*Ruleset, error) {
 	files := make([]RulesFile, 0, len(paths))
 	for _, p := range paths {
 		f, err := ReadRulesFile(p)
@@ -226,13 +252,17 @@ func LoadRules(paths ...string) (*Ruleset, error) {
 		}
 		files = append(files, f)
 	}
-	return LoadRulesFiles(files...)
+	return LoadRulesFilesWith(opts, files...)
 }
 
 // LoadRulesFiles loads rules from memory. On error it returns Errors (all
 // problems found) and a nil Ruleset.
-func LoadRulesFiles(files ...RulesFile) (*Ruleset, error) {
-	l := &loader{macros: map[string]*macroItem{}, lists: map[string]*listItem{}, rules: map[string]*Rule{}, rs: &Ruleset{}}
+func LoadRulesFiles(files ...RulesFile) (*Ruleset, error) { return LoadRulesFilesWith(nil, files...) }
+
+// LoadRulesFilesWith is LoadRulesFiles with options (nil: the defaults).
+func LoadRulesFilesWith(opts *LoadOptions, files ...RulesFile) (*Ruleset, error) {
+	l := &loader{macros: map[string]*macroItem{}, lists: map[string]*listItem{}, rules: map[string]*Rule{}, rs: &Ruleset{}, opts: opts,
+		substBudget: maxSubstitutionBytes}
 	for _, f := range files {
 		l.file(f)
 	}
@@ -268,8 +298,14 @@ type loader struct {
 	listOrder  []string
 	rules      map[string]*Rule
 	files      map[string][]byte
+	lines      map[string][]int // lineStarts of each file, when needed
 	index      int
 	macroDefs  map[string]*macroDef
+	opts       *LoadOptions
+	// budgets (limits.go)
+	substBudget int  // bytes list substitution may still write
+	nodes       int  // expanded condition nodes compiled so far
+	exhausted   bool // a budget of the whole load ran out: stop compiling
 }
 
 func (l *loader) errorf(pos Position, item string, sentinel error, format string, args ...any) {
@@ -391,15 +427,47 @@ func (l *loader) pluginVersions(n *ynode) {
 		l.errorf(n.pos, "required_plugin_versions", ErrInvalidRule, "must be a sequence of {name, version}")
 		return
 	}
-	for _, p := range n.seq {
+	entry := func(p *ynode, what string) (PluginRequirement, bool) {
 		name, version := p.get("name"), p.get("version")
 		if p.kind != yMap || name == nil || version == nil || name.kind != yScalar || version.kind != yScalar {
-			l.errorf(p.pos, "required_plugin_versions", ErrInvalidRule, "each entry needs name and version")
+			l.errorf(p.pos, "required_plugin_versions", ErrInvalidRule, "each %s needs name and version", what)
+			return PluginRequirement{}, false
+		}
+		return PluginRequirement{Name: name.str, Version: version.str, Pos: p.pos}, true
+	}
+	for _, p := range n.seq {
+		req, ok := entry(p, "entry")
+		if !ok {
 			continue
 		}
-		l.rs.RequiredPluginVersions = append(l.rs.RequiredPluginVersions, PluginRequirement{Name: name.str, Version: version.str, Pos: p.pos})
-		if !nativePlugins[name.str] {
-			l.warnf(p.pos, "required_plugin_versions", "plugin %s is not available; rules using its fields or source are skipped", name.str)
+		// Falco (userspace/engine/rule_loader_reader.cpp): an entry may
+		// list alternatives; it is met when any one of them is loaded.
+		met := nativePlugins[req.Name]
+		names := []string{req.Name}
+		if alt := p.get("alternatives"); alt != nil {
+			if alt.kind != ySeq {
+				l.errorf(alt.pos, "required_plugin_versions", ErrInvalidRule, "alternatives must be a sequence of {name, version}")
+				continue
+			}
+			for _, a := range alt.seq {
+				if ar, ok := entry(a, "alternative"); ok {
+					req.Alternatives = append(req.Alternatives, ar)
+					met = met || nativePlugins[ar.Name]
+					names = append(names, ar.Name)
+				}
+			}
+		}
+		l.rs.RequiredPluginVersions = append(l.rs.RequiredPluginVersions, req)
+		switch {
+		case met:
+		case l.opts.skipUnknown():
+			l.warnf(p.pos, "required_plugin_versions", "plugin %s is not available; rules using its fields or source are skipped", strings.Join(names, " or "))
+		default:
+			// Falco refuses to start (falco_engine::check_plugin_requirements):
+			// the rules would silently lose what the plugin provides.
+			l.errorf(p.pos, "required_plugin_versions", ErrPluginUnavailable,
+				"plugin %s is not available (sysward loads no plugins; it counts %s as met, filling their fields itself)",
+				strings.Join(names, " or "), strings.Join(sortedKeys(nativePlugins), ", "))
 		}
 	}
 }
@@ -746,8 +814,8 @@ func (l *loader) setRuleKeys(r *Rule, it *ynode, item string, only map[string]st
 		}
 	}
 	if want("output") {
-		if s, _, ok := l.scalar(it, "output", item); ok {
-			r.Output = strings.TrimSpace(s)
+		if s, n, ok := l.scalar(it, "output", item); ok {
+			r.Output, r.outNode = strings.TrimSpace(s), n
 		}
 	}
 	if want("desc") {
@@ -836,6 +904,7 @@ func (l *loader) modifyRule(r *Rule, it *ynode, item string, app bool, ov map[st
 		case "output":
 			if s, _, ok := l.scalar(it, "output", item); ok {
 				r.Output = r.Output + " " + strings.TrimSpace(s)
+				r.outNode = nil // positions refer to two places now
 			}
 		case "desc":
 			if s, _, ok := l.scalar(it, "desc", item); ok {
@@ -1028,9 +1097,24 @@ func (l *loader) compileAll() {
 	// lists: an item naming a list defined before this one (by load
 	// order) stands for that list's items, one level deep, as in Falco.
 	var lists []compiledList
+	totalItems := 0
 	for _, name := range l.listOrder {
 		li := l.lists[name]
-		var items []string
+		n := 0
+		for _, it := range li.items {
+			if ref := l.lists[it]; ref != nil && ref.index < li.visibility {
+				n += len(ref.items)
+			} else {
+				n++
+			}
+		}
+		totalItems += n
+		if n > maxListItems || totalItems > maxLoadListItems {
+			l.errs = append(l.errs, &Error{Pos: li.pos, Item: "list " + name,
+				Err: limitErr("expands to %d items (lists inside it expanded), %d in all lists so far; limits %d per list, %d in all", n, totalItems, maxListItems, maxLoadListItems)})
+			return
+		}
+		items := make([]string, 0, n)
 		for _, it := range li.items {
 			if ref := l.lists[it]; ref != nil && ref.index < li.visibility {
 				items = append(items, ref.items...)
@@ -1052,7 +1136,11 @@ func (l *loader) compileAll() {
 	for _, name := range l.macroOrder {
 		m := l.macros[name]
 		l.rs.Macros = append(l.rs.Macros, MacroInfo{Name: name, Condition: m.cond, Pos: m.pos})
-		text, pm, _ := resolveLists(m.cond, lists)
+		text, pm, err := resolveLists(m.cond, lists, &l.substBudget)
+		if err != nil {
+			l.errs = append(l.errs, &Error{Pos: condStart(m.condNode, m.pos), Item: "macro " + name, Err: err})
+			return
+		}
 		ast, err := parseCondition(text, loaderParseDepth)
 		if err != nil {
 			l.condErr(m.pos, m.condNode, pm, "macro "+name, err)
@@ -1070,8 +1158,20 @@ func (l *loader) compileAll() {
 	}
 	l.macroDefs = macros
 	for _, r := range l.rs.Rules {
+		if l.exhausted {
+			break // one error for a budget of the whole load is enough
+		}
 		l.compileRule(r, macros, lists)
 	}
+}
+
+// condStart is where a condition's scalar starts in the file (the item's
+// position when the condition was appended to).
+func condStart(n *ynode, item Position) Position {
+	if n != nil {
+		return n.pos
+	}
+	return item
 }
 
 // condPosAt is the line and column of offset idx in s, counted as the
@@ -1162,18 +1262,39 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 	if len(r.Exceptions) > 0 {
 		cond, pm = exceptionsText(cond, r.Exceptions)
 	}
-	text, lm, _ := resolveLists(cond, lists)
+	text, lm, err := resolveLists(cond, lists, &l.substBudget)
+	if err != nil {
+		l.errs = append(l.errs, &Error{Pos: condStart(r.condNode, r.Pos), Item: item, Err: err})
+		l.exhausted = l.substBudget < 0
+		return
+	}
 	pm = append(lm, pm...)
 	ast, err := parseCondition(text, loaderParseDepth)
 	if err != nil {
 		l.condErr(r.Pos, r.condNode, pm, item, err)
 		return
 	}
-	c := &compiler{reg: registries[src], macros: macros}
+	c := &compiler{reg: registries[src], macros: macros, maxNodes: max(1, min(maxRuleNodes, maxLoadNodes-l.nodes))}
 	ev, err := c.compile(ast)
+	l.nodes += c.nodes
+	if errors.Is(err, ErrLimit) {
+		// the expansion as a whole is too big: name the rule's condition,
+		// not the node inside some macro where the count ran out
+		msg := limitErr("the condition, with its macros expanded at each use, has more than %d nodes (the limit per rule)", maxRuleNodes)
+		if c.maxNodes < maxRuleNodes {
+			msg = limitErr("the conditions of all rules, with their macros expanded at each use, have more than %d nodes (the limit per load)", maxLoadNodes)
+			l.exhausted = true
+		}
+		l.errs = append(l.errs, &Error{Pos: condStart(r.condNode, r.Pos), Item: item, Err: msg})
+		return
+	}
 	if err != nil {
+		// An unknown field is a load error as in Falco
+		// (userspace/engine/rule_loader_compiler.cpp, compile_condition:
+		// "nonexistent field" is a warning only with skip-if-unknown-filter,
+		// otherwise LOAD_ERR_COMPILE_CONDITION).
 		var uf *unknownFieldError
-		if errors.As(err, &uf) {
+		if errors.As(err, &uf) && l.skipUnknown(r) {
 			r.Skipped = "unsupported field " + uf.field
 			r.MissingField = uf.field
 			l.warnf(r.Pos, item, "skipped: field %s is not supported by sysward", uf.field)
@@ -1184,8 +1305,26 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 	}
 	types := c.eventTypes(ast, false)
 	out := compileOutput(registries[src], r.Output)
-	for _, f := range out.unknown {
-		l.warnf(r.Pos, item, "output field %s is not supported by sysward; it prints <NA>", f)
+	if len(out.unknown) > 0 {
+		switch {
+		case r.SkipUnknown:
+			// Falco skips the whole rule (rule_loader_compiler.cpp,
+			// compile_rule_infos: skip_if_unknown_filter on the output).
+			r.Skipped = "unsupported output field " + out.unknown[0]
+			r.MissingField = out.unknown[0]
+			l.warnf(r.Pos, item, "skipped: output field %s is not supported by sysward", out.unknown[0])
+			return
+		case l.opts.skipUnknown():
+			for _, f := range out.unknown {
+				l.warnf(r.Pos, item, "output field %s is not supported by sysward; it prints <NA>", f)
+			}
+		default:
+			for i, f := range out.unknown {
+				l.errs = append(l.errs, &Error{Pos: l.outputPos(r, out.unknownAt[i]), Item: item,
+					Err: fmt.Errorf("%w %q in output for source %s", ErrUnknownField, f, r.Source)})
+			}
+			return
+		}
 	}
 	r.compiled = &compiledRule{source: src, eval: ev, types: types, output: out}
 	r.EventTypes = types.list()
@@ -1198,6 +1337,22 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 			l.warnf(r.Pos, item, "Rule matches too many evt.type values: every event type except %s", strings.Join(sortedKeys(types.set), ", "))
 		}
 	}
+}
+
+// skipUnknown reports whether a rule using a field sysward lacks is skipped
+// rather than a load error: the rule says skip-if-unknown-filter (Falco's
+// per-rule opt-out) or the load options say so for every rule.
+func (l *loader) skipUnknown(r *Rule) bool { return r.SkipUnknown || l.opts.skipUnknown() }
+
+// outputPos is the file position of byte off of r.Output (which was
+// trimmed of the scalar's leading space).
+func (l *loader) outputPos(r *Rule, off int) Position {
+	n := r.outNode
+	if n == nil || n.kind != yScalar {
+		return r.Pos
+	}
+	lead := len(n.str) - len(strings.TrimLeftFunc(n.str, unicode.IsSpace))
+	return l.condFilePos(r.Pos, n, CondPos{Idx: off + lead})
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -1217,12 +1372,13 @@ func (l *loader) condFilePos(itemPos Position, node *ynode, cp CondPos) Position
 		return itemPos
 	}
 	src := l.files[node.pos.File]
-	off := lineColOffset(src, node.pos.Line, node.pos.Col)
+	lines := l.lineStarts(node.pos.File)
+	off := lineColOffset(lines, len(src), node.pos.Line, node.pos.Col)
 	if off < 0 {
 		return node.pos
 	}
 	if off < len(src) && (src[off] == '|' || src[off] == '>') {
-		nl := strings.IndexByte(string(src[off:]), '\n')
+		nl := bytes.IndexByte(src[off:], '\n')
 		if nl < 0 {
 			return node.pos
 		}
@@ -1251,36 +1407,45 @@ func (l *loader) condFilePos(itemPos Position, node *ynode, cp CondPos) Position
 	for i < len(cond) && j < len(src) && src[j] != cond[i] && isSpace(src[j]) {
 		j++ // the condition continues on the next line
 	}
-	return offsetPos(node.pos.File, src, j)
+	return offsetPos(node.pos.File, lines, min(j, len(src)))
 }
 
-func lineColOffset(src []byte, line, col int) int {
-	l := 1
-	off := 0
-	for l < line {
-		i := strings.IndexByte(string(src[off:]), '\n')
-		if i < 0 {
-			return -1
-		}
-		off += i + 1
-		l++
+// lineStarts is the offset of each line of file, computed once per file:
+// error positions are then O(log n) each, not a walk from the file's start
+// (20 000 errors in a 2 MB file would cost 20 000 walks).
+func (l *loader) lineStarts(file string) []int {
+	if ls, ok := l.lines[file]; ok {
+		return ls
 	}
-	off += col - 1
-	if off > len(src) {
+	if l.lines == nil {
+		l.lines = map[string][]int{}
+	}
+	src := l.files[file]
+	ls := []int{0}
+	for i, c := range src {
+		if c == '\n' {
+			ls = append(ls, i+1)
+		}
+	}
+	l.lines[file] = ls
+	return ls
+}
+
+// lineColOffset is the offset of line:col (1-based) in a source of size n
+// whose lines start at lines; -1 if there is no such place.
+func lineColOffset(lines []int, n, line, col int) int {
+	if line < 1 || line > len(lines) {
+		return -1
+	}
+	off := lines[line-1] + col - 1
+	if off > n {
 		return -1
 	}
 	return off
 }
 
-func offsetPos(file string, src []byte, off int) Position {
-	line, col := 1, 1
-	for i := 0; i < off && i < len(src); i++ {
-		if src[i] == '\n' {
-			line++
-			col = 1
-		} else {
-			col++
-		}
-	}
-	return Position{File: file, Line: line, Col: col}
+// offsetPos is the line:col (1-based) of offset off.
+func offsetPos(file string, lines []int, off int) Position {
+	i := sort.Search(len(lines), func(i int) bool { return lines[i] > off }) // lines[i-1] <= off
+	return Position{File: file, Line: i, Col: off - lines[i-1] + 1}
 }

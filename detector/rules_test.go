@@ -3,6 +3,7 @@ package detector
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -227,6 +228,7 @@ func TestSkipsAndSources(t *testing.T) {
   condition: evt.type=open and proc.exe_ino.mtime > 0
   output: o
   priority: INFO
+  skip-if-unknown-filter: true
 - rule: plugin source
   desc: d
   condition: ct.name=x
@@ -285,6 +287,63 @@ func TestSkipsAndSources(t *testing.T) {
 	}
 }
 
+// TestUnknownFieldsRefused: as in Falco, a field sysward does not know (a
+// typo, or a Falco field sysward lacks) in a condition or an output, and a
+// required plugin sysward does not provide, fail the load at file:line:col;
+// skip-if-unknown-filter (per rule) or SkipUnknownFields (per load) skip
+// instead, with a warning.
+func TestUnknownFieldsRefused(t *testing.T) {
+	const rule = "- rule: r\n  desc: d\n  condition: %s\n  output: %s\n  priority: INFO\n"
+	for _, tc := range []struct {
+		name, file string
+		sentinel   error
+		pos, msg   string
+		skipped    string // Rule.Skipped with SkipUnknownFields; "" = compiles
+	}{
+		{"typo in condition", fmt.Sprintf(rule, "evt.type=open and proc.nmae=sh", "o"), ErrUnknownField, "f1.yaml:3:32", `unknown field "proc.nmae"`, "unsupported field proc.nmae"},
+		{"typo in a macro", "- macro: m\n  condition: proc.nmae=sh\n" + fmt.Sprintf(rule, "evt.type=open and m", "o"), ErrUnknownField, "f1.yaml:2:14", `in macro m`, "unsupported field proc.nmae"},
+		{"typo in output", fmt.Sprintf(rule, "evt.type=open", `"shell %proc.name by %user.nmae"`), ErrUnknownField, "f1.yaml:4:32", `unknown field "user.nmae" in output`, ""},
+		{"typo in folded output", fmt.Sprintf(rule, "evt.type=open", ">\n    shell %proc.name\n    by %user.nmae"), ErrUnknownField, "f1.yaml:6:8", `"user.nmae"`, ""},
+		{"unsupported transformer", fmt.Sprintf(rule, "evt.type=open and join(proc.name) = x", "o"), ErrUnknownField, "f1.yaml:3:32", "join", "unsupported field join()"},
+		{"plugin", "- required_plugin_versions:\n  - name: k8saudit\n    version: 0.7.0\n", ErrPluginUnavailable, "f1.yaml:2:5", "k8saudit", ""},
+		{"plugin alternatives unmet", "- required_plugin_versions:\n  - name: k8saudit\n    version: 0.7.0\n    alternatives:\n      - name: k8saudit-eks\n        version: 0.4.0\n", ErrPluginUnavailable, "f1.yaml:2:5", "k8saudit or k8saudit-eks", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.file)
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("loaded (%v), want an error", err)
+			}
+			if !errors.Is(es[0], tc.sentinel) || !strings.HasPrefix(es[0].Error(), tc.pos+":") || !strings.Contains(es[0].Error(), tc.msg) {
+				t.Errorf("error %q, want %v at %s containing %q", es[0], tc.sentinel, tc.pos, tc.msg)
+			}
+			rs, err := LoadRulesFilesWith(&LoadOptions{SkipUnknownFields: true}, RulesFile{Name: "f1.yaml", Data: []byte(tc.file)})
+			if err != nil {
+				t.Fatalf("with SkipUnknownFields: %v", err)
+			}
+			if len(rs.Warnings) == 0 {
+				t.Errorf("with SkipUnknownFields: no warning")
+			}
+			if r := rs.Rule("r"); r != nil && r.Skipped != tc.skipped {
+				t.Errorf("with SkipUnknownFields: Skipped %q, want %q", r.Skipped, tc.skipped)
+			}
+		})
+	}
+
+	// Falco's own per-rule opt-out: an unknown output field skips the rule.
+	rs, err := load(t, fmt.Sprintf(rule, "evt.type=open", "%user.nmae")+"  skip-if-unknown-filter: true\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rs.Rule("r"); r.Compiled() || r.MissingField != "user.nmae" {
+		t.Errorf("skip-if-unknown-filter with an unknown output field: compiled=%v missing=%q", r.Compiled(), r.MissingField)
+	}
+	// A plugin sysward provides, or one alternative it provides, is met.
+	if _, err := load(t, "- required_plugin_versions:\n  - name: container\n    version: 0.4.0\n  - name: k8smeta-x\n    version: 1.0.0\n    alternatives:\n      - name: k8smeta\n        version: 0.1.0\n"); err != nil {
+		t.Errorf("plugins sysward provides: %v", err)
+	}
+}
+
 func FuzzLoadRules(f *testing.F) {
 	f.Add(baseRules)
 	f.Add("- rule: r\n  desc: d\n  condition: >\n    evt.type=open and\n    proc.name = (\n  output: o\n  priority: INFO\n")
@@ -301,8 +360,15 @@ func FuzzLoadRules(f *testing.F) {
 			}
 		}
 	}
+	f.Add(nestedMacros(39))
+	f.Add("- list: l\n  items: " + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + "\n")
+	f.Add(listBomb(100, 100, 20))
 	f.Fuzz(func(t *testing.T, data string) {
-		rs, err := LoadRulesFiles(RulesFile{Name: "fuzz.yaml", Data: []byte(data)})
+		var rs *Ruleset
+		var err error
+		if n := allocated(func() { rs, err = LoadRulesFiles(RulesFile{Name: "fuzz.yaml", Data: []byte(data)}) }); n > loadAllocBound {
+			t.Fatalf("loading %d bytes allocated %d MB, bound %d MB", len(data), n>>20, loadAllocBound>>20)
+		}
 		if err != nil {
 			var es Errors
 			if !errors.As(err, &es) || len(es) == 0 {

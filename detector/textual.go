@@ -90,10 +90,12 @@ func quoteItem(e string) string {
 // resolveList substitutes one list into cond as Falco's resolve_list does:
 // each occurrence of the name bounded by delimiters (or the ends), with the
 // blanks around it, becomes " item1, item2 ". It reports whether the list
-// was used and how to map the result back (newest first).
-func resolveList(cond, name string, items []string) (string, posMap, bool) {
+// was used and how to map the result back (newest first). budget is what
+// the load may still write (maxSubstitutionBytes): every substitution
+// rewrites the whole text, so it is charged the new text's length.
+func resolveList(cond, name string, items []string, budget *int) (string, posMap, bool, error) {
 	if name == "" || !strings.Contains(cond, name) {
-		return cond, nil, false
+		return cond, nil, false, nil
 	}
 	var sub strings.Builder
 	for i, v := range items {
@@ -125,6 +127,13 @@ func resolveList(cond, name string, items []string) (string, posMap, bool) {
 					end++
 				}
 			}
+			n := start + 1 + len(s) + 1 + len(cur) - end
+			if n > maxConditionBytes {
+				return "", nil, false, limitErr("substituting list %s makes the condition longer than %d bytes", name, maxConditionBytes)
+			}
+			if *budget -= n; *budget < 0 {
+				return "", nil, false, limitErr("substituting list %s: list substitutions write more than %d bytes in all", name, maxSubstitutionBytes)
+			}
 			var r rewrite
 			if start > 0 {
 				r.copy(cur, 0, start)
@@ -147,22 +156,24 @@ func resolveList(cond, name string, items []string) (string, posMap, bool) {
 		}
 		start = start + 1 + i
 	}
-	return cur, m, used
+	return cur, m, used, nil
 }
 
-// resolveLists substitutes every list, in definition order.
-func resolveLists(cond string, lists []compiledList) (string, posMap, []string) {
+// resolveLists substitutes every list, in definition order, within budget
+// (see resolveList).
+func resolveLists(cond string, lists []compiledList, budget *int) (string, posMap, error) {
 	var m posMap
-	var used []string
 	for _, l := range lists {
-		next, lm, ok := resolveList(cond, l.name, l.items)
+		next, lm, ok, err := resolveList(cond, l.name, l.items, budget)
+		if err != nil {
+			return "", nil, err
+		}
 		if ok {
 			cond = next
 			m = append(lm, m...)
-			used = append(used, l.name)
 		}
 	}
-	return cond, m, used
+	return cond, m, nil
 }
 
 // compiledList is a list with its references to earlier lists expanded.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -23,14 +24,35 @@ func rulesCommand() *cli.Command {
 		UsageText: `sysward rules COMMAND [options] ...
 
 sysward reads rules in Falco's language (lists, macros, rules, exceptions,
-append/override). A rule that uses a field sysward does not provide is
-skipped, with the field named; everything else that is wrong is an error
-with file:line:col (exit status 2).
+append/override). As in Falco, a field sysward does not know (a typo, or a
+Falco field sysward does not provide) and a required plugin it lacks are
+errors with file:line:col (exit status 2), like everything else that is
+wrong. --skip-unknown-fields loads such files anyway: rules that need what
+is missing are skipped, with the field named (a rule can also say
+skip-if-unknown-filter: true, as in Falco).
 
 Example:
    sysward rules check /etc/falco/falco_rules.yaml my_rules.yaml`,
 		Subcommands: []*cli.Command{rulesCheckCommand(), rulesFieldsCommand(), rulesTestCommand()},
 	}
+}
+
+// skipUnknownFieldsFlag is shared by the commands that load rules files.
+var skipUnknownFieldsFlag = &cli.BoolFlag{Name: "skip-unknown-fields",
+	Usage: "load rules files that use fields or plugins sysward does not provide: skip the rules that need them (warning) instead of refusing the file, as Falco does"}
+
+// loadOptions are the detector's load options from skipUnknownFieldsFlag.
+func loadOptions(c *cli.Context) *detector.LoadOptions {
+	return &detector.LoadOptions{SkipUnknownFields: c.Bool(skipUnknownFieldsFlag.Name)}
+}
+
+// rulesLoadErr is a rules load error as bad input (exit status 2), with a
+// hint when --skip-unknown-fields would load the files.
+func rulesLoadErr(err error) error {
+	if errors.Is(err, detector.ErrUnknownField) || errors.Is(err, detector.ErrPluginUnavailable) {
+		err = fmt.Errorf("%w\n(--%s loads these files and skips the rules that need what sysward lacks)", err, skipUnknownFieldsFlag.Name)
+	}
+	return usageErr(err)
 }
 
 // loadRulesArgs loads the rules files named by the arguments; a bad file is
@@ -39,9 +61,9 @@ func loadRulesArgs(c *cli.Context) (*detector.Ruleset, error) {
 	if c.NArg() == 0 {
 		return nil, usagef("no rules files given")
 	}
-	rs, err := detector.LoadRules(c.Args().Slice()...)
+	rs, err := detector.LoadRulesWith(loadOptions(c), c.Args().Slice()...)
 	if err != nil {
-		return nil, usageErr(err)
+		return nil, rulesLoadErr(err)
 	}
 	return rs, nil
 }
@@ -50,18 +72,19 @@ func rulesCheckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "load rules files in order and report errors, skipped rules and warnings",
-		UsageText: `sysward rules check [--format text|json] [--warnings] FILE...
+		UsageText: `sysward rules check [--format text|json] [--warnings] [--skip-unknown-fields] FILE...
 
 Loads the files in order, as Falco does (later files append to and override
 earlier ones). Prints how many lists, macros and rules loaded, each rule that
 is skipped and the field it lacks, and with --warnings every warning (rules
 that match every event type, output fields printed as <NA>, ...). Errors go
-to stderr with file:line:col, exit status 2.
+to stderr with file:line:col, exit status 2: an unknown field or a required
+plugin sysward lacks is one, unless --skip-unknown-fields.
 
 Example:
-   sysward rules check falco_rules.yaml
-   sysward rules check --format json falco_rules.yaml local_rules.yaml`,
-		Flags: []cli.Flag{formatFlag, &cli.BoolFlag{Name: "warnings", Aliases: []string{"w"}, Usage: "print every warning"}},
+   sysward rules check falco_rules.yaml local_rules.yaml
+   sysward rules check --skip-unknown-fields --format json falco_rules.yaml`,
+		Flags: []cli.Flag{formatFlag, &cli.BoolFlag{Name: "warnings", Aliases: []string{"w"}, Usage: "print every warning"}, skipUnknownFieldsFlag},
 		Action: func(c *cli.Context) error {
 			asJSON, err := textOrJSON(c)
 			if err != nil {
@@ -197,7 +220,7 @@ func rulesTestCommand() *cli.Command {
 		Name:  "test",
 		Usage: "replay a recorded events file (JSONL) through rules files and print the alerts",
 		UsageText: `sysward rules test --events FILE.jsonl [--format text|json] [--rule-matching first|all]
-                   [--min-priority PRIORITY] [--hostname NAME] [--builtin] RULES...
+                   [--min-priority PRIORITY] [--hostname NAME] [--builtin] [--skip-unknown-fields] RULES...
 
 The events file holds one JSON event per line, as documented in the README
 ("Event file format") and as "sysward watch" records it. Alerts are printed
@@ -216,6 +239,7 @@ Example:
 			&cli.StringFlag{Name: "min-priority", Usage: "drop rules less severe than `PRIORITY`"},
 			&cli.StringFlag{Name: "hostname", Usage: "hostname in alerts (default: this host's)"},
 			&cli.BoolFlag{Name: "builtin", Usage: "load sysward's built-in rules (those `sysward watch` runs) before the RULES files, which are then optional"},
+			skipUnknownFieldsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			asJSON, err := textOrJSON(c)
@@ -232,8 +256,8 @@ Example:
 			var rs *detector.Ruleset
 			if c.Bool("builtin") {
 				// The rules `sysward watch` ships, then the files given.
-				if rs, err = watch.LoadRules(false, c.Args().Slice()...); err != nil {
-					return usageErr(err)
+				if rs, err = watch.LoadRulesWith(loadOptions(c), false, c.Args().Slice()...); err != nil {
+					return rulesLoadErr(err)
 				}
 			} else if rs, err = loadRulesArgs(c); err != nil {
 				return err

@@ -31,14 +31,21 @@ func falcoRules(t *testing.T) string {
 }
 
 func TestRulesCheckCLI(t *testing.T) {
+	// Falco's stable rules use fields sysward lacks: refused as Falco
+	// would, each named, unless --skip-unknown-fields.
 	code, out, errs := runCLI(t, "rules", "check", falcoRules(t))
+	if code != 2 || !strings.Contains(errs, falcoRules(t)+":822:15: rule Contact K8S API Server From Container: in macro k8s_api_server at 1:2: unknown field \"fd.sip.name\"") ||
+		!strings.Contains(errs, "--skip-unknown-fields") {
+		t.Errorf("strict: exit %d, stderr %q", code, errs)
+	}
+	code, out, errs = runCLI(t, "rules", "check", "--skip-unknown-fields", falcoRules(t))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	if !strings.Contains(out, "24 compiled, 1 skipped") || !strings.Contains(out, "field fd.sip.name") {
 		t.Errorf("output:\n%s", out)
 	}
-	code, out, _ = runCLI(t, "rules", "check", "--format", "json", falcoRules(t))
+	code, out, _ = runCLI(t, "rules", "check", "--skip-unknown-fields", "--format", "json", falcoRules(t))
 	var rep checkJSON
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.Compiled != 24 || len(rep.Rules) != 25 {
 		t.Errorf("json: exit %d, %+v", code, rep)
@@ -52,6 +59,23 @@ func TestRulesCheckCLI(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "rules", "check"); code != 2 {
 		t.Errorf("no files: exit %d", code)
+	}
+
+	// issue #13 item 7: a typo'd field was a skipped rule and exit 0
+	typo := filepath.Join(t.TempDir(), "typo.yaml")
+	os.WriteFile(typo, []byte("- rule: r\n  desc: d\n  condition: evt.type = execve and proc.nmae = sh\n  output: o\n  priority: INFO\n"), 0o644)
+	code, _, errs = runCLI(t, "rules", "check", typo)
+	if code != 2 || !strings.Contains(errs, typo+":3:36: rule r: 1:23: unknown field \"proc.nmae\"") {
+		t.Errorf("typo: exit %d, stderr %q", code, errs)
+	}
+	plugin := filepath.Join(t.TempDir(), "plugin.yaml")
+	os.WriteFile(plugin, []byte("- required_plugin_versions:\n  - name: k8saudit\n    version: 0.7.0\n"), 0o644)
+	code, _, errs = runCLI(t, "rules", "check", plugin)
+	if code != 2 || !strings.Contains(errs, plugin+":2:5: required_plugin_versions: required plugin not available: plugin k8saudit") {
+		t.Errorf("plugin: exit %d, stderr %q", code, errs)
+	}
+	if code, _, errs = runCLI(t, "rules", "check", "--skip-unknown-fields", plugin); code != 0 {
+		t.Errorf("plugin with --skip-unknown-fields: exit %d, stderr %q", code, errs)
 	}
 }
 
@@ -76,7 +100,7 @@ func TestRulesFieldsCLI(t *testing.T) {
 
 func TestRulesTestCLI(t *testing.T) {
 	events := "../../detector/testdata/events.jsonl"
-	code, out, errs := runCLI(t, "rules", "test", "--hostname", "h", "--events", events, falcoRules(t))
+	code, out, errs := runCLI(t, "rules", "test", "--skip-unknown-fields", "--hostname", "h", "--events", events, falcoRules(t))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -88,7 +112,7 @@ func TestRulesTestCLI(t *testing.T) {
 	if !strings.Contains(errs, "11 events, 4 alerts") {
 		t.Errorf("summary: %s", errs)
 	}
-	code, out, _ = runCLI(t, "rules", "test", "--format", "json", "--min-priority", "warning", "--events", events, falcoRules(t))
+	code, out, _ = runCLI(t, "rules", "test", "--skip-unknown-fields", "--format", "json", "--min-priority", "warning", "--events", events, falcoRules(t))
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || len(lines) != 3 {
 		t.Fatalf("json: exit %d, %d lines:\n%s", code, len(lines), out)
@@ -109,7 +133,7 @@ func TestRulesTestCLI(t *testing.T) {
 	}
 	badEvents := filepath.Join(t.TempDir(), "e.jsonl")
 	os.WriteFile(badEvents, []byte("{\"type\":\"open\"}\n{\"type\": 3}\n"), 0o644)
-	if code, _, errs := runCLI(t, "rules", "test", "--events", badEvents, falcoRules(t)); code != 2 || !strings.Contains(errs, "e.jsonl:2") {
+	if code, _, errs := runCLI(t, "rules", "test", "--skip-unknown-fields", "--events", badEvents, falcoRules(t)); code != 2 || !strings.Contains(errs, "e.jsonl:2") {
 		t.Errorf("bad events: exit %d %s", code, errs)
 	}
 }

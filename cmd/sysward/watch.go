@@ -27,6 +27,7 @@ func watchFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "rules", Usage: "Falco rules `FILE` loaded after sysward's built-in rules (repeatable; later files append to and override earlier ones)"},
 		&cli.BoolFlag{Name: "no-default-rules", Usage: "leave out sysward's built-in rules (then --rules is required)"},
+		skipUnknownFieldsFlag,
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "alert `FORMAT` on stdout: text (Falco's line) or json (Falco's JSON alert, one per line)"},
 		&cli.StringFlag{Name: "http-url", Usage: "also POST each alert as Falco's JSON to `URL` (falcosidekick)"},
 		&cli.StringFlag{Name: "outputs", Usage: "outputs `FILE` (YAML: stdout, file, http, program, dedup, queue_size; see deploy/base/configmap.yaml); replaces --http-url, --no-stdout and --dedup-window"},
@@ -195,9 +196,9 @@ func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.
 	if c.Bool("no-default-rules") && len(rules) == 0 {
 		return cfg, usagef("--no-default-rules needs at least one --rules FILE")
 	}
-	rs, err := watch.LoadRules(c.Bool("no-default-rules"), rules...)
+	rs, err := watch.LoadRulesWith(loadOptions(c), c.Bool("no-default-rules"), rules...)
 	if err != nil {
-		return cfg, usageErr(err)
+		return cfg, rulesLoadErr(err)
 	}
 	cfg.Rules = rs
 	return cfg, nil

@@ -18,12 +18,17 @@ func TestWatchCLIBadInput(t *testing.T) {
 	if err := os.WriteFile(badRules, []byte("- rule: x\n  condition: evt.type = (\n  output: o\n  priority: WARNING\n  desc: d\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	typoRules := filepath.Join(dir, "typo.yaml")
+	if err := os.WriteFile(typoRules, []byte("- rule: r\n  desc: d\n  condition: evt.type = execve and proc.nmae = sh\n  output: o\n  priority: INFO\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
 		says string
 	}{
 		{"no target", []string{"watch", "--profile", lsProfile}, "exactly one of"},
+		{"unknown field in rules", []string{"watch", "--profile", lsProfile, "--rules", typoRules, "--", "true"}, "typo.yaml:3:36: rule r: 1:23: unknown field \"proc.nmae\""},
 		{"two targets", []string{"watch", "--profile", lsProfile, "--cgroup", "/", "--", "true"}, "exactly one of"},
 		{"no profile", []string{"watch", "--", "true"}, "profile"},
 		{"missing profile", []string{"watch", "--profile", filepath.Join(dir, "nope.json"), "--", "true"}, "nope.json"},

@@ -20,8 +20,15 @@ var DefaultRules []byte
 // LoadRules loads the embedded rules followed by files, in order, with the
 // detector's Falco-compatible loader: a later file can append to, override
 // or disable what the embedded file defines. With noDefault the embedded
-// file is left out.
+// file is left out. A file using a field sysward lacks fails to load, as in
+// Falco; LoadRulesWith can skip such rules instead.
 func LoadRules(noDefault bool, files ...string) (*detector.Ruleset, error) {
+	return LoadRulesWith(nil, noDefault, files...)
+}
+
+// LoadRulesWith is LoadRules with the detector's load options (nil: the
+// defaults).
+func LoadRulesWith(opts *detector.LoadOptions, noDefault bool, files ...string) (*detector.Ruleset, error) {
 	var in []detector.RulesFile
 	if !noDefault {
 		in = append(in, detector.RulesFile{Name: DefaultRulesName, Data: DefaultRules})
@@ -36,5 +43,5 @@ func LoadRules(noDefault bool, files ...string) (*detector.Ruleset, error) {
 	if len(in) == 0 {
 		return nil, fmt.Errorf("no rules: --no-default-rules needs at least one --rules file")
 	}
-	return detector.LoadRulesFiles(in...)
+	return detector.LoadRulesFilesWith(opts, in...)
 }
