@@ -109,7 +109,12 @@ http:
 	learned := filepath.Join(dir, "learned.json")
 	var argv []string
 	if *updateAgentProfile {
-		argv = append(append(privs, bin, "learn", "-q", "--runtime-base=runc", "-o", learned, "--"), agentArgs...)
+		// Static hints off: the binary holds every sysward command (run,
+		// learn, ...), so its imports reach far more than the agent does;
+		// the trace of the agent's whole job, widened by families and the
+		// baseline, plus runc's base, is the profile, and this test
+		// enforces it on every run, so a new code path fails here first.
+		argv = append(append(privs, bin, "learn", "-q", "--runtime-base=runc", "--static=off", "-o", learned, "--"), agentArgs...)
 	} else {
 		argv = append(append(privs, bin, "run", "--profile="+agentProfilePath, "--watch", "--format=json", "--name=agent", "--"), agentArgs...)
 	}

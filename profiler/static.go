@@ -120,7 +120,7 @@ func (s *execScanner) readPath(path string) {
 		return
 	}
 	defer f.Close()
-	s.read(f, path, "/")
+	s.read(f, path, "/", true)
 }
 
 // readEntrypoint reads a container's entrypoint from its bundle
@@ -183,7 +183,7 @@ func (s *execScanner) readEntrypoint(bundle string) {
 		if err != nil {
 			continue
 		}
-		s.read(f, filepath.Clean(c), root)
+		s.read(f, filepath.Clean(c), root, true)
 		f.Close()
 		return
 	}
@@ -287,7 +287,7 @@ func (s *execScanner) exec(pid int, filename string) {
 		return
 	}
 	defer f.Close()
-	s.read(f, filepath.Clean(filename), root)
+	s.read(f, filepath.Clean(filename), root, false)
 }
 
 // siblingRoot is the root of a live process of the cgroup seen before (a
@@ -356,7 +356,7 @@ func (s *execScanner) scanPID(pid int, recheck bool) bool {
 	if root != "/" || !sameMountNS(proc) {
 		libRoot = proc + "/root"
 	}
-	s.read(f, name, libRoot)
+	s.read(f, name, libRoot, false)
 	return true
 }
 
@@ -368,16 +368,19 @@ func sameMountNS(proc string) bool {
 	return err1 == nil && err2 == nil && theirs == ours
 }
 
-func (s *execScanner) read(f *os.File, name, root string) {
+// read reads one executable once. named says the user named it (the
+// command, a container's entrypoint): sysward's own executable is read
+// then (`sysward learn -- sysward watch ...` learns sysward), but not when
+// an exec event shows it, which is sysward's launcher re-exec'ing itself in
+// the learned command's cgroup between fork and exec.
+func (s *execScanner) read(f *os.File, name, root string, named bool) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return
 	}
 	key := [2]uint64{st.Dev, st.Ino}
 	s.mu.Lock()
-	// sysward itself runs in a learned command's cgroup between fork and
-	// exec: never the workload.
-	if s.files[key] || key == s.self {
+	if s.files[key] || (key == s.self && !named) {
 		s.mu.Unlock()
 		return
 	}

@@ -299,3 +299,24 @@ func TestLearnStaticLibs(t *testing.T) {
 		}
 	}
 }
+
+// TestStaticSelfNamed: sysward's own executable is read when the user names
+// it as the command (learning the node agent: `sysward learn -- sysward
+// watch ...`), and not when only an exec event shows it (the launcher
+// re-exec'ing itself in the learned cgroup).
+func TestStaticSelfNamed(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := newExecScanner(StaticHints)
+	ev.exec(os.Getpid(), self)
+	if len(ev.binaries) != 0 {
+		t.Errorf("sysward's own executable read from an exec event: %v", ev.binaries)
+	}
+	named := newExecScanner(StaticHints)
+	named.readPath(self)
+	if len(named.binaries) != 1 {
+		t.Fatalf("sysward's own executable named as the command: read %d binaries, notes %v", len(named.binaries), named.notes)
+	}
+}
