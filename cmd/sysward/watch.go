@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -36,6 +37,7 @@ func watchFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "dedup-window", Value: watch.DefaultDedupWindow, Usage: "repeats of an alert (same rule, workload, syscall) within `D` are counted into one summary alert; 0 off"},
 		&cli.BoolFlag{Name: "first-only", Usage: "one kernel event per (workload, syscall): cheaper, repeats are not counted"},
 		&cli.StringFlag{Name: "name", Usage: "workload `NAME` in alerts (default: the command line, container id or cgroup path)"},
+		&cli.BoolFlag{Name: "fail-on-undelivered", Usage: "exit 1 if an alert could not be delivered (an output unreachable or too slow) and the command itself succeeded; by default the command's status wins and undelivered alerts are reported on stderr, in the summary and in sysward_output_drops_total"},
 	}
 }
 
@@ -146,6 +148,9 @@ func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.
 		HTTPURL: c.String("http-url"), NoStdout: c.Bool("no-stdout"), MetricsAddr: c.String("metrics-addr"),
 		Record: c.String("record"), MinPriority: c.String("min-priority"), FirstOnly: c.Bool("first-only"),
 		Stdout: c.App.Writer, Stderr: c.App.ErrWriter}
+	// Delivery errors (rate-limited by the outputs) go to stderr: an alert
+	// that does not arrive must not go unnoticed.
+	cfg.Logger = slog.New(slog.NewTextHandler(errWriter(c), nil))
 	f, err := output.ParseFormat(c.String("format"))
 	if err != nil {
 		return cfg, usagef("--format: %v", err)
@@ -210,7 +215,6 @@ func nodeAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
 	nopts := watch.NodeOptions{ProfilesDir: dir, MaxContainers: c.Int("max-containers"), Logger: cfg.Logger}
 	if roots := c.StringSlice("container-root"); len(roots) > 0 {
 		nopts.Roots = roots
@@ -241,10 +245,24 @@ func runSession(c *cli.Context, cfg watch.Config, t watch.Target) error {
 		}
 		return fmt.Errorf("watch: %w", err)
 	}
+	// The workload's status wins over the outputs': the command ran and was
+	// watched; alerts lost on the way are in the summary (and the log lines
+	// and metrics above it) unless the user asked for them to fail the run.
+	if res.Summary.Undelivered() && c.Bool("fail-on-undelivered") && res.ExitCode <= 0 {
+		return fmt.Errorf("watch: --fail-on-undelivered: %d alert(s) not delivered, %d failed attempts (see the summary)", res.Summary.OutputDrops, res.Summary.OutputErrors)
+	}
 	if res.ExitCode >= 0 {
 		return commandStatus(res.ExitCode)
 	}
 	return nil
+}
+
+// errWriter is the app's stderr.
+func errWriter(c *cli.Context) io.Writer {
+	if c.App.ErrWriter != nil {
+		return c.App.ErrWriter
+	}
+	return os.Stderr
 }
 
 // runWatch is `sysward run --watch`: the enforcing launcher runs as a

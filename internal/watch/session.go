@@ -106,6 +106,12 @@ type Result struct {
 	ExitCode int
 	// OutputStats are the outputs' delivery counters, by output name.
 	OutputStats map[string]output.Stats
+	// DeliveryErr is what closing the outputs reported (alerts left
+	// undelivered at the flush deadline, an output that failed to close):
+	// not an error of the session, whose workload ran and was watched.
+	// The summary carries it and Summary.Undelivered counts the alerts
+	// lost; the caller decides whether it changes the exit status.
+	DeliveryErr error
 }
 
 // Session watches one target until it ends (a command exits, a cgroup
@@ -260,14 +266,16 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 		st := o.Stats()
 		res.OutputStats[o.Name()] = st
 		res.Summary.OutputDrops += st.Dropped
+		res.Summary.OutputErrors += st.Errors
+	}
+	if cerr != nil {
+		res.DeliveryErr = fmt.Errorf("delivering alerts: %w", cerr)
+		res.Summary.DeliveryError = res.DeliveryErr.Error()
 	}
 	if cfg.Format == output.FormatJSON {
 		err = res.Summary.WriteJSON(stderr)
 	} else {
 		err = res.Summary.WriteText(stderr)
-	}
-	if err == nil && cerr != nil {
-		err = fmt.Errorf("delivering alerts: %w", cerr)
 	}
 	return res, err
 }
