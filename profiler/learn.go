@@ -242,23 +242,16 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 
 	// Start the command inside the cgroup (clone3 CLONE_INTO_CGROUP), so it
 	// is tracked from its first instruction and cannot escape before exec.
-	var cmdDone chan error
+	var cmdDone <-chan error
 	var cmd *exec.Cmd
 	if kind == "command" {
-		cg, err := os.Open(res.Cgroup)
-		if err != nil {
-			return nil, fmt.Errorf("opening cgroup %s: %w", res.Cgroup, err)
-		}
+		// It dies with sysward (cgroups.Start): a learn killed by SIGKILL
+		// leaves no workload behind, and the next sysward removes the cgroup.
 		cmd = exec.Command(target.Command[0], target.Command[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
-		err = cmd.Start()
-		cg.Close()
-		if err != nil {
+		if cmdDone, err = cgroups.Start(cmd, res.Cgroup); err != nil {
 			return nil, fmt.Errorf("starting %s: %w", target.Command[0], err)
 		}
-		cmdDone = make(chan error, 1)
-		go func() { cmdDone <- cmd.Wait() }()
 	}
 
 	interval := opts.ProgressInterval
@@ -349,9 +342,7 @@ loop:
 	report(now, true)
 	if cmd != nil && cmdDone != nil {
 		// The command outlived the session: kill everything in its cgroup.
-		if werr := os.WriteFile(res.Cgroup+"/cgroup.kill", []byte("1"), 0); werr != nil {
-			killProcs(res.Cgroup)
-		}
+		cgroups.Kill(res.Cgroup)
 		<-cmdDone
 	}
 	// Let the event reader drain what is already in the ring.

@@ -30,7 +30,9 @@ func learnCommand() *cli.Command {
 Tracks the workload's cgroup in the kernel (every thread and descendant) and
 writes the syscalls it made as an OCI/Docker seccomp profile, with provenance
 and per-syscall first-seen times. A command runs in a fresh cgroup that is
-removed afterwards; only what it does from its execve on is learned. A
+removed afterwards (if sysward is killed, the command dies with it and the
+next sysward removes the cgroup); only what it does from its execve on is
+learned. A
 container with a seccomp profile is learned from the moment its runtime
 installs the filter: learn it under an allow-all profile (defaultAction
 SCMP_ACT_ALLOW) so runc's own setup stays out of the profile. runc's Go

@@ -71,7 +71,8 @@ tool launched) plus any --rules files in Falco's language. The first alert
 per (rule, workload, syscall) is printed in full, repeats within
 --dedup-window are counted into one summary alert.
 
-A command runs in a fresh cgroup and watch returns its exit status. A
+A command runs in a fresh cgroup and watch returns its exit status (if
+sysward is killed, the command dies with it: it is not left unwatched). A
 --cgroup or --container target is watched until it empties or Ctrl-C. On
 exit a summary goes to stderr: every syscall outside the profile (from the
 kernel bitmap, complete even if events were dropped), counts, and drops.

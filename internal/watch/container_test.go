@@ -63,16 +63,9 @@ func TestWatchCgroupTarget(t *testing.T) {
 	}
 	defer cg.Remove(5 * time.Second)
 	cmd := exec.Command(testutil.BusyboxPath, "sh", "-c", "sleep 0.5; sync")
-	started, err := cg.Place(cmd)
-	if err != nil {
+	if _, err := cg.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Start()
-	started()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go cmd.Wait()
 	rel := cg.Dir[strings.Index(cg.Dir, "/sysward/"):]
 	res, out := session(t, Config{Profile: allowAllBut("sync"), Rules: testRules(t), Format: output.FormatJSON}, Target{Cgroup: rel})
 	as := detailed(out.alerts(t), "Syscall outside profile")

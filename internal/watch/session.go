@@ -381,17 +381,12 @@ func runCommand(ctx context.Context, cg *Cgroup, t Target) (int, error) {
 	if cmd.Stderr == nil {
 		cmd.Stderr = orDefaultW(t.Stderr, os.Stderr)
 	}
-	started, err := cg.Place(cmd)
-	if err != nil {
-		return -1, err
-	}
-	err = cmd.Start()
-	started()
+	// The command dies with sysward (cgroups.Start): a watched workload is
+	// not left running unwatched if sysward is SIGKILLed.
+	done, err := cg.Start(cmd)
 	if err != nil {
 		return -1, fmt.Errorf("starting %s: %w", filepath.Base(cmd.Path), err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
@@ -399,7 +394,7 @@ func runCommand(ctx context.Context, cg *Cgroup, t Target) (int, error) {
 		select {
 		case err = <-done:
 		case <-time.After(3 * time.Second):
-			_ = os.WriteFile(filepath.Join(cg.Dir, "cgroup.kill"), []byte("1"), 0)
+			cgroups.Kill(cg.Dir)
 			err = <-done
 		}
 	}
