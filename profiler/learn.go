@@ -98,6 +98,11 @@ type LearnOptions struct {
 	// nothing; RuntimeBaseRunc merges runc's for any cgroup, pid or
 	// container target. Commands get none. Other names: ErrUnknownRuntimeBase.
 	RuntimeBase string
+	// RuntimeItself learns a command that makes a container runtime start
+	// a container (DetectRuntimeCommand) as it is: the runtime's calls,
+	// not the container's. Without it such a command is refused with a
+	// RuntimeCommandError (ErrContainerRuntime) before anything is created.
+	RuntimeItself bool
 }
 
 // Result is what a learning session produced.
@@ -137,6 +142,12 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 	}
 	if _, err := runtimeBaseFor(opts.RuntimeBase, kind, nil, false); err != nil {
 		return nil, err
+	}
+	if kind == "command" && !opts.RuntimeItself {
+		path, _ := exec.LookPath(target.Command[0])
+		if rc := DetectRuntimeCommand(target.Command, path); rc != nil {
+			return nil, &RuntimeCommandError{Cmd: rc, Tool: "learn"}
+		}
 	}
 	res := &Result{ExitCode: -1}
 	// Load first: missing privileges or BTF are reported before anything

@@ -45,7 +45,14 @@ profile's provenance as "runtime-base"; none leaves it out.
 Stops when the command exits, the cgroup empties, after --duration, after
 --until-stable with nothing new, or on Ctrl-C/SIGTERM (the profile is still
 written). Without -o (or with -o -) the profile goes to stdout and the
-command's stdout to stderr. Needs root (CAP_BPF+CAP_PERFMON), kernel BTF and
+command's stdout to stderr.
+
+A container runtime asked to start a container (runc/crun run, podman/docker/
+nerdctl run, ctr run ...) is refused with status 2: the container runs in a
+cgroup of its own, so the profile would hold the runtime's calls, not the
+container's. The message gives the commands to run instead (create the
+container, sysward learn --container ID, start it); --runtime-itself learns
+the runtime anyway. Needs root (CAP_BPF+CAP_PERFMON), kernel BTF and
 a cgroup2 mount. Exit status: 0 once the profile is written (a command that
 failed is a warning), 2 for bad usage or an unknown pid, cgroup, container or
 command, 1 otherwise.
@@ -63,6 +70,7 @@ Example:
 			&cli.IntFlag{Name: "pid", Usage: "learn the cgroup of process `PID`"},
 			&cli.StringFlag{Name: "container", Usage: "learn the runc/containerd/podman container `ID` (or unique prefix)"},
 			&cli.StringFlag{Name: "runtime-base", Value: profiler.RuntimeBaseAuto, Usage: "merge the container runtime's base: `NAME` auto (runc's for a runc container), none, or runc (also for --cgroup/--pid)"},
+			&cli.BoolFlag{Name: "runtime-itself", Usage: "learn a container runtime command (runc run, podman run, ctr run ...) as it is: the runtime's calls, not the container's (refused without it)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line"},
 		},
 		Action: learnAction,
@@ -114,6 +122,7 @@ func learnAction(c *cli.Context) error {
 		UntilStable:   c.Duration("until-stable"),
 		DefaultAction: action,
 		RuntimeBase:   c.String("runtime-base"),
+		RuntimeItself: c.Bool("runtime-itself"),
 		Stdin:         os.Stdin,
 		Stdout:        stdout,
 		Stderr:        stderr,
@@ -131,7 +140,7 @@ func learnAction(c *cli.Context) error {
 	if err != nil {
 		switch {
 		case errors.Is(err, profiler.ErrUnknownTarget), errors.Is(err, profiler.ErrAmbiguous),
-			errors.Is(err, exec.ErrNotFound):
+			errors.Is(err, exec.ErrNotFound), errors.Is(err, profiler.ErrContainerRuntime):
 			return usageErr(fmt.Errorf("learn: %w", err))
 		case errors.Is(err, cgroups.ErrNoCgroup2):
 			return fmt.Errorf("learn: %w (mount one: mount -t cgroup2 none /sys/fs/cgroup/unified)", err)
