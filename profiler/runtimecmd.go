@@ -140,9 +140,10 @@ func (e *RuntimeCommandError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %v, so sysward would %s %s's own set-up calls, not the container's. ",
 		c.Runtime, c.Verb, ErrContainerRuntime, e.Tool, c.Runtime)
-	out := ""
-	if e.Tool == "learn" {
-		out = " -o FILE"
+	// sw is the sysward command line for a container id.
+	sw := func(id string) string { return "sysward learn --container " + id + " -o FILE" }
+	if e.Tool != "learn" {
+		sw = func(id string) string { return "sysward " + e.Tool + " --profile FILE --container " + id }
 	}
 	switch {
 	case c.Verb == "run" && runtimeFamilies[c.Runtime] == ociFamily:
@@ -158,8 +159,8 @@ func (e *RuntimeCommandError) Error() string {
 			}
 			create = append(create, a)
 		}
-		fmt.Fprintf(&b, "Create the container, %s it, then start it:\n  %s\n  sysward %s --container %s%s &\n  %s start %s",
-			e.Tool, shellJoin(create), e.Tool, id, out, shellJoin(c.argv[:c.verb]), id)
+		fmt.Fprintf(&b, "Create the container, %s it, then start it:\n  %s\n  %s &\n  %s start %s",
+			e.Tool, shellJoin(create), sw(shellJoin([]string{id})), shellJoin(c.argv[:c.verb]), shellJoin([]string{id}))
 	case c.Verb == "run" && c.Runtime == "podman":
 		create := append([]string{}, c.argv[:c.verb]...)
 		create = append(create, "create")
@@ -171,12 +172,12 @@ func (e *RuntimeCommandError) Error() string {
 			create = append(create, a)
 		}
 		global := shellJoin(c.argv[:c.verb])
-		fmt.Fprintf(&b, "Create the container and its runtime state (podman init), %s it, then start it:\n  id=$(%s)\n  %s init $id\n  sysward %s --container $id%s &\n  %s start -a $id",
-			e.Tool, shellJoin(create), global, e.Tool, out, global)
+		fmt.Fprintf(&b, "Create the container and its runtime state (podman init), %s it, then start it:\n  id=$(%s)\n  %s init $id\n  %s &\n  %s start -a $id",
+			e.Tool, shellJoin(create), global, sw("$id"), global)
 	default:
-		fmt.Fprintf(&b, "%s the container itself with sysward %s --container ID%s, started while the container is created but not yet started "+
+		fmt.Fprintf(&b, "%s the container itself with %s, started while the container is created but not yet started "+
 			"(runc create / podman create + podman init, then start it), or while it runs (its calls before sysward attaches are then missed).",
-			strings.ToUpper(e.Tool[:1])+e.Tool[1:], e.Tool, out)
+			strings.ToUpper(e.Tool[:1])+e.Tool[1:], sw("ID"))
 	}
 	fmt.Fprintf(&b, "\nTo %s %s itself, pass --runtime-itself.", e.Tool, c.Runtime)
 	return b.String()

@@ -50,6 +50,7 @@ func watchCommand() *cli.Command {
 		&cli.BoolFlag{Name: "all-containers", Usage: "node agent: watch every container on the host, each against its installed profile under --profiles-dir"},
 		&cli.StringFlag{Name: "profiles-dir", Value: enforcer.DefaultKubeletRoot, Usage: "with --all-containers: `DIR` searched recursively for installed profiles (sysward profile install / the kubelet's seccomp root)"},
 		&cli.StringSliceFlag{Name: "container-root", Usage: "with --all-containers: runtime state `DIR` to discover containers in (repeatable; default /run/runc, /run/containerd/runc, /run/crun, /run/user/0/{runc,crun})"},
+		&cli.BoolFlag{Name: "runtime-itself", Usage: "watch a container runtime command (runc run, podman run, ctr run ...) as it is: the runtime's calls, not the container's (refused without it)"},
 		&cli.IntFlag{Name: "max-containers", Value: watch.DefaultMaxContainers, Usage: "with --all-containers: watch at most `N` containers (beyond: a warning alert and the sysward_containers_untracked metric)"},
 	}, watchFlags()...)
 	return &cli.Command{
@@ -71,7 +72,10 @@ tool launched) plus any --rules files in Falco's language. The first alert
 per (rule, workload, syscall) is printed in full, repeats within
 --dedup-window are counted into one summary alert.
 
-A command runs in a fresh cgroup and watch returns its exit status (if
+A container runtime starting a container (runc run, podman run, ctr run ...)
+is refused with status 2 and the commands that watch the container instead
+(--runtime-itself watches the runtime). A command runs in a fresh cgroup and
+watch returns its exit status (if
 sysward is killed, the command dies with it: it is not left unwatched). A
 --cgroup or --container target is watched until it empties or Ctrl-C. On
 exit a summary goes to stderr: every syscall outside the profile (from the
@@ -106,7 +110,8 @@ func watchAction(c *cli.Context) error {
 			return usagef("watch: --%s needs --all-containers", f)
 		}
 	}
-	t := watch.Target{Command: c.Args().Slice(), Cgroup: c.String("cgroup"), Container: c.String("container"), Name: c.String("name")}
+	t := watch.Target{Command: c.Args().Slice(), Cgroup: c.String("cgroup"), Container: c.String("container"), Name: c.String("name"),
+		RuntimeItself: c.Bool("runtime-itself")}
 	n := 0
 	for _, set := range []bool{len(t.Command) > 0, t.Cgroup != "", t.Container != ""} {
 		if set {
@@ -239,7 +244,7 @@ func runSession(c *cli.Context, cfg watch.Config, t watch.Target) error {
 	res, err := watch.Session(ctx, cfg, t)
 	if err != nil {
 		switch {
-		case errors.Is(err, profiler.ErrUnknownTarget), errors.Is(err, profiler.ErrAmbiguous):
+		case errors.Is(err, profiler.ErrUnknownTarget), errors.Is(err, profiler.ErrAmbiguous), errors.Is(err, profiler.ErrContainerRuntime):
 			return usageErr(fmt.Errorf("watch: %w", err))
 		case errors.Is(err, cgroups.ErrNoCgroup2):
 			return fmt.Errorf("watch: %w (mount one: mount -t cgroup2 none /sys/fs/cgroup/unified)", err)

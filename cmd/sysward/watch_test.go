@@ -36,6 +36,9 @@ func TestWatchCLIBadInput(t *testing.T) {
 		{"no default rules, no rules", []string{"watch", "--profile", lsProfile, "--no-default-rules", "--", "true"}, "--rules"},
 		{"no-stdout without http", []string{"watch", "--profile", lsProfile, "--no-stdout", "--", "true"}, "--http-url"},
 		{"unknown container", []string{"watch", "--profile", lsProfile, "--container", "sysward-no-such-container"}, "sysward-no-such-container"},
+		{"container runtime", []string{"watch", "--profile", lsProfile, "--", "runc", "run", "--bundle", "/nonexistent", "sw-never-started"},
+			"runc run: the command starts a container in a cgroup of its own, so sysward would watch runc's own set-up calls, not the container's. Create the container, watch it, then start it:\n" +
+				"  runc create --bundle /nonexistent sw-never-started\n  sysward watch --profile FILE --container sw-never-started &\n  runc start sw-never-started\n"},
 		{"run --watch bad format", []string{"run", "--profile", lsProfile, "--watch", "--format", "xml", "--", "ls"}, "--format"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

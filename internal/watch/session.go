@@ -96,6 +96,11 @@ type Target struct {
 	Container string
 	// Name overrides the workload name in alerts.
 	Name string
+	// RuntimeItself watches a Command that makes a container runtime
+	// start a container (profiler.DetectRuntimeCommand) as it is: the
+	// runtime, not the container, which runs in a cgroup of its own.
+	// Without it such a command is refused (profiler.ErrContainerRuntime).
+	RuntimeItself bool
 }
 
 // Result is what a session ends with.
@@ -128,6 +133,12 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 	}
 	if n != 1 {
 		return nil, errors.New("exactly one of a command, --cgroup or --container is needed")
+	}
+	if len(t.Command) > 0 && t.Launch == nil && !t.RuntimeItself {
+		path, _ := exec.LookPath(t.Command[0])
+		if rc := profiler.DetectRuntimeCommand(t.Command, path); rc != nil {
+			return nil, &profiler.RuntimeCommandError{Cmd: rc, Tool: "watch"}
+		}
 	}
 	stdout, stderr := cfg.Stdout, cfg.Stderr
 	if stdout == nil {
