@@ -58,10 +58,15 @@ func TestKilledSyswardLeavesNoWorkload(t *testing.T) {
 			if err := sw.Start(); err != nil {
 				t.Fatal(err)
 			}
-			cg := filepath.Join(mnt, "sysward", tc.kind+"-"+strconv.Itoa(sw.Process.Pid)+"-1")
+			var cg string
 			var child, grandchild int
 			for deadline := time.Now().Add(30 * time.Second); (child == 0 || grandchild == 0) && time.Now().Before(deadline); {
 				time.Sleep(20 * time.Millisecond)
+				m, _ := filepath.Glob(filepath.Join(mnt, "sysward", tc.kind+"-"+strconv.Itoa(sw.Process.Pid)+"-1-ns*"))
+				if len(m) != 1 {
+					continue
+				}
+				cg = m[0]
 				procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
 				for _, f := range strings.Fields(string(procs)) {
 					pid, _ := strconv.Atoi(f)

@@ -19,7 +19,11 @@ import (
 
 // Owned cgroups: the directories sysward creates for a command it starts
 // (`learn -- CMD`, `watch -- CMD`, `run --watch -- CMD`), named
-// <mount>/sysward/<kind>-<owner pid>-<n>.
+// <mount>/sysward/<kind>-<owner pid>-<n>-ns<pid namespace inode>. The pid
+// namespace is in the name because a pid means something only there: two
+// syswards in different pid namespaces may share one cgroup2 mount (a
+// privileged container without a cgroup namespace), and neither may take
+// the other's live owner for a dead one.
 //
 // Their lifetime is the owner's. On a normal end the owner kills what is
 // left and removes the directory (Remove). If the owner is SIGKILLed it
@@ -37,8 +41,19 @@ const ownedParent = "sysward"
 
 var (
 	ownedSeq  atomic.Uint64
-	ownedName = regexp.MustCompile(`^([a-z]+)-([0-9]+)-[0-9]+$`)
+	// The -ns part is missing in the names of sysward before 2026-12:
+	// those are taken for this namespace's.
+	ownedName = regexp.MustCompile(`^([a-z]+)-([0-9]+)-[0-9]+(?:-ns([0-9]+))?$`)
 )
+
+// pidNamespace returns the inode of this process's pid namespace.
+func pidNamespace() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
+		return 0, fmt.Errorf("reading pid namespace: %w", err)
+	}
+	return st.Ino, nil
+}
 
 // Create makes a fresh owned cgroup <mount>/sysward/<kind>-<pid>-<n> and
 // returns its directory. It first removes stale ones (SweepStale).
@@ -51,16 +66,21 @@ func Create(kind string) (string, error) {
 	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", fmt.Errorf("creating cgroup %s: %w", parent, err)
 	}
-	sweepStale(parent)
-	dir := filepath.Join(parent, kind+"-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(ownedSeq.Add(1), 10))
+	ns, err := pidNamespace()
+	if err != nil {
+		return "", err
+	}
+	sweepStale(parent, ns)
+	dir := filepath.Join(parent, kind+"-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(ownedSeq.Add(1), 10)+
+		"-ns"+strconv.FormatUint(ns, 10))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating cgroup %s: %w", dir, err)
 	}
 	return dir, nil
 }
 
-// SweepStale removes the owned cgroups whose owner process is gone (a
-// sysward that was SIGKILLed), killing what is still in them, and returns
+// SweepStale removes the owned cgroups of this pid namespace whose owner
+// process is gone (a sysward that was SIGKILLed), killing what is still in them, and returns
 // the directories removed. Best effort: one that does not empty in time is
 // left for the next sweep.
 func SweepStale() []string {
@@ -68,10 +88,15 @@ func SweepStale() []string {
 	if err != nil {
 		return nil
 	}
-	return sweepStale(filepath.Join(mnt, ownedParent))
+	ns, err := pidNamespace()
+	if err != nil {
+		return nil
+	}
+	return sweepStale(filepath.Join(mnt, ownedParent), ns)
 }
 
-func sweepStale(parent string) []string {
+// sweepStale sweeps the owned cgroups of pid namespace ns under parent.
+func sweepStale(parent string, ns uint64) []string {
 	ents, err := os.ReadDir(parent)
 	if err != nil {
 		return nil
@@ -83,7 +108,7 @@ func sweepStale(parent string) []string {
 			continue
 		}
 		pid, err := strconv.Atoi(m[2])
-		if err != nil || pid <= 0 || ownerAlive(pid) {
+		if err != nil || pid <= 0 || (m[3] != "" && m[3] != strconv.FormatUint(ns, 10)) || ownerAlive(pid) {
 			continue
 		}
 		dir := filepath.Join(parent, e.Name())

@@ -31,7 +31,18 @@ func TestSweepStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cgroups.Remove(live, 5*time.Second)
-	stale := filepath.Join(mnt, "sysward", "test-"+strconv.Itoa(dead.Process.Pid)+"-1")
+	ns, err := os.Readlink("/proc/self/ns/pid") // pid:[INODE]
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns = strings.TrimSuffix(strings.TrimPrefix(ns, "pid:["), "]")
+	stale := filepath.Join(mnt, "sysward", "test-"+strconv.Itoa(dead.Process.Pid)+"-1-ns"+ns)
+	// The same dead pid in another pid namespace: not ours to judge.
+	foreign := filepath.Join(mnt, "sysward", "test-"+strconv.Itoa(dead.Process.Pid)+"-1-ns1")
+	if err := os.Mkdir(foreign, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer cgroups.Remove(foreign, 5*time.Second)
 	if err := os.Mkdir(stale, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -51,5 +62,8 @@ func TestSweepStale(t *testing.T) {
 	}
 	if _, err := os.Stat(live); err != nil {
 		t.Errorf("a live owner's cgroup was swept: %v", err)
+	}
+	if _, err := os.Stat(foreign); err != nil {
+		t.Errorf("another pid namespace's cgroup was swept: %v", err)
 	}
 }
