@@ -40,7 +40,7 @@ import (
 const ownedParent = "sysward"
 
 var (
-	ownedSeq  atomic.Uint64
+	ownedSeq atomic.Uint64
 	// The -ns part is missing in the names of sysward before 2026-12:
 	// those are taken for this namespace's.
 	ownedName = regexp.MustCompile(`^([a-z]+)-([0-9]+)-[0-9]+(?:-ns([0-9]+))?$`)
