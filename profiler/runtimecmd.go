@@ -64,17 +64,82 @@ var (
 	}
 )
 
+// wrappers run the command in their arguments; shells the script after -c.
+var (
+	wrappers = words("env", "sudo", "doas", "setsid", "nohup", "timeout", "nice", "ionice", "stdbuf",
+		"taskset", "chrt", "unshare", "nsenter", "systemd-run", "time", "exec", "busybox")
+	shells = words("sh", "bash", "dash", "ash", "zsh", "ksh", "busybox")
+)
+
 // DetectRuntimeCommand reports whether argv makes a container runtime start
 // a container. path is argv[0] resolved on PATH (or ""): the runtime is
 // recognised by the base name of argv[0], of path, or of path's symlink
 // target (a docker that is podman). The subcommand is found past global
 // flags; a word right after a flag may be that flag's value, so it is
 // skipped unless it is a verb, and the first other word ends the search
-// (`podman ps`, `runc list` are not container starts).
+// (`podman ps`, `runc list` are not container starts). Behind a wrapper
+// (sudo, env, timeout, nsenter ...) or in a shell's -c script (split on
+// blanks: no quoting, no variables), the first runtime word followed by a
+// starting verb counts: `sh -c 'echo runc run'` is taken for one too, and
+// --runtime-itself is the way out. A script file or a variable is not
+// looked into.
 func DetectRuntimeCommand(argv []string, path string) *RuntimeCommand {
-	if len(argv) == 0 {
+	return detectRuntime(argv, path, 0)
+}
+
+// maxScriptWords bounds how much of a -c script is looked at.
+const maxScriptWords = 4096
+
+func detectRuntime(argv []string, path string, depth int) *RuntimeCommand {
+	if len(argv) == 0 || depth > 3 {
 		return nil
 	}
+	if rc := detectDirect(argv, path); rc != nil {
+		return rc
+	}
+	name := filepath.Base(argv[0])
+	if path != "" && !wrappers[name] && !shells[name] {
+		name = filepath.Base(path)
+	}
+	if !wrappers[name] && !shells[name] {
+		return nil
+	}
+	// A wrapper's arguments, or a shell's -c script split into words: the
+	// first runtime word followed by a starting verb wins, a nested shell
+	// -c is looked into.
+	scan := func(ws []string) *RuntimeCommand {
+		for j, w := range ws {
+			if rc := detectDirect(ws[j:], ""); rc != nil {
+				return rc
+			}
+			if shells[filepath.Base(w)] && j+2 < len(ws) && ws[j+1] == "-c" {
+				if rc := detectRuntime(ws[j:], "", depth+1); rc != nil {
+					return rc
+				}
+			}
+		}
+		return nil
+	}
+	if rc := scan(argv[1:]); rc != nil {
+		return rc
+	}
+	for i := 1; i+1 < len(argv) && shells[name]; i++ {
+		if argv[i] != "-c" {
+			continue
+		}
+		var script []string
+		for _, w := range strings.Fields(argv[i+1]) {
+			if w = strings.Trim(w, ";&|()`'\"{}"); w != "" && len(script) < maxScriptWords {
+				script = append(script, w)
+			}
+		}
+		return scan(script)
+	}
+	return nil
+}
+
+// detectDirect is DetectRuntimeCommand for argv[0] itself.
+func detectDirect(argv []string, path string) *RuntimeCommand {
 	names := []string{filepath.Base(argv[0])}
 	if path != "" {
 		names = append(names, filepath.Base(path))

@@ -40,7 +40,14 @@ func TestDetectRuntimeCommand(t *testing.T) {
 		{[]string{"ctr", "t", "start", "id"}, "ctr", "t start"},
 		{[]string{"ctr", "images", "ls"}, "", ""},
 		{[]string{"ctr", "task", "ls"}, "", ""},
-		{[]string{"sh", "-c", "runc run id"}, "", ""}, // not looked into (documented)
+		{[]string{"sh", "-c", "cd /b && exec runc run id"}, "runc", "run"},
+		{[]string{"bash", "-c", "ls; podman ps"}, "", ""},
+		{[]string{"sudo", "-u", "root", "runc", "run", "id"}, "runc", "run"},
+		{[]string{"timeout", "60", "env", "A=1", "podman", "run", "img"}, "podman", "run"},
+		{[]string{"sudo", "sh", "-c", "ctr run img id"}, "ctr", "run"},
+		{[]string{"busybox", "sh", "-c", "runc run x"}, "runc", "run"},
+		{[]string{"sudo", "runc", "list"}, "", ""},
+		{[]string{"sh", "script-that-runs-runc.sh"}, "", ""}, // a script file is not read (documented)
 		{[]string{"runc"}, "", ""},
 		{[]string{"runc", "--", "run"}, "", ""},
 		{[]string{"myrunc", "run"}, "", ""},
@@ -79,6 +86,7 @@ func FuzzDetectRuntimeCommand(f *testing.F) {
 	f.Add("podman\x00--root\x00/r\x00run\x00--rm\x00img\x00sh\x00-c\x00echo 'x'")
 	f.Add("ctr\x00t\x00start\x00id")
 	f.Add("docker\x00container\x00run\x00-d")
+	f.Add("sudo\x00sh\x00-c\x00cd /b && exec runc --root /r run -d id")
 	f.Fuzz(func(t *testing.T, s string) {
 		argv := strings.Split(s, "\x00")
 		if len(argv) > 64 {
