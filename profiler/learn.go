@@ -100,8 +100,12 @@ type LearnOptions struct {
 	RuntimeBase string
 	// RuntimeItself learns a command that makes a container runtime start
 	// a container (DetectRuntimeCommand) as it is: the runtime's calls,
-	// not the container's. Without it such a command is refused with a
-	// RuntimeCommandError (ErrContainerRuntime) before anything is created.
+	// not the container's. Without it such a command is followed: the
+	// container is learned in the cgroup its runtime moves it to, from its
+	// filter on (as a --container target), and the runtime's own calls are
+	// left out (Profiler.Follow). If no container could be followed, Learn
+	// returns a RuntimeCommandError (ErrContainerRuntime) that says what to
+	// run instead.
 	RuntimeItself bool
 }
 
@@ -126,6 +130,9 @@ type Result struct {
 	// RuntimeBaseAdded the calls it added that the session did not see.
 	RuntimeBase      *RuntimeBase
 	RuntimeBaseAdded []string
+	// Followed are the cgroups a container runtime command moved tasks
+	// into, learned instead of the command's own (LearnOptions.RuntimeItself).
+	Followed []uint64
 }
 
 // Learn tracks target until it stops (see StopReason) or ctx is done, and
@@ -143,10 +150,14 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 	if _, err := runtimeBaseFor(opts.RuntimeBase, kind, nil, false); err != nil {
 		return nil, err
 	}
+	var follow *RuntimeCommand
 	if kind == "command" && !opts.RuntimeItself {
 		path, _ := exec.LookPath(target.Command[0])
-		if rc := DetectRuntimeCommand(target.Command, path); rc != nil {
-			return nil, &RuntimeCommandError{Cmd: rc, Tool: "learn"}
+		follow = DetectRuntimeCommand(target.Command, path)
+		if follow != nil && follow.Detached() {
+			// It returns at once: the session would end before the
+			// container does.
+			return nil, fmt.Errorf("a detached container cannot be followed: %w", &RuntimeCommandError{Cmd: follow, Tool: "learn"})
 		}
 	}
 	res := &Result{ExitCode: -1}
@@ -177,6 +188,11 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		}
 		created = true
 		flags |= FlagWaitExec
+		if follow != nil {
+			// The runtime itself is not learned: only what runs under a
+			// filter, in the cgroups it moves the container to.
+			flags = flags&^FlagWaitExec | FlagWaitSeccomp
+		}
 	case "cgroup":
 		prov.Workload = target.Cgroup
 		if res.Cgroup, err = ResolveCgroup(target.Cgroup); err != nil {
@@ -223,6 +239,12 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		return nil, err
 	}
 	defer p.Untrack(res.CgroupID) //nolint:errcheck // best effort; Close frees it anyway
+	if follow != nil {
+		if err := p.Follow(res.CgroupID, TrackOptions{Mode: ModeLearn, Flags: FlagWaitSeccomp}); err != nil {
+			return nil, err
+		}
+		defer p.Unfollow(res.CgroupID) //nolint:errcheck // best effort; Close frees it anyway
+	}
 	prov.Started = time.Now()
 	wasPopulated := kind != "command" && populated(res.Cgroup)
 	if opts.Tracking != nil {
@@ -283,6 +305,12 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		seen, err := p.Seen(res.CgroupID)
 		if err != nil {
 			return nil, err
+		}
+		if follow != nil {
+			// The container's calls, in the cgroups it was moved to.
+			if _, seen, _, err = p.Followed(res.CgroupID); err != nil {
+				return nil, err
+			}
 		}
 		firstSeen.noteSet(seen, now)
 		if n := seen.Len(); n != lastCount {
@@ -366,6 +394,25 @@ loop:
 	res.Profile, unknown = buildProfile(seen, firstSeen, opts.DefaultAction, prov)
 	if len(unknown) > 0 {
 		res.Warnings = append(res.Warnings, "syscall numbers with no name in the syscall table (left out of the profile): "+strings.Join(unknown, ", "))
+	}
+	if follow != nil {
+		ids, _, lost, err := p.Followed(res.CgroupID)
+		if err != nil {
+			return nil, err
+		}
+		res.Followed = ids
+		if lost > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s moved tasks into %d more cgroups than sysward follows (%d): their calls are missing", follow.Runtime, lost, followSlots))
+		}
+		if len(ids) == 0 || seen.Len() == 0 {
+			why := "it moved nothing into another cgroup that sysward saw (a runtime that starts the container through systemd or with clone3 CLONE_INTO_CGROUP cannot be followed)"
+			if len(ids) > 0 {
+				why = "nothing ran under a seccomp filter there (give the container an allow-all profile, defaultAction SCMP_ACT_ALLOW, so its runtime's set-up can be told from it)"
+			}
+			return nil, fmt.Errorf("no container learned: %s: %w", why, &RuntimeCommandError{Cmd: follow, Tool: "learn"})
+		}
+		// As for a --container target learned from its filter on.
+		kind, ctr = "container", &Container{Runtime: follow.OCIRuntime()}
 	}
 	if res.RuntimeBase, err = runtimeBaseFor(opts.RuntimeBase, kind, ctr, flags&FlagWaitSeccomp != 0); err != nil {
 		return nil, err

@@ -260,3 +260,41 @@ func shellJoin(words []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// Detached reports whether the command returns once the container is
+// started (-d, --detach), before the container ends.
+func (c *RuntimeCommand) Detached() bool {
+	for _, a := range c.argv[c.verb+1:] {
+		switch a {
+		case "--":
+			return false
+		case "-d", "--detach", "--detach=true":
+			return true
+		}
+	}
+	return false
+}
+
+// OCIRuntime is the OCI runtime that starts the container ("" when the
+// command line does not say): the runtime itself, podman's --runtime, or
+// runc under docker, nerdctl and ctr (containerd's runc shim).
+func (c *RuntimeCommand) OCIRuntime() string {
+	switch runtimeFamilies[c.Runtime] {
+	case ociFamily:
+		return c.Runtime
+	case ctrFamily:
+		return "runc"
+	}
+	for i, a := range c.argv[1:] {
+		if v, ok := strings.CutPrefix(a, "--runtime="); ok {
+			return filepath.Base(v)
+		}
+		if a == "--runtime" && i+2 < len(c.argv) {
+			return filepath.Base(c.argv[i+2])
+		}
+	}
+	if c.Runtime == "podman" {
+		return "" // crun or runc, as containers.conf says
+	}
+	return "runc"
+}

@@ -103,11 +103,12 @@ func FuzzDetectRuntimeCommand(f *testing.F) {
 	})
 }
 
-// TestLearnRefusesRuntimeCommand: Learn refuses before it loads or starts
-// anything (no root needed to see it).
+// TestLearnRefusesRuntimeCommand: a detached run (the command returns
+// before the container ends) cannot be followed: Learn refuses it before it
+// loads or starts anything (no root needed to see it).
 func TestLearnRefusesRuntimeCommand(t *testing.T) {
 	testutil.Require(t, testutil.Binary("runc"))
-	_, err := Learn(context.Background(), Target{Command: []string{"runc", "run", "--bundle", "/nonexistent", "sw-never-started"}}, nil)
+	_, err := Learn(context.Background(), Target{Command: []string{"runc", "run", "--detach", "--bundle", "/nonexistent", "sw-never-started"}}, nil)
 	var rce *RuntimeCommandError
 	if !errors.Is(err, ErrContainerRuntime) || !errors.As(err, &rce) || rce.Cmd.Runtime != "runc" {
 		t.Fatalf("Learn: %v, want ErrContainerRuntime", err)

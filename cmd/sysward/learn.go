@@ -48,11 +48,13 @@ written). Without -o (or with -o -) the profile goes to stdout and the
 command's stdout to stderr.
 
 A container runtime asked to start a container (runc/crun run, podman/docker/
-nerdctl run, ctr run ...) is refused with status 2: the container runs in a
-cgroup of its own, so the profile would hold the runtime's calls, not the
-container's. The message gives the commands to run instead (create the
-container, sysward learn --container ID, start it); --runtime-itself learns
-the runtime anyway. Needs root (CAP_BPF+CAP_PERFMON), kernel BTF and
+nerdctl run, ctr run ...) moves it into a cgroup of its own: sysward follows
+it there and learns the container from its seccomp filter on, like
+--container (give it an allow-all profile), not the runtime. What cannot be
+followed (a detached run, a container without a seccomp profile, a runtime
+placed by systemd) is status 2, with the commands to run instead (create
+the container, sysward learn --container ID, start it). --runtime-itself
+learns the runtime's own calls. Needs root (CAP_BPF+CAP_PERFMON), kernel BTF and
 a cgroup2 mount. Exit status: 0 once the profile is written (a command that
 failed is a warning), 2 for bad usage or an unknown pid, cgroup, container or
 command, 1 otherwise.
@@ -70,7 +72,7 @@ Example:
 			&cli.IntFlag{Name: "pid", Usage: "learn the cgroup of process `PID`"},
 			&cli.StringFlag{Name: "container", Usage: "learn the runc/containerd/podman container `ID` (or unique prefix)"},
 			&cli.StringFlag{Name: "runtime-base", Value: profiler.RuntimeBaseAuto, Usage: "merge the container runtime's base: `NAME` auto (runc's for a runc container), none, or runc (also for --cgroup/--pid)"},
-			&cli.BoolFlag{Name: "runtime-itself", Usage: "learn a container runtime command (runc run, podman run, ctr run ...) as it is: the runtime's calls, not the container's (refused without it)"},
+			&cli.BoolFlag{Name: "runtime-itself", Usage: "learn a container runtime command (runc run, podman run, ctr run ...) as it is: the runtime's calls, not the container's (followed without it)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line"},
 		},
 		Action: learnAction,
