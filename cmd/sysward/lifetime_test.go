@@ -62,7 +62,7 @@ func TestKilledSyswardLeavesNoWorkload(t *testing.T) {
 			var child, grandchild int
 			for deadline := time.Now().Add(30 * time.Second); (child == 0 || grandchild == 0) && time.Now().Before(deadline); {
 				time.Sleep(20 * time.Millisecond)
-				m, _ := filepath.Glob(filepath.Join(mnt, "sysward", tc.kind+"-"+strconv.Itoa(sw.Process.Pid)+"-1-ns*"))
+				m, _ := filepath.Glob(filepath.Join(mnt, "sysward", tc.kind+"-"+strconv.Itoa(sw.Process.Pid)+"-1*"))
 				if len(m) != 1 {
 					continue
 				}
