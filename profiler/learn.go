@@ -413,6 +413,9 @@ loop:
 		}
 		// As for a --container target learned from its filter on.
 		kind, ctr = "container", &Container{Runtime: follow.OCIRuntime()}
+		if ctr.Runtime == "" && (opts.RuntimeBase == "" || opts.RuntimeBase == RuntimeBaseAuto) {
+			res.Warnings = append(res.Warnings, follow.Runtime+"'s OCI runtime is not on its command line (--runtime): no runtime base merged; if it is runc, learn with --runtime-base runc (or pass --runtime runc)")
+		}
 	}
 	if res.RuntimeBase, err = runtimeBaseFor(opts.RuntimeBase, kind, ctr, flags&FlagWaitSeccomp != 0); err != nil {
 		return nil, err
