@@ -22,6 +22,12 @@
 //   - tp_btf cgroup_attach_task and sched_process_fork, always: any migration
 //     or new task bumps the generation (a new task may reuse a dead task's
 //     kernel stack, so its pt_regs address alone does not identify it).
+//     cgroup_attach_task also follows (Profiler.Follow): a migration on the
+//     cgroup2 hierarchy requested by a task of a followed cgroup (runc
+//     writing the container's init into its cgroup.procs) tracks the
+//     destination from that moment, in a slot reserved in the followed
+//     cgroup's pool, and follows it in turn. The index entry is only marked
+//     collide (found through the tracked hash): user space owns the rest.
 //   - tp_btf sched_process_exec, always: ends FlagWaitExec, and in watch mode
 //     emits an exec event (struct exec_event): argv as the kernel copied it
 //     to the new stack (mm->arg_start..arg_end, up to ArgvMax = 2 KiB,

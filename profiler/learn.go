@@ -111,6 +111,15 @@ type LearnOptions struct {
 	// that an API caller gets the trace alone unless it asks (the CLI's
 	// --static defaults to hints). Other values: ErrUnknownStatic.
 	Static string
+	// RuntimeItself learns a command that makes a container runtime start
+	// a container (DetectRuntimeCommand) as it is: the runtime's calls,
+	// not the container's. Without it such a command is followed: the
+	// container is learned in the cgroup its runtime moves it to, from its
+	// filter on (as a --container target), and the runtime's own calls are
+	// left out (Profiler.Follow). If no container could be followed, Learn
+	// returns a RuntimeCommandError (ErrContainerRuntime) that says what to
+	// run instead.
+	RuntimeItself bool
 }
 
 // Result is what a learning session produced.
@@ -142,6 +151,9 @@ type Result struct {
 	Coverage Coverage
 	// Static is what static hints added and found (nil with StaticOff).
 	Static *StaticReport
+	// Followed are the cgroups a container runtime command moved tasks
+	// into, learned instead of the command's own (LearnOptions.RuntimeItself).
+	Followed []uint64
 }
 
 // Learn tracks target until it stops (see StopReason) or ctx is done, and
@@ -168,6 +180,16 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 	staticMode, err := checkStatic(opts.Static)
 	if err != nil {
 		return nil, err
+	}
+	var follow *RuntimeCommand
+	if kind == "command" && !opts.RuntimeItself {
+		path, _ := exec.LookPath(target.Command[0])
+		follow = DetectRuntimeCommand(target.Command, path)
+		if follow != nil && follow.Detached() {
+			// It returns at once: the session would end before the
+			// container does.
+			return nil, fmt.Errorf("a detached container cannot be followed: %w", &RuntimeCommandError{Cmd: follow, Tool: "learn"})
+		}
 	}
 	res := &Result{ExitCode: -1}
 	// Load first: missing privileges or BTF are reported before anything
@@ -197,6 +219,11 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		}
 		created = true
 		flags |= FlagWaitExec
+		if follow != nil {
+			// The runtime itself is not learned: only what runs under a
+			// filter, in the cgroups it moves the container to.
+			flags = flags&^FlagWaitExec | FlagWaitSeccomp
+		}
 	case "cgroup":
 		prov.Workload = target.Cgroup
 		if res.Cgroup, err = ResolveCgroup(target.Cgroup); err != nil {
@@ -259,6 +286,12 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		return nil, err
 	}
 	defer p.Untrack(res.CgroupID) //nolint:errcheck // best effort; Close frees it anyway
+	if follow != nil {
+		if err := p.Follow(res.CgroupID, TrackOptions{Mode: ModeLearn, Flags: FlagWaitSeccomp}); err != nil {
+			return nil, err
+		}
+		defer p.Unfollow(res.CgroupID) //nolint:errcheck // best effort; Close frees it anyway
+	}
 	prov.Started = time.Now()
 	wasPopulated := kind != "command" && populated(res.Cgroup)
 	if opts.Tracking != nil {
@@ -295,23 +328,16 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 
 	// Start the command inside the cgroup (clone3 CLONE_INTO_CGROUP), so it
 	// is tracked from its first instruction and cannot escape before exec.
-	var cmdDone chan error
+	var cmdDone <-chan error
 	var cmd *exec.Cmd
 	if kind == "command" {
-		cg, err := os.Open(res.Cgroup)
-		if err != nil {
-			return nil, fmt.Errorf("opening cgroup %s: %w", res.Cgroup, err)
-		}
+		// It dies with sysward (cgroups.Start): a learn killed by SIGKILL
+		// leaves no workload behind, and the next sysward removes the cgroup.
 		cmd = exec.Command(target.Command[0], target.Command[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = opts.Stdin, opts.Stdout, opts.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
-		err = cmd.Start()
-		cg.Close()
-		if err != nil {
+		if cmdDone, err = cgroups.Start(cmd, res.Cgroup); err != nil {
 			return nil, fmt.Errorf("starting %s: %w", target.Command[0], err)
 		}
-		cmdDone = make(chan error, 1)
-		go func() { cmdDone <- cmd.Wait() }()
 	}
 
 	interval := opts.ProgressInterval
@@ -332,6 +358,12 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 		seen, err := p.Seen(res.CgroupID)
 		if err != nil {
 			return nil, err
+		}
+		if follow != nil {
+			// The container's calls, in the cgroups it was moved to.
+			if _, seen, _, err = p.Followed(res.CgroupID); err != nil {
+				return nil, err
+			}
 		}
 		firstSeen.noteSet(seen, now)
 		if n := seen.Len(); n != lastCount {
@@ -408,9 +440,7 @@ loop:
 	}
 	if cmd != nil && cmdDone != nil {
 		// The command outlived the session: kill everything in its cgroup.
-		if werr := os.WriteFile(res.Cgroup+"/cgroup.kill", []byte("1"), 0); werr != nil {
-			killProcs(res.Cgroup)
-		}
+		cgroups.Kill(res.Cgroup)
 		<-cmdDone
 	}
 	// Let the event reader drain what is already in the ring.
@@ -423,6 +453,28 @@ loop:
 	res.Profile, unknown = buildProfile(seen, firstSeen, opts.DefaultAction, prov)
 	if len(unknown) > 0 {
 		res.Warnings = append(res.Warnings, "syscall numbers with no name in the syscall table (left out of the profile): "+strings.Join(unknown, ", "))
+	}
+	if follow != nil {
+		ids, _, lost, err := p.Followed(res.CgroupID)
+		if err != nil {
+			return nil, err
+		}
+		res.Followed = ids
+		if lost > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s moved tasks into %d more cgroups than sysward follows (%d): their calls are missing", follow.Runtime, lost, followSlots))
+		}
+		if len(ids) == 0 || seen.Len() == 0 {
+			why := "it moved nothing into another cgroup that sysward saw (a runtime that starts the container through systemd or with clone3 CLONE_INTO_CGROUP cannot be followed)"
+			if len(ids) > 0 {
+				why = "nothing ran under a seccomp filter there (give the container an allow-all profile, defaultAction SCMP_ACT_ALLOW, so its runtime's set-up can be told from it)"
+			}
+			return nil, fmt.Errorf("no container learned: %s: %w", why, &RuntimeCommandError{Cmd: follow, Tool: "learn"})
+		}
+		// As for a --container target learned from its filter on.
+		kind, ctr = "container", &Container{Runtime: follow.OCIRuntime()}
+		if ctr.Runtime == "" && (opts.RuntimeBase == "" || opts.RuntimeBase == RuntimeBaseAuto) {
+			res.Warnings = append(res.Warnings, follow.Runtime+"'s OCI runtime is not on its command line (--runtime): no runtime base merged; if it is runc, learn with --runtime-base runc (or pass --runtime runc)")
+		}
 	}
 	if res.RuntimeBase, err = runtimeBaseFor(opts.RuntimeBase, kind, ctr, flags&FlagWaitSeccomp != 0); err != nil {
 		return nil, err

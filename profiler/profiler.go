@@ -87,15 +87,19 @@ type TrackOptions struct {
 
 // Profiler is a loaded and attached set of sysward eBPF programs.
 type Profiler struct {
-	mu      sync.Mutex
-	slots   map[uint64]uint32 // tracked cgroup id -> slot in the states map
-	free    []uint32          // free slots, next last
-	objs    profilerObjects
-	links   []link.Link
-	rd      *ringbuf.Reader
-	rdMu    sync.Mutex
-	closed  bool
-	bootOff int64 // wall clock ns minus CLOCK_BOOTTIME ns
+	mu    sync.Mutex
+	slots map[uint64]uint32 // tracked cgroup id -> slot in the states map
+	free  []uint32          // free slots, next last
+	// follows are the followed cgroups (Follow), freePools the unused
+	// follow_pools entries, next last.
+	follows   map[uint64]*follower
+	freePools []uint32
+	objs      profilerObjects
+	links     []link.Link
+	rd        *ringbuf.Reader
+	rdMu      sync.Mutex
+	closed    bool
+	bootOff   int64 // wall clock ns minus CLOCK_BOOTTIME ns
 }
 
 // Load loads the eBPF objects and attaches the programs. Close releases them.
@@ -133,7 +137,10 @@ func Load(opts *Options) (*Profiler, error) {
 	}
 	spec.Maps["tracked"].MaxEntries = maxCgroups
 	spec.Maps["states"].MaxEntries = maxCgroups
-	p := &Profiler{bootOff: bootOffset(), slots: map[uint64]uint32{}}
+	p := &Profiler{bootOff: bootOffset(), slots: map[uint64]uint32{}, follows: map[uint64]*follower{}}
+	for i := followPools - 1; i >= 0; i-- {
+		p.freePools = append(p.freePools, uint32(i))
+	}
 	for i := int(maxCgroups) - 1; i >= 0; i-- {
 		p.free = append(p.free, uint32(i))
 	}

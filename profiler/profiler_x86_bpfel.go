@@ -66,6 +66,12 @@ type profilerExecEvent struct {
 	Argv    [2048]int8
 }
 
+type profilerFollowPool struct {
+	_     structs.HostLayout
+	Next  uint32
+	Slots [8]uint32
+}
+
 type profilerIndexEntry struct {
 	_        structs.HostLayout
 	CgroupId uint64
@@ -102,6 +108,8 @@ const (
 	profilerMapDrops             = "drops"
 	profilerMapEntered           = "entered"
 	profilerMapEvents            = "events"
+	profilerMapFollow            = "follow"
+	profilerMapFollowPools       = "follow_pools"
 	profilerMapRepeats           = "repeats"
 	profilerMapStates            = "states"
 	profilerMapTracked           = "tracked"
@@ -175,14 +183,16 @@ type profilerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerMapSpecs struct {
-	CgIndex    *ebpf.MapSpec `ebpf:"cg_index"`
-	CpuCurrent *ebpf.MapSpec `ebpf:"cpu_current"`
-	Drops      *ebpf.MapSpec `ebpf:"drops"`
-	Entered    *ebpf.MapSpec `ebpf:"entered"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	Repeats    *ebpf.MapSpec `ebpf:"repeats"`
-	States     *ebpf.MapSpec `ebpf:"states"`
-	Tracked    *ebpf.MapSpec `ebpf:"tracked"`
+	CgIndex     *ebpf.MapSpec `ebpf:"cg_index"`
+	CpuCurrent  *ebpf.MapSpec `ebpf:"cpu_current"`
+	Drops       *ebpf.MapSpec `ebpf:"drops"`
+	Entered     *ebpf.MapSpec `ebpf:"entered"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	Follow      *ebpf.MapSpec `ebpf:"follow"`
+	FollowPools *ebpf.MapSpec `ebpf:"follow_pools"`
+	Repeats     *ebpf.MapSpec `ebpf:"repeats"`
+	States      *ebpf.MapSpec `ebpf:"states"`
+	Tracked     *ebpf.MapSpec `ebpf:"tracked"`
 }
 
 // profilerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -217,14 +227,16 @@ func (o *profilerObjects) Close() error {
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerMaps struct {
-	CgIndex    *ebpf.Map `ebpf:"cg_index"`
-	CpuCurrent *ebpf.Map `ebpf:"cpu_current"`
-	Drops      *ebpf.Map `ebpf:"drops"`
-	Entered    *ebpf.Map `ebpf:"entered"`
-	Events     *ebpf.Map `ebpf:"events"`
-	Repeats    *ebpf.Map `ebpf:"repeats"`
-	States     *ebpf.Map `ebpf:"states"`
-	Tracked    *ebpf.Map `ebpf:"tracked"`
+	CgIndex     *ebpf.Map `ebpf:"cg_index"`
+	CpuCurrent  *ebpf.Map `ebpf:"cpu_current"`
+	Drops       *ebpf.Map `ebpf:"drops"`
+	Entered     *ebpf.Map `ebpf:"entered"`
+	Events      *ebpf.Map `ebpf:"events"`
+	Follow      *ebpf.Map `ebpf:"follow"`
+	FollowPools *ebpf.Map `ebpf:"follow_pools"`
+	Repeats     *ebpf.Map `ebpf:"repeats"`
+	States      *ebpf.Map `ebpf:"states"`
+	Tracked     *ebpf.Map `ebpf:"tracked"`
 }
 
 func (m *profilerMaps) Close() error {
@@ -234,6 +246,8 @@ func (m *profilerMaps) Close() error {
 		m.Drops,
 		m.Entered,
 		m.Events,
+		m.Follow,
+		m.FollowPools,
 		m.Repeats,
 		m.States,
 		m.Tracked,

@@ -7,10 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -244,60 +241,12 @@ func ResolveCgroup(path string) (string, error) {
 	return dir, nil
 }
 
-var learnSeq atomic.Uint64
+// newLearnCgroup creates the owned cgroup <cgroup2 mount>/sysward/learn-<pid>-<n>
+// for a command Learn starts (see cgroups.Create).
+func newLearnCgroup() (string, error) { return cgroups.Create("learn") }
 
-// newLearnCgroup creates <cgroup2 mount>/sysward/learn-<pid>-<n>.
-func newLearnCgroup() (string, error) {
-	mnt, err := cgroups.Mountpoint()
-	if err != nil {
-		return "", err
-	}
-	parent := filepath.Join(mnt, "sysward")
-	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("creating cgroup %s: %w", parent, err)
-	}
-	dir := filepath.Join(parent, "learn-"+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(learnSeq.Add(1), 10))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return "", fmt.Errorf("creating cgroup %s: %w", dir, err)
-	}
-	return dir, nil
-}
-
-// removeCgroup kills whatever is left in dir (cgroup.kill, Linux 5.14+;
-// else SIGKILL per pid from cgroup.procs), waits for it to empty and removes
-// it. It gives up after timeout.
-func removeCgroup(dir string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	killed := false
-	for {
-		err := unix.Rmdir(dir)
-		if err == nil || errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-		if !errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("removing cgroup %s: %w", dir, err)
-		}
-		if !killed || time.Now().After(deadline.Add(-timeout/2)) {
-			if werr := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); werr != nil {
-				killProcs(dir)
-			}
-			killed = true
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("removing cgroup %s: %w (processes left)", dir, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func killProcs(dir string) {
-	raw, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	for _, f := range strings.Fields(string(raw)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			_ = unix.Kill(pid, unix.SIGKILL)
-		}
-	}
-}
+// removeCgroup kills what is left in dir and removes it (cgroups.Remove).
+var removeCgroup = cgroups.Remove
 
 // populated reports whether dir holds live processes (cgroup.events), false
 // once the directory is gone.

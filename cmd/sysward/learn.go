@@ -33,7 +33,9 @@ func learnCommand() *cli.Command {
 Tracks the workload's cgroup in the kernel (every thread and descendant) and
 writes the syscalls it made as an OCI/Docker seccomp profile, with provenance
 and per-syscall first-seen times. A command runs in a fresh cgroup that is
-removed afterwards; only what it does from its execve on is learned. A
+removed afterwards (if sysward is killed, the command dies with it and the
+next sysward removes the cgroup); only what it does from its execve on is
+learned. A
 container with a seccomp profile is learned from the moment its runtime
 installs the filter: learn it under an allow-all profile (defaultAction
 SCMP_ACT_ALLOW) so runc's own setup stays out of the profile. runc's Go
@@ -67,7 +69,16 @@ Statically linked C binaries (busybox) give no hints: learn says so.
 Stops when the command exits, the cgroup empties, after --duration, after
 --until-stable with nothing new, or on Ctrl-C/SIGTERM (the profile is still
 written). Without -o (or with -o -) the profile goes to stdout and the
-command's stdout to stderr. Needs root (CAP_BPF+CAP_PERFMON), kernel BTF and
+command's stdout to stderr.
+
+A container runtime asked to start a container (runc/crun run, podman/docker/
+nerdctl run, ctr run ...) moves it into a cgroup of its own: sysward follows
+it there and learns the container from its seccomp filter on, like
+--container (give it an allow-all profile), not the runtime. What cannot be
+followed (a detached run, a container without a seccomp profile, a runtime
+placed by systemd) is status 2, with the commands to run instead (create
+the container, sysward learn --container ID, start it). --runtime-itself
+learns the runtime's own calls. Needs root (CAP_BPF+CAP_PERFMON), kernel BTF and
 a cgroup2 mount. Exit status: 0 once the profile is written (a command that
 failed is a warning), 2 for bad usage or an unknown pid, cgroup, container or
 command, 1 otherwise.
@@ -88,6 +99,7 @@ Example:
 			&cli.StringFlag{Name: "container", Usage: "learn the runc/containerd/podman container `ID` (or unique prefix)"},
 			&cli.StringFlag{Name: "runtime-base", Value: profiler.RuntimeBaseAuto, Usage: "merge the container runtime's base: `NAME` auto (runc's for a runc container), none, or runc (for any target, a command too: a program learned on the host for a runc container)"},
 			&cli.StringFlag{Name: "static", Value: profiler.StaticHints, Usage: "static hints from the workload's binaries: `MODE` hints (their own imports), libs (and their shared libraries'), or off"},
+			&cli.BoolFlag{Name: "runtime-itself", Usage: "learn a container runtime command (runc run, podman run, ctr run ...) as it is: the runtime's calls, not the container's (followed without it)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line"},
 		},
 		Action: learnAction,
@@ -153,6 +165,7 @@ func learnAction(c *cli.Context) error {
 		Generalize:    c.String("generalize"),
 		Baseline:      c.String("baseline"),
 		Static:        c.String("static"),
+		RuntimeItself: c.Bool("runtime-itself"),
 		Stdin:         os.Stdin,
 		Stdout:        stdout,
 		Stderr:        stderr,
@@ -170,7 +183,7 @@ func learnAction(c *cli.Context) error {
 	if err != nil {
 		switch {
 		case errors.Is(err, profiler.ErrUnknownTarget), errors.Is(err, profiler.ErrAmbiguous),
-			errors.Is(err, exec.ErrNotFound):
+			errors.Is(err, exec.ErrNotFound), errors.Is(err, profiler.ErrContainerRuntime):
 			return usageErr(fmt.Errorf("learn: %w", err))
 		case errors.Is(err, cgroups.ErrNoCgroup2):
 			return fmt.Errorf("learn: %w (mount one: mount -t cgroup2 none /sys/fs/cgroup/unified)", err)

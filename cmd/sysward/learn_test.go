@@ -136,7 +136,7 @@ func TestLearnCLIInterrupt(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// The session's cgroup is learn-<sysward's pid>-<n>.
+	// The session's cgroup is learn-<sysward's pid>-<n>-ns<pid namespace>.
 	learnDirs := func() []string {
 		m, _ := filepath.Glob(filepath.Join(mnt, "sysward", "learn-"+itoa(cmd.Process.Pid)+"-*"))
 		return m

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -41,6 +42,7 @@ func watchFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "first-only", Usage: "one kernel event per (workload, syscall): cheaper, repeats are not counted"},
 		&cli.StringFlag{Name: "name", Usage: "workload `NAME` in alerts (default: the command line, container id or cgroup path)"},
 		&cli.StringFlag{Name: "update", Usage: "when the session ends, write to `OUT` the profile plus the syscalls made outside it (sysward profile absorb of this session's record)"},
+		&cli.BoolFlag{Name: "fail-on-undelivered", Usage: "exit 1 if an alert could not be delivered (an output unreachable or too slow) and the command itself succeeded; by default the command's status wins and undelivered alerts are reported on stderr, in the summary and in sysward_output_drops_total"},
 	}
 }
 
@@ -53,6 +55,7 @@ func watchCommand() *cli.Command {
 		&cli.BoolFlag{Name: "all-containers", Usage: "node agent: watch every container on the host, each against its installed profile under --profiles-dir"},
 		&cli.StringFlag{Name: "profiles-dir", Value: enforcer.DefaultKubeletRoot, Usage: "with --all-containers: `DIR` searched recursively for installed profiles (sysward profile install / the kubelet's seccomp root)"},
 		&cli.StringSliceFlag{Name: "container-root", Usage: "with --all-containers: runtime state `DIR` to discover containers in (repeatable; default /run/runc, /run/containerd/runc, /run/crun, /run/user/0/{runc,crun})"},
+		&cli.BoolFlag{Name: "runtime-itself", Usage: "watch a container runtime command (runc run, podman run, ctr run ...) as it is: the runtime's calls, not the container's (refused without it)"},
 		&cli.IntFlag{Name: "max-containers", Value: watch.DefaultMaxContainers, Usage: "with --all-containers: watch at most `N` containers (beyond: a warning alert and the sysward_containers_untracked metric)"},
 	}, watchFlags()...)
 	return &cli.Command{
@@ -74,7 +77,11 @@ tool launched) plus any --rules files in Falco's language. The first alert
 per (rule, workload, syscall) is printed in full, repeats within
 --dedup-window are counted into one summary alert.
 
-A command runs in a fresh cgroup and watch returns its exit status. A
+A container runtime starting a container (runc run, podman run, ctr run ...)
+is refused with status 2 and the commands that watch the container instead
+(--runtime-itself watches the runtime). A command runs in a fresh cgroup and
+watch returns its exit status (if
+sysward is killed, the command dies with it: it is not left unwatched). A
 --cgroup or --container target is watched until it empties or Ctrl-C. On
 exit a summary goes to stderr: every syscall outside the profile (from the
 kernel bitmap, complete even if events were dropped), counts, and drops.
@@ -111,7 +118,8 @@ func watchAction(c *cli.Context) error {
 			return usagef("watch: --%s needs --all-containers", f)
 		}
 	}
-	t := watch.Target{Command: c.Args().Slice(), Cgroup: c.String("cgroup"), Container: c.String("container"), Name: c.String("name")}
+	t := watch.Target{Command: c.Args().Slice(), Cgroup: c.String("cgroup"), Container: c.String("container"), Name: c.String("name"),
+		RuntimeItself: c.Bool("runtime-itself")}
 	n := 0
 	for _, set := range []bool{len(t.Command) > 0, t.Cgroup != "", t.Container != ""} {
 		if set {
@@ -154,6 +162,9 @@ func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.
 		HTTPURL: c.String("http-url"), NoStdout: c.Bool("no-stdout"), MetricsAddr: c.String("metrics-addr"),
 		HealthAddr: c.String("health-addr"), Record: c.String("record"), MinPriority: c.String("min-priority"), FirstOnly: c.Bool("first-only"),
 		Stdout: c.App.Writer, Stderr: c.App.ErrWriter}
+	// Delivery errors (rate-limited by the outputs) go to stderr: an alert
+	// that does not arrive must not go unnoticed.
+	cfg.Logger = slog.New(slog.NewTextHandler(errWriter(c), nil))
 	f, err := output.ParseFormat(c.String("format"))
 	if err != nil {
 		return cfg, usagef("--format: %v", err)
@@ -223,7 +234,6 @@ func nodeAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
 	nopts := watch.NodeOptions{ProfilesDir: dir, MaxContainers: c.Int("max-containers"), Logger: cfg.Logger}
 	if roots := c.StringSlice("container-root"); len(roots) > 0 {
 		nopts.Roots = roots
@@ -247,17 +257,31 @@ func runSession(c *cli.Context, cfg watch.Config, t watch.Target) error {
 	res, err := watch.Session(ctx, cfg, t)
 	if err != nil {
 		switch {
-		case errors.Is(err, profiler.ErrUnknownTarget), errors.Is(err, profiler.ErrAmbiguous):
+		case errors.Is(err, profiler.ErrUnknownTarget), errors.Is(err, profiler.ErrAmbiguous), errors.Is(err, profiler.ErrContainerRuntime):
 			return usageErr(fmt.Errorf("watch: %w", err))
 		case errors.Is(err, cgroups.ErrNoCgroup2):
 			return fmt.Errorf("watch: %w (mount one: mount -t cgroup2 none /sys/fs/cgroup/unified)", err)
 		}
 		return fmt.Errorf("watch: %w", err)
 	}
+	// The workload's status wins over the outputs': the command ran and was
+	// watched; alerts lost on the way are in the summary (and the log lines
+	// and metrics above it) unless the user asked for them to fail the run.
+	if res.Summary.Undelivered() && c.Bool("fail-on-undelivered") && res.ExitCode <= 0 {
+		return fmt.Errorf("watch: --fail-on-undelivered: %d alert(s) not delivered, %d failed attempts (see the summary)", res.Summary.OutputDrops, res.Summary.OutputErrors)
+	}
 	if res.ExitCode >= 0 {
 		return commandStatus(res.ExitCode)
 	}
 	return nil
+}
+
+// errWriter is the app's stderr.
+func errWriter(c *cli.Context) io.Writer {
+	if c.App.ErrWriter != nil {
+		return c.App.ErrWriter
+	}
+	return os.Stderr
 }
 
 // runWatch is `sysward run --watch`: the enforcing launcher runs as a

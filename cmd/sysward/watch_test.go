@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,9 @@ func TestWatchCLIBadInput(t *testing.T) {
 		{"no default rules, no rules", []string{"watch", "--profile", lsProfile, "--no-default-rules", "--", "true"}, "--rules"},
 		{"no-stdout without http", []string{"watch", "--profile", lsProfile, "--no-stdout", "--", "true"}, "--http-url"},
 		{"unknown container", []string{"watch", "--profile", lsProfile, "--container", "sysward-no-such-container"}, "sysward-no-such-container"},
+		{"container runtime", []string{"watch", "--profile", lsProfile, "--", "runc", "run", "--bundle", "/nonexistent", "sw-never-started"},
+			"runc run: the command starts a container in a cgroup of its own, so sysward would watch runc's own set-up calls, not the container's. Create the container, watch it, then start it:\n" +
+				"  runc create --bundle /nonexistent sw-never-started\n  sysward watch --profile FILE --container sw-never-started &\n  runc start sw-never-started\n"},
 		{"run --watch bad format", []string{"run", "--profile", lsProfile, "--watch", "--format", "xml", "--", "ls"}, "--format"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,5 +124,51 @@ func TestWatchCLI(t *testing.T) {
 	if code == 0 || !strings.Contains(stdout, "Critical Syscall outside profile denied by seccomp (syscall=sync errno=1") ||
 		!strings.Contains(stderr, "Operation not permitted") {
 		t.Errorf("run --watch: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+}
+
+// TestRunWatchUndeliveredAlerts: an alert output that cannot be reached
+// does not replace the command's exit status; the lost alerts are reported
+// on stderr (the output's error and the summary), and only
+// --fail-on-undelivered turns them into exit status 1.
+func TestRunWatchUndeliveredAlerts(t *testing.T) {
+	testutil.Require(t, testutil.Root, testutil.BTF, testutil.Cgroup2, testutil.Binary("ls"))
+	prof := profileWithout(t, "getdents64")
+	// A black hole: the kernel completes the handshake (backlog), nobody
+	// ever answers, so the alerts are still queued at the flush deadline.
+	hole, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	// A refused port: every attempt fails at once, the retries run out.
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := closed.Addr().String()
+	closed.Close()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		url   string
+		extra []string
+		want  int
+		says  string
+	}{
+		{"black hole", "http://" + hole.Addr().String() + "/", nil, 0, "alerts left undelivered at the close deadline"},
+		{"refused", "http://" + refused + "/", nil, 0, "connection refused"},
+		{"refused, --fail-on-undelivered", "http://" + refused + "/", []string{"--fail-on-undelivered"}, 1, "--fail-on-undelivered: 2 alert(s) not delivered"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--profile", prof, "--mode", "complain", "--watch", "--http-url", tc.url}, tc.extra...)
+			stdout, stderr, code := sysward(t, append(args, "--", "ls", dir)...)
+			if code != tc.want || !strings.Contains(stderr, "ALERTS NOT DELIVERED: 2 dropped by the outputs") || !strings.Contains(stderr, tc.says) {
+				t.Fatalf("exit %d (want %d), stderr lacks the undelivered alert or %q:\n%s", code, tc.want, tc.says, stderr)
+			}
+			if !strings.Contains(stdout, "syscall=getdents64") {
+				t.Errorf("stdout lost the alert: %q", stdout)
+			}
+		})
 	}
 }

@@ -68,16 +68,9 @@ func TestWatchCgroupTarget(t *testing.T) {
 	// slow start of the session cannot miss the sync.
 	gate := filepath.Join(t.TempDir(), "go")
 	cmd := exec.Command(testutil.BusyboxPath, "sh", "-c", "while [ ! -e "+gate+" ]; do sleep 0.02; done; sync")
-	started, err := cg.Place(cmd)
-	if err != nil {
+	if _, err := cg.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Start()
-	started()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go cmd.Wait()
 	rel := cg.Dir[strings.Index(cg.Dir, "/sysward/"):]
 	ready := func(uint64) {
 		if err := os.WriteFile(gate, nil, 0o644); err != nil {

@@ -102,6 +102,11 @@ type Target struct {
 	Container string
 	// Name overrides the workload name in alerts.
 	Name string
+	// RuntimeItself watches a Command that makes a container runtime
+	// start a container (profiler.DetectRuntimeCommand) as it is: the
+	// runtime, not the container, which runs in a cgroup of its own.
+	// Without it such a command is refused (profiler.ErrContainerRuntime).
+	RuntimeItself bool
 }
 
 // Result is what a session ends with.
@@ -112,6 +117,12 @@ type Result struct {
 	ExitCode int
 	// OutputStats are the outputs' delivery counters, by output name.
 	OutputStats map[string]output.Stats
+	// DeliveryErr is what closing the outputs reported (alerts left
+	// undelivered at the flush deadline, an output that failed to close):
+	// not an error of the session, whose workload ran and was watched.
+	// The summary carries it and Summary.Undelivered counts the alerts
+	// lost; the caller decides whether it changes the exit status.
+	DeliveryErr error
 }
 
 // Session watches one target until it ends (a command exits, a cgroup
@@ -128,6 +139,12 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 	}
 	if n != 1 {
 		return nil, errors.New("exactly one of a command, --cgroup or --container is needed")
+	}
+	if len(t.Command) > 0 && t.Launch == nil && !t.RuntimeItself {
+		path, _ := exec.LookPath(t.Command[0])
+		if rc := profiler.DetectRuntimeCommand(t.Command, path); rc != nil {
+			return nil, &profiler.RuntimeCommandError{Cmd: rc, Tool: "watch"}
+		}
 	}
 	stdout, stderr := cfg.Stdout, cfg.Stderr
 	if stdout == nil {
@@ -266,15 +283,17 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 		st := o.Stats()
 		res.OutputStats[o.Name()] = st
 		res.Summary.OutputDrops += st.Dropped
+		res.Summary.OutputErrors += st.Errors
+	}
+	if cerr != nil {
+		res.DeliveryErr = fmt.Errorf("delivering alerts: %w", cerr)
+		res.Summary.DeliveryError = res.DeliveryErr.Error()
 	}
 	res.Summary.setAlertCounts(disp)
 	if cfg.Format == output.FormatJSON {
 		err = res.Summary.WriteJSON(stderr)
 	} else {
 		err = res.Summary.WriteText(stderr)
-	}
-	if err == nil && cerr != nil {
-		err = fmt.Errorf("delivering alerts: %w", cerr)
 	}
 	return res, err
 }
@@ -402,17 +421,12 @@ func runCommand(ctx context.Context, cg *Cgroup, t Target) (int, error) {
 	if cmd.Stderr == nil {
 		cmd.Stderr = orDefaultW(t.Stderr, os.Stderr)
 	}
-	started, err := cg.Place(cmd)
-	if err != nil {
-		return -1, err
-	}
-	err = cmd.Start()
-	started()
+	// The command dies with sysward (cgroups.Start): a watched workload is
+	// not left running unwatched if sysward is SIGKILLed.
+	done, err := cg.Start(cmd)
 	if err != nil {
 		return -1, fmt.Errorf("starting %s: %w", filepath.Base(cmd.Path), err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():
@@ -420,7 +434,7 @@ func runCommand(ctx context.Context, cg *Cgroup, t Target) (int, error) {
 		select {
 		case err = <-done:
 		case <-time.After(3 * time.Second):
-			_ = os.WriteFile(filepath.Join(cg.Dir, "cgroup.kill"), []byte("1"), 0)
+			cgroups.Kill(cg.Dir)
 			err = <-done
 		}
 	}

@@ -38,12 +38,21 @@ type Summary struct {
 	// Printed is how many alerts the outputs were given: first
 	// occurrences, repeat summaries, and sysward's own alerts.
 	Printed uint64 `json:"printed"`
-	// OutputDrops counts alerts an output's queue had no room for.
+	// OutputDrops counts alerts an output did not deliver: its queue was
+	// full, its retries ran out (an unreachable HTTP endpoint), or the
+	// flush deadline passed at the end. Counted per output.
 	OutputDrops uint64 `json:"output_drops,omitempty"`
+	// OutputErrors counts failed delivery attempts (each retry counts).
+	OutputErrors uint64 `json:"output_errors,omitempty"`
+	// DeliveryError is what closing the outputs reported, if anything.
+	DeliveryError string `json:"delivery_error,omitempty"`
 	// RecordDrops counts events left out of the --record file, which was
 	// full (--record-max-mib).
 	RecordDrops uint64 `json:"record_drops,omitempty"`
 }
+
+// Undelivered reports whether some alert did not reach every output.
+func (s *Summary) Undelivered() bool { return s.OutputDrops > 0 || s.DeliveryError != "" }
 
 // Deviation is one syscall outside the profile.
 type Deviation struct {
@@ -128,6 +137,13 @@ func (s *Summary) WriteText(w io.Writer) error {
 	b.WriteString("\n")
 	for _, r := range rules {
 		fmt.Fprintf(&b, "    %6d  %s\n", s.Alerts[r], r)
+	}
+	if s.Undelivered() {
+		fmt.Fprintf(&b, "  ALERTS NOT DELIVERED: %d dropped by the outputs, %d failed delivery attempts", s.OutputDrops, s.OutputErrors)
+		if s.DeliveryError != "" {
+			fmt.Fprintf(&b, "; %s", s.DeliveryError)
+		}
+		b.WriteString("\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

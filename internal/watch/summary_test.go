@@ -21,8 +21,9 @@ func TestSummaryGolden(t *testing.T) {
 			Deviations: []Deviation{}, Events: 2, Alerts: map[string]uint64{}}},
 		{"deviations_and_drops", Summary{Workload: "storm", Profile: "p.json", Mode: ModeEnforce, Started: start, Ended: start.Add(1500 * time.Millisecond),
 			Deviations: []Deviation{{Syscall: "getppid", Events: 4000, Denied: 4000}, {Syscall: "sync"}},
-			Events:     4001, Calls: 200001, DeniedCalls: 200001, Drops: 196000, OutputDrops: 3, Printed: 3,
-			Alerts: map[string]uint64{"Syscall outside profile denied": 4000, "Shell spawned in workload": 1}}},
+			Events:     4001, Calls: 200001, DeniedCalls: 200001, Drops: 196000, OutputDrops: 3, OutputErrors: 9, Printed: 3,
+			DeliveryError: "delivering alerts: closing output http: alerts left undelivered at the close deadline",
+			Alerts:        map[string]uint64{"Syscall outside profile denied": 4000, "Shell spawned in workload": 1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -539,4 +540,62 @@ func TestRunWatchKill(t *testing.T) {
 	if d := res.Summary.Deviations; len(d) != 1 || d[0].Syscall != "sync" || d[0].Killed != 1 {
 		t.Errorf("summary deviations %+v", d)
 	}
+}
+
+// TestWatchUndeliveredAlerts: an HTTP output that refuses connections loses
+// the alert; the session still returns the command's status and no error,
+// and the loss is in the log (stderr in the CLI), the summary and the
+// metrics, each with the same count.
+func TestWatchUndeliveredAlerts(t *testing.T) {
+	requireWatch(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String() + "/"
+	ln.Close() // refused from now on
+	met := metrics.New(&metrics.Options{NoRuntimeCollectors: true})
+	var logBuf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&syncWriter{w: &logBuf}, nil))
+	res, _ := session(t, Config{Profile: allowAllBut("getppid"), Rules: testRules(t), Mode: ModeWatch, Format: output.FormatJSON,
+		HTTPURL: url, DedupWindow: -1, Metrics: met, Logger: logger}, storm(t, "paced:1:1ms"))
+	if res.ExitCode != 0 || res.DeliveryErr != nil {
+		t.Fatalf("exit %d, delivery error %v; want the command's 0 and a retry loss, not a flush error", res.ExitCode, res.DeliveryErr)
+	}
+	s := res.Summary
+	if !s.Undelivered() || s.OutputDrops != 1 || s.OutputErrors == 0 || res.OutputStats["http"].Dropped != 1 {
+		t.Fatalf("summary drops %d errors %d, http stats %+v; want 1 alert lost", s.OutputDrops, s.OutputErrors, res.OutputStats["http"])
+	}
+	mfs, err := met.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == metrics.LabelOutput && l.GetValue() == "http" {
+					got[mf.GetName()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if got[metrics.OutputDropsTotal] != 1 || got[metrics.OutputErrorsTotal] != float64(s.OutputErrors) {
+		t.Errorf("metrics %v; want %s 1 and %s %d", got, metrics.OutputDropsTotal, metrics.OutputErrorsTotal, s.OutputErrors)
+	}
+	if !strings.Contains(logBuf.String(), "connection refused") {
+		t.Errorf("log lacks the delivery error: %q", logBuf.String())
+	}
+}
+
+// syncWriter serializes writes from the outputs' goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

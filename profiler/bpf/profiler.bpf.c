@@ -264,6 +264,33 @@ struct {
 	__type(value, struct cgroup_state);
 } states SEC(".maps");
 
+/* Follow (`learn -- runc run ...`): a container runtime moves the container
+ * into a cgroup of its own. A migration requested by a task of a followed
+ * cgroup tracks its destination from that moment, in a slot user space
+ * reserved in a pool, and follows it in turn (podman -> conmon's cgroup ->
+ * runc -> the container's). */
+#define FOLLOW_SLOTS 8
+struct follow_pool {
+	/* Slots taken so far (may run past FOLLOW_SLOTS: those are lost). */
+	__u32 next;
+	__u32 slots[FOLLOW_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct follow_pool);
+} follow_pools SEC(".maps");
+
+/* Followed cgroup id -> its pool. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u32);
+} follow SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -443,6 +470,45 @@ SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(cgroup_attach_task, struct cgroup *dst, const char *path, struct task_struct *task,
 	     bool threadgroup)
 {
+	__sync_fetch_and_add(&generation, 1);
+
+	/* Follow: the task writing cgroup.procs (current) is in a followed
+	 * cgroup, so the destination is the container being placed. */
+	__u64 actor = bpf_get_current_cgroup_id();
+	__u32 *pool = bpf_map_lookup_elem(&follow, &actor);
+	if (!pool)
+		return 0;
+	__u64 id = dst->kn->id;
+	/* On a hybrid host the runtime joins every v1 hierarchy too: only a
+	 * move on the default (cgroup2) hierarchy is the container's cgroup.
+	 * The trace point fires once the task is moved, so its dfl_cgrp is
+	 * dst exactly then. */
+	if (id != task->cgroups->dfl_cgrp->kn->id)
+		return 0;
+	if (id == actor || bpf_map_lookup_elem(&follow, &id))
+		return 0;
+	__u32 pool_id = *pool;
+	struct follow_pool *fp = bpf_map_lookup_elem(&follow_pools, &pool_id);
+	if (!fp)
+		return 0;
+	__u32 n = __sync_fetch_and_add(&fp->next, 1);
+	if (n >= FOLLOW_SLOTS)
+		return 0;
+	__u32 slot = fp->slots[n];
+	struct cgroup_state *st = bpf_map_lookup_elem(&states, &slot);
+	if (!st)
+		return 0;
+	/* User space filled the slot's mode and flags when it reserved it. */
+	st->cgroup_id = id;
+	if (bpf_map_update_elem(&follow, &id, &pool_id, BPF_NOEXIST) ||
+	    bpf_map_update_elem(&tracked, &id, &slot, BPF_ANY))
+		return 0;
+	/* Found through the tracked hash: mark the index entry as shared
+	 * rather than claim it (user space owns the entries' other fields). */
+	__u32 h = id & (INDEX_SIZE - 1);
+	struct index_entry *e = bpf_map_lookup_elem(&cg_index, &h);
+	if (e)
+		__sync_fetch_and_or(&e->collide, 1);
 	__sync_fetch_and_add(&generation, 1);
 	return 0;
 }
