@@ -254,7 +254,15 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 	var scan *execScanner
 	if staticMode != StaticOff {
 		scan = newExecScanner(staticMode)
-		if kind == "command" {
+		if follow != nil {
+			scan.filteredOnly = true
+			scan.excludePath(target.Command[0])
+			scan.excludePath(follow.OCIRuntime())
+		}
+		// A followed container runtime command: the runtime is not the
+		// workload; its container's programs are read from the followed
+		// cgroups (scanFollowed).
+		if kind == "command" && follow == nil {
 			if path, err := exec.LookPath(target.Command[0]); err == nil {
 				scan.readPath(path)
 			}
@@ -314,17 +322,48 @@ func Learn(ctx context.Context, target Target, opts *LearnOptions) (_ *Result, e
 				}
 				if ev.Kind == EventFirstSeen && ev.CgroupID == cgid && ev.Nr >= 0 {
 					firstSeen.note(ev.Arch, ev.Nr, ev.Time)
-					if scan != nil { // a new call: maybe a new program
+					if scan != nil && follow == nil { // a new call: maybe a new program
 						scan.scanPID(int(ev.PID), true)
 					}
 				}
-				if ev.Kind == EventExec && ev.CgroupID == cgid && scan != nil {
+				if ev.Kind == EventExec && ev.CgroupID == cgid && scan != nil && follow == nil {
 					scan.exec(int(ev.PID), ev.Filename)
 				}
 			}
 		}()
 	}
 	defer func() { stopEvents(); evWG.Wait() }()
+
+	// scanStatic reads the programs running in the workload: the learned
+	// cgroup's, or for a followed container runtime command the followed
+	// containers' (their cgroups found by id under the cgroup2 mount).
+	followDirs := map[uint64]string{}
+	scanStatic := func() {
+		if follow == nil {
+			scan.scanCgroup(res.Cgroup)
+			return
+		}
+		ids, _, _, err := p.Followed(res.CgroupID)
+		if err != nil {
+			return
+		}
+		want := map[uint64]bool{}
+		for _, id := range ids {
+			if _, ok := followDirs[id]; !ok {
+				want[id] = true
+			}
+		}
+		if len(want) > 0 {
+			if mnt, err := cgroups.Mountpoint(); err == nil {
+				for id, dir := range cgroups.FindIDs(mnt, want, 100000) {
+					followDirs[id] = dir
+				}
+			}
+		}
+		for _, dir := range followDirs {
+			scan.scanCgroup(dir)
+		}
+	}
 
 	// Start the command inside the cgroup (clone3 CLONE_INTO_CGROUP), so it
 	// is tracked from its first instruction and cannot escape before exec.
@@ -403,7 +442,7 @@ loop:
 				return nil, err
 			}
 			if scan != nil {
-				scan.scanCgroup(res.Cgroup)
+				scanStatic()
 			}
 			if opts.UntilStable > 0 && lastCount > 0 && now.Sub(lastChange) >= opts.UntilStable {
 				res.Stop = StopStable
@@ -436,7 +475,7 @@ loop:
 	prov.Ended = now
 	report(now, true)
 	if scan != nil {
-		scan.scanCgroup(res.Cgroup)
+		scanStatic()
 	}
 	if cmd != nil && cmdDone != nil {
 		// The command outlived the session: kill everything in its cgroup.

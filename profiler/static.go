@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -84,6 +85,13 @@ func checkStatic(mode string) (string, error) {
 // making a new syscall is missed: Notes says sessions see what they poll.
 type execScanner struct {
 	libs bool
+	// filteredOnly reads only processes under a seccomp filter (a
+	// followed container runtime command's containers).
+	filteredOnly bool
+	// exclude are executables that are never the workload's (a followed
+	// command's runtime: runc is under the container's filter between
+	// installing it and exec'ing the entrypoint).
+	exclude map[[2]uint64]bool
 
 	mu    sync.Mutex
 	exe   map[int]string // pid -> last /proc/PID/exe link seen
@@ -106,6 +114,39 @@ func newExecScanner(mode string) *execScanner {
 		s.self = [2]uint64{st.Dev, st.Ino}
 	}
 	return s
+}
+
+// excludePath marks the executable at path (looked up on PATH) as never
+// the workload's.
+func (s *execScanner) excludePath(path string) {
+	if path == "" {
+		return
+	}
+	if p, err := exec.LookPath(path); err == nil {
+		path = p
+	}
+	var st unix.Stat_t
+	if unix.Stat(path, &st) == nil {
+		if s.exclude == nil {
+			s.exclude = map[[2]uint64]bool{}
+		}
+		s.exclude[[2]uint64{st.Dev, st.Ino}] = true
+	}
+}
+
+// hasSeccompFilter reports whether the process at proc (/proc/PID) runs
+// under a seccomp filter ("Seccomp:\t2" in its status).
+func hasSeccompFilter(proc string) bool {
+	b, err := os.ReadFile(proc + "/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Seccomp:"); ok {
+			return strings.TrimSpace(v) == "2"
+		}
+	}
+	return false
 }
 
 // readPath reads an executable by host path (the command, before it runs).
@@ -337,6 +378,12 @@ func (s *execScanner) scanPID(pid int, recheck bool) bool {
 	if same || strings.HasPrefix(link, "/memfd:") {
 		return true
 	}
+	// In a followed runtime command's cgroups the workload is what runs
+	// under the container's filter; the runtime's helpers there (podman's
+	// conmon) run without one. Learning records the same boundary.
+	if s.filteredOnly && !hasSeccompFilter(proc) {
+		return true
+	}
 	f, err := os.Open(proc + "/exe")
 	if err != nil {
 		return false
@@ -380,7 +427,7 @@ func (s *execScanner) read(f *os.File, name, root string, named bool) {
 	}
 	key := [2]uint64{st.Dev, st.Ino}
 	s.mu.Lock()
-	if s.files[key] || (key == s.self && !named) {
+	if s.files[key] || (key == s.self && !named) || s.exclude[key] {
 		s.mu.Unlock()
 		return
 	}

@@ -100,6 +100,27 @@ func ID(dir string) (uint64, error) {
 	return st.Ino, nil
 }
 
+// FindIDs walks the cgroup2 hierarchy under root (at most maxDirs
+// directories) for the directories whose ids are in want, and returns them
+// by id; ids not found are absent.
+func FindIDs(root string, want map[uint64]bool, maxDirs int) map[uint64]string {
+	found := map[uint64]string{}
+	n := 0
+	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if n++; n > maxDirs || len(found) == len(want) {
+			return filepath.SkipAll
+		}
+		if id, err := ID(p); err == nil && want[id] {
+			found[id] = p
+		}
+		return nil
+	})
+	return found
+}
+
 // OfPID returns the absolute cgroup2 directory of a process, from
 // /proc/PID/cgroup (the "0::" line).
 func OfPID(pid int) (string, error) {
