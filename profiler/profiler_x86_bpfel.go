@@ -61,6 +61,17 @@ type profilerIndexEntry struct {
 	Collide  uint32
 }
 
+type profilerNewCgroup struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Path     [256]int8
+}
+
+type profilerReleaseArgs struct {
+	_        structs.HostLayout
+	CgroupId uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -70,10 +81,16 @@ const (
 	profilerMapDrops             = "drops"
 	profilerMapEntered           = "entered"
 	profilerMapEvents            = "events"
+	profilerMapNewCgroups        = "new_cgroups"
+	profilerMapPending           = "pending"
+	profilerMapPendingStats      = "pending_stats"
+	profilerMapPendingZero       = "pending_zero"
 	profilerMapStates            = "states"
 	profilerMapTracked           = "tracked"
 	profilerProgBumpGeneration   = "bump_generation"
 	profilerProgCgroupAttachTask = "cgroup_attach_task"
+	profilerProgCgroupMkdir      = "cgroup_mkdir"
+	profilerProgReleasePending   = "release_pending"
 	profilerProgSchedProcessExec = "sched_process_exec"
 	profilerProgSchedProcessExit = "sched_process_exit"
 	profilerProgSchedProcessFork = "sched_process_fork"
@@ -81,7 +98,10 @@ const (
 	profilerProgSysExit          = "sys_exit"
 	profilerVarExitsAttached     = "exits_attached"
 	profilerVarGeneration        = "generation"
+	profilerVarHoldNew           = "hold_new"
+	profilerVarPendingBuckets    = "pending_buckets"
 	profilerVarUnusedEvent       = "unused_event"
+	profilerVarUnusedNewCgroup   = "unused_new_cgroup"
 )
 
 // loadProfiler returns the embedded CollectionSpec for profiler.
@@ -128,6 +148,8 @@ type profilerSpecs struct {
 type profilerProgramSpecs struct {
 	BumpGeneration   *ebpf.ProgramSpec `ebpf:"bump_generation"`
 	CgroupAttachTask *ebpf.ProgramSpec `ebpf:"cgroup_attach_task"`
+	CgroupMkdir      *ebpf.ProgramSpec `ebpf:"cgroup_mkdir"`
+	ReleasePending   *ebpf.ProgramSpec `ebpf:"release_pending"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
 	SchedProcessFork *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
@@ -139,22 +161,29 @@ type profilerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerMapSpecs struct {
-	CgIndex    *ebpf.MapSpec `ebpf:"cg_index"`
-	CpuCurrent *ebpf.MapSpec `ebpf:"cpu_current"`
-	Drops      *ebpf.MapSpec `ebpf:"drops"`
-	Entered    *ebpf.MapSpec `ebpf:"entered"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	States     *ebpf.MapSpec `ebpf:"states"`
-	Tracked    *ebpf.MapSpec `ebpf:"tracked"`
+	CgIndex      *ebpf.MapSpec `ebpf:"cg_index"`
+	CpuCurrent   *ebpf.MapSpec `ebpf:"cpu_current"`
+	Drops        *ebpf.MapSpec `ebpf:"drops"`
+	Entered      *ebpf.MapSpec `ebpf:"entered"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	NewCgroups   *ebpf.MapSpec `ebpf:"new_cgroups"`
+	Pending      *ebpf.MapSpec `ebpf:"pending"`
+	PendingStats *ebpf.MapSpec `ebpf:"pending_stats"`
+	PendingZero  *ebpf.MapSpec `ebpf:"pending_zero"`
+	States       *ebpf.MapSpec `ebpf:"states"`
+	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 }
 
 // profilerVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerVariableSpecs struct {
-	ExitsAttached *ebpf.VariableSpec `ebpf:"exits_attached"`
-	Generation    *ebpf.VariableSpec `ebpf:"generation"`
-	UnusedEvent   *ebpf.VariableSpec `ebpf:"unused_event"`
+	ExitsAttached   *ebpf.VariableSpec `ebpf:"exits_attached"`
+	Generation      *ebpf.VariableSpec `ebpf:"generation"`
+	HoldNew         *ebpf.VariableSpec `ebpf:"hold_new"`
+	PendingBuckets  *ebpf.VariableSpec `ebpf:"pending_buckets"`
+	UnusedEvent     *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedNewCgroup *ebpf.VariableSpec `ebpf:"unused_new_cgroup"`
 }
 
 // profilerObjects contains all objects after they have been loaded into the kernel.
@@ -177,13 +206,17 @@ func (o *profilerObjects) Close() error {
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerMaps struct {
-	CgIndex    *ebpf.Map `ebpf:"cg_index"`
-	CpuCurrent *ebpf.Map `ebpf:"cpu_current"`
-	Drops      *ebpf.Map `ebpf:"drops"`
-	Entered    *ebpf.Map `ebpf:"entered"`
-	Events     *ebpf.Map `ebpf:"events"`
-	States     *ebpf.Map `ebpf:"states"`
-	Tracked    *ebpf.Map `ebpf:"tracked"`
+	CgIndex      *ebpf.Map `ebpf:"cg_index"`
+	CpuCurrent   *ebpf.Map `ebpf:"cpu_current"`
+	Drops        *ebpf.Map `ebpf:"drops"`
+	Entered      *ebpf.Map `ebpf:"entered"`
+	Events       *ebpf.Map `ebpf:"events"`
+	NewCgroups   *ebpf.Map `ebpf:"new_cgroups"`
+	Pending      *ebpf.Map `ebpf:"pending"`
+	PendingStats *ebpf.Map `ebpf:"pending_stats"`
+	PendingZero  *ebpf.Map `ebpf:"pending_zero"`
+	States       *ebpf.Map `ebpf:"states"`
+	Tracked      *ebpf.Map `ebpf:"tracked"`
 }
 
 func (m *profilerMaps) Close() error {
@@ -193,6 +226,10 @@ func (m *profilerMaps) Close() error {
 		m.Drops,
 		m.Entered,
 		m.Events,
+		m.NewCgroups,
+		m.Pending,
+		m.PendingStats,
+		m.PendingZero,
 		m.States,
 		m.Tracked,
 	)
@@ -202,9 +239,12 @@ func (m *profilerMaps) Close() error {
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerVariables struct {
-	ExitsAttached *ebpf.Variable `ebpf:"exits_attached"`
-	Generation    *ebpf.Variable `ebpf:"generation"`
-	UnusedEvent   *ebpf.Variable `ebpf:"unused_event"`
+	ExitsAttached   *ebpf.Variable `ebpf:"exits_attached"`
+	Generation      *ebpf.Variable `ebpf:"generation"`
+	HoldNew         *ebpf.Variable `ebpf:"hold_new"`
+	PendingBuckets  *ebpf.Variable `ebpf:"pending_buckets"`
+	UnusedEvent     *ebpf.Variable `ebpf:"unused_event"`
+	UnusedNewCgroup *ebpf.Variable `ebpf:"unused_new_cgroup"`
 }
 
 // profilerPrograms contains all programs after they have been loaded into the kernel.
@@ -213,6 +253,8 @@ type profilerVariables struct {
 type profilerPrograms struct {
 	BumpGeneration   *ebpf.Program `ebpf:"bump_generation"`
 	CgroupAttachTask *ebpf.Program `ebpf:"cgroup_attach_task"`
+	CgroupMkdir      *ebpf.Program `ebpf:"cgroup_mkdir"`
+	ReleasePending   *ebpf.Program `ebpf:"release_pending"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
 	SchedProcessFork *ebpf.Program `ebpf:"sched_process_fork"`
@@ -224,6 +266,8 @@ func (p *profilerPrograms) Close() error {
 	return _ProfilerClose(
 		p.BumpGeneration,
 		p.CgroupAttachTask,
+		p.CgroupMkdir,
+		p.ReleasePending,
 		p.SchedProcessExec,
 		p.SchedProcessExit,
 		p.SchedProcessFork,

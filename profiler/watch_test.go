@@ -70,6 +70,9 @@ func runChild(mode string) int {
 	if rc := runExactChild(mode); rc >= 0 {
 		return rc
 	}
+	if rc := runPendingChild(mode); rc >= 0 {
+		return rc
+	}
 	switch mode {
 	case "deviate":
 		callDeviating(3)

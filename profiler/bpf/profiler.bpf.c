@@ -71,6 +71,9 @@ enum arch_index {
 enum mode {
 	MODE_LEARN = 1,
 	MODE_WATCH = 2,
+	/* A new cgroup held by cgroup_mkdir until user space classifies it
+	 * (hold_new): records seen (under a filter) and exec/SIGSYS events. */
+	MODE_PENDING = 3,
 };
 
 enum state_flag {
@@ -231,8 +234,69 @@ struct {
 	__type(value, __s64);
 } entered SEC(".maps");
 
+/* Holding new cgroups (node agent, Options.HoldNewCgroups).
+ *
+ * A container's cgroup is created by its runtime before any task of the
+ * container runs in it, but user space only learns which container it is
+ * (and which profile holds it) from the runtime's state, later. So with
+ * hold_new set, cgroup_mkdir on the cgroup2 hierarchy puts every new cgroup
+ * in `pending` (mode MODE_PENDING, FLAG_WAIT_SECCOMP) and tells user space
+ * on `new_cgroups`: from its first instruction the cgroup's seen set is
+ * recorded and its execs and SIGSYS deaths are events. User space then
+ * tracks it (Profiler.Adopt: inherits what was recorded, releases the
+ * pending entry) or releases it (not a container). Pending entries are
+ * bounded by the map's size; a cgroup that finds it full is counted in
+ * pending_stats[0] and not held (it is found by discovery as before).
+ *
+ * The untracked hot path is unchanged: current_state's memo answers as
+ * before; only a memo refresh whose index entry misses looks at
+ * pending_buckets[h] (a global, no helper) and, when a pending cgroup shares
+ * that bucket, does one hash lookup. */
+const volatile __u32 hold_new = 0;
+
+/* Number of pending cgroups per index bucket (cgroup id & (INDEX_SIZE-1)). */
+__u32 pending_buckets[INDEX_SIZE];
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, struct cgroup_state);
+} pending SEC(".maps");
+
+/* An all-zero state to insert pending entries from (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cgroup_state);
+} pending_zero SEC(".maps");
+
+/* [0]: new cgroups not held because `pending` was full; [1]: new-cgroup
+ * notices lost because new_cgroups was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} pending_stats SEC(".maps");
+
+#define CGROUP_PATH_MAX 256
+
+/* A cgroup held pending: its id and path (relative to the cgroup2 root). */
+struct new_cgroup {
+	__u64 cgroup_id;
+	char path[CGROUP_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} new_cgroups SEC(".maps");
+
 /* Force BTF for the event struct so bpf2go -type can generate it. */
 const struct event *unused_event __attribute__((unused));
+const struct new_cgroup *unused_new_cgroup __attribute__((unused));
 
 /* native_entry reports whether regs come from the 64-bit SYSCALL entry:
  * entry_SYSCALL_64 saves the return RIP (in RCX) as both ip and cx, and
@@ -317,6 +381,9 @@ static __always_inline struct cgroup_state *current_state(__u64 regs)
 		cg = t->cgroups->dfl_cgrp->kn->id;
 		slot = 0;
 		tr = lookup_slot(cg, &slot);
+		if (!tr && pending_buckets[cg & (INDEX_SIZE - 1)] &&
+		    bpf_map_lookup_elem(&pending, &cg))
+			tr = 2; /* pending: looked up by id below */
 		if (!(seq & 1) && __sync_val_compare_and_swap(&c->seq, seq, seq + 1) == seq) {
 			barrier();
 			c->regs = regs;
@@ -330,6 +397,10 @@ static __always_inline struct cgroup_state *current_state(__u64 regs)
 	}
 	if (!tr)
 		return 0;
+	if (tr == 2) {
+		struct cgroup_state *ps = bpf_map_lookup_elem(&pending, &cg);
+		return ps && ps->cgroup_id == cg ? ps : 0;
+	}
 	struct cgroup_state *st = bpf_map_lookup_elem(&states, &slot);
 	if (!st || st->cgroup_id != cg)
 		return 0;
@@ -372,6 +443,74 @@ SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(cgroup_attach_task, struct cgroup *dst, const char *path, struct task_struct *task,
 	     bool threadgroup)
 {
+	__sync_fetch_and_add(&generation, 1);
+	return 0;
+}
+
+static __always_inline void count_pending_stat(__u32 i)
+{
+	__u64 *n = bpf_map_lookup_elem(&pending_stats, &i);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* A cgroup was created. With hold_new, hold every new cgroup of the cgroup2
+ * hierarchy (the one bpf_get_current_cgroup_id() names) pending: its
+ * runtime creates it before putting the container's first task in, so
+ * nothing the container runs escapes. */
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	if (!hold_new)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (cgrp->root != t->cgroups->dfl_cgrp->root)
+		return 0; /* a cgroup v1 hierarchy (hybrid host) */
+	__u64 cg = cgrp->kn->id;
+	__u32 zero = 0;
+	struct cgroup_state *z = bpf_map_lookup_elem(&pending_zero, &zero);
+	if (!z)
+		return 0;
+	if (bpf_map_update_elem(&pending, &cg, z, BPF_NOEXIST)) {
+		count_pending_stat(0); /* full (or an id seen twice) */
+		return 0;
+	}
+	struct cgroup_state *st = bpf_map_lookup_elem(&pending, &cg);
+	if (!st)
+		return 0;
+	st->mode = MODE_PENDING;
+	st->flags = FLAG_WAIT_SECCOMP;
+	barrier();
+	st->cgroup_id = cg;
+	__sync_fetch_and_add(&pending_buckets[cg & (INDEX_SIZE - 1)], 1);
+	__sync_fetch_and_add(&generation, 1);
+
+	struct new_cgroup *n = bpf_ringbuf_reserve(&new_cgroups, sizeof(*n), 0);
+	if (!n) {
+		count_pending_stat(1);
+		return 0;
+	}
+	n->cgroup_id = cg;
+	bpf_probe_read_kernel_str(n->path, sizeof(n->path), path);
+	bpf_ringbuf_submit(n, 0); /* rare: wake the reader */
+	return 0;
+}
+
+struct release_args {
+	__u64 cgroup_id;
+};
+
+/* release_pending is run by user space (BPF_PROG_RUN) to drop a pending
+ * cgroup: classified (then tracked in `states`) or not a container. */
+SEC("syscall")
+int release_pending(struct release_args *ctx)
+{
+	__u64 cg = ctx->cgroup_id;
+
+	if (bpf_map_delete_elem(&pending, &cg))
+		return 1;
+	__sync_fetch_and_sub(&pending_buckets[cg & (INDEX_SIZE - 1)], 1);
 	__sync_fetch_and_add(&generation, 1);
 	return 0;
 }
@@ -601,7 +740,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 		return 0;
 	if (st->flags & FLAG_WAIT_EXEC)
 		__sync_fetch_and_and(&st->flags, ~(__u32)FLAG_WAIT_EXEC);
-	if (st->mode != MODE_WATCH)
+	if (st->mode != MODE_WATCH && st->mode != MODE_PENDING)
 		return 0;
 
 	struct event *e = reserve(EVENT_EXEC, st->cgroup_id);
@@ -620,7 +759,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 {
 	struct cgroup_state *st = current_state(current_regs());
 
-	if (!st || st->mode != MODE_WATCH)
+	if (!st || (st->mode != MODE_WATCH && st->mode != MODE_PENDING))
 		return 0;
 	int code = p->exit_code;
 	if ((code & 0x7f) != SIGSYS)
