@@ -66,6 +66,33 @@ func ListContainers(roots []string) []*Container {
 	return out
 }
 
+// InRoots reports whether a runtime under roots (nil means
+// DefaultContainerRoots) has a state directory for container id: <root>/<id>
+// (runc, crun) or <root>/<namespace>/<id> (containerd). It looks at names
+// only: a runtime creates the directory before the container's cgroup and
+// removes it after, so it names a container whose state is still being
+// written or is already half removed.
+func InRoots(id string, roots []string) bool {
+	if id == "" || strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
+		return false
+	}
+	if roots == nil {
+		roots = DefaultContainerRoots
+	}
+	for _, root := range roots {
+		if fi, err := os.Stat(filepath.Join(root, id)); err == nil && fi.IsDir() {
+			return true
+		}
+		ents, _ := os.ReadDir(root)
+		for _, e := range ents {
+			if fi, err := os.Stat(filepath.Join(root, e.Name(), id)); e.IsDir() && err == nil && fi.IsDir() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ResolveContainer finds the container with id, or the only one whose id
 // starts with id, under roots (nil means DefaultContainerRoots). It returns
 // ErrUnknownTarget when none matches and ErrAmbiguous when several do.

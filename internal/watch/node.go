@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,6 +21,7 @@ import (
 	"github.com/sysward/sysward/detector"
 	"github.com/sysward/sysward/enforcer"
 	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/procinfo"
 	"github.com/sysward/sysward/profiler"
 	"github.com/sysward/sysward/profiles"
 )
@@ -54,6 +56,32 @@ type NodeOptions struct {
 	Internal detector.AlertSink
 	// Hostname for internal alerts.
 	Hostname string
+	// PendingGrace is how long a cgroup the kernel holds pending
+	// (profiler.Options.HoldNewCgroups) may stay unmatched by any
+	// container before it is released as no container (0: 5 s).
+	PendingGrace time.Duration
+}
+
+// PendingRule is the rule name of the internal alert raised when new
+// cgroups could not be held from their creation (the pending map was full):
+// what such a container ran before discovery found it was not seen.
+const PendingRule = "sysward pending cgroups overflow"
+
+// fastPoll is the discovery interval while a held cgroup is unmatched: a
+// runtime writes its state within milliseconds of creating the cgroup, and
+// a one-shot container may be gone (state and all) soon after.
+const fastPoll = 10 * time.Millisecond
+
+// pendingCgroup is a new cgroup the kernel holds until it is matched to a
+// container or released.
+type pendingCgroup struct {
+	path   string // relative to the cgroup2 mount
+	since  time.Time
+	goneAt time.Time // when a pass first found its directory gone
+	// container is the container its path names, when that is certain:
+	// a runtime's own naming, or an id a runtime root had a directory for
+	// when the cgroup was created.
+	container string
 }
 
 // NodeContainer is a container a Node tracks.
@@ -89,6 +117,12 @@ type Node struct {
 	indexKey  string            // fingerprint of ProfilesDir when index was built
 	badLogged map[string]string // profile path -> fingerprint already warned about
 	capWarned bool
+
+	pending   map[uint64]*pendingCgroup // held by the kernel, not matched yet
+	poke      chan struct{}             // a new cgroup or a held event: look now
+	adopted   uint64                    // containers tracked since NewNode
+	overflows uint64                    // pending overflows already reported
+	lastPass  atomic.Int64              // unix nanos of the last finished Sync
 }
 
 // NewNode prepares a Node over w. w should be loaded with the exit hooks
@@ -100,36 +134,101 @@ func NewNode(w *Watcher, opts NodeOptions) *Node {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
+	if opts.PendingGrace <= 0 {
+		opts.PendingGrace = 5 * time.Second
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{w: w, opts: opts, log: log, containers: map[string]*NodeContainer{},
-		index: map[string]string{}, badLogged: map[string]string{}}
+	n := &Node{w: w, opts: opts, log: log, containers: map[string]*NodeContainer{},
+		index: map[string]string{}, badLogged: map[string]string{},
+		pending: map[uint64]*pendingCgroup{}, poke: make(chan struct{}, 1)}
+	n.lastPass.Store(time.Now().UnixNano())
+	return n
 }
 
 // Run calls Sync every Interval until ctx is done; it returns nil then. A
-// failing pass is logged and retried at the next tick.
+// failing pass is logged and retried at the next tick. While a held cgroup
+// is unmatched it runs every few milliseconds, and at once when poked
+// (NotePending, Poke).
 func (n *Node) Run(ctx context.Context) error {
 	t := time.NewTicker(n.opts.Interval)
 	defer t.Stop()
+	fast := time.NewTimer(fastPoll)
+	defer fast.Stop()
 	for {
 		if err := n.Sync(); err != nil {
 			n.log.Warn("container discovery", "err", err)
+		}
+		n.mu.Lock()
+		waiting := len(n.pending) > 0
+		n.mu.Unlock()
+		var fastC <-chan time.Time
+		if waiting {
+			fast.Reset(fastPoll)
+			fastC = fast.C
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-n.poke:
+		case <-fastC:
 		}
 	}
+}
+
+// NotePending records a cgroup the kernel holds from its creation
+// (profiler.ReadNewCgroup) and makes Run look for its container at once.
+func (n *Node) NotePending(c profiler.NewCgroup) {
+	pc := &pendingCgroup{path: c.Path, since: time.Now()}
+	// The runtime's state directory exists now, if ever: it is made
+	// before the cgroup and removed after it.
+	if ct := procinfo.ParseCgroupPath(c.Path); ct.ID != "" && (!ct.Ambiguous || profiler.InRoots(ct.ID, n.opts.Roots)) {
+		pc.container = ct.ID
+	}
+	n.mu.Lock()
+	if _, ok := n.pending[c.ID]; !ok {
+		n.pending[c.ID] = pc
+	}
+	n.mu.Unlock()
+	n.Poke()
+}
+
+// Poke makes Run make a pass now (a held cgroup ran something). It never
+// blocks.
+func (n *Node) Poke() {
+	select {
+	case n.poke <- struct{}{}:
+	default:
+	}
+}
+
+// LastPass is when the last discovery pass finished.
+func (n *Node) LastPass() time.Time { return time.Unix(0, n.lastPass.Load()) }
+
+// Adopted is how many containers the Node started tracking since NewNode
+// (each counted once, however short it lived).
+func (n *Node) Adopted() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.adopted
 }
 
 // Sync makes one discovery pass: it refreshes the profile index if
 // ProfilesDir changed, tracks containers not yet tracked (up to the cap)
 // and untracks those that are gone.
 func (n *Node) Sync() error {
+	defer func() { n.lastPass.Store(time.Now().UnixNano()) }()
 	n.refreshIndex()
+	n.mu.Lock()
+	byPath := make(map[string]uint64, len(n.pending))
+	for id, pc := range n.pending {
+		byPath[pc.path] = id
+	}
+	n.mu.Unlock()
+	mnt, _ := cgroups.Mountpoint()
 	live := profiler.ListContainers(n.opts.Roots)
 	seen := make(map[string]bool, len(live))
 	var errs []error
@@ -142,7 +241,11 @@ func (n *Node) Sync() error {
 		n.mu.Unlock()
 		id, err := cgroups.ID(c.Cgroup)
 		if err != nil {
-			continue // gone while we looked
+			// Gone while we looked; a held cgroup is matched by its path.
+			rel := "/" + strings.TrimPrefix(strings.TrimPrefix(c.Cgroup, mnt), "/")
+			if id = byPath[rel]; id == 0 || old != nil {
+				continue
+			}
 		}
 		if old != nil {
 			if old.CgroupID == id {
@@ -170,13 +273,115 @@ func (n *Node) Sync() error {
 	warn := skipped > 0 && !n.capWarned
 	n.capWarned = skipped > 0
 	n.mu.Unlock()
+	n.settlePending(mnt)
 	for _, nc := range gone {
 		n.forget(nc)
 	}
 	if warn {
 		n.warnCap(skipped)
 	}
+	n.checkOverflow()
 	return errors.Join(errs...)
+}
+
+// settlePending decides the held cgroups no live container matched: one
+// still there waits up to PendingGrace, then is released; one that is gone
+// is a container only if it ran something and its path names a container
+// (pendingCgroup.container). Those
+// are tracked as containers without a known profile, so what they did is
+// judged and alerted on (they are forgotten at the next pass); the others
+// are released.
+func (n *Node) settlePending(mnt string) {
+	type cand struct {
+		id uint64
+		pc *pendingCgroup
+	}
+	var todo []cand
+	n.mu.Lock()
+	for id, pc := range n.pending {
+		if nc := n.byCgroupLocked(id); nc != nil {
+			delete(n.pending, id) // matched by this pass
+			continue
+		}
+		todo = append(todo, cand{id, pc})
+	}
+	n.mu.Unlock()
+	for _, c := range todo {
+		_, err := os.Stat(filepath.Join(mnt, c.pc.path))
+		alive := err == nil
+		if alive && time.Since(c.pc.since) < n.opts.PendingGrace {
+			continue
+		}
+		if !alive {
+			// Its tasks ran before the directory could go: wait until
+			// the Watcher has handled every event queued by then.
+			n.mu.Lock()
+			if c.pc.goneAt.IsZero() {
+				c.pc.goneAt = time.Now()
+			}
+			goneAt := c.pc.goneAt
+			n.mu.Unlock()
+			if !n.w.Drained().After(goneAt) {
+				continue
+			}
+		}
+		n.mu.Lock()
+		delete(n.pending, c.id)
+		n.mu.Unlock()
+		id := c.pc.container
+		if alive {
+			id = "" // no runtime of ours lists it: not ours to watch
+		}
+		if id == "" || n.w.Held(c.id) == 0 {
+			if err := n.w.Release(c.id); err != nil {
+				n.log.Warn("releasing pending cgroup", "cgroup", c.pc.path, "err", err)
+			}
+			continue
+		}
+		n.log.Warn("container gone before its runtime state was read: watched without its profile",
+			"container", id, "cgroup", c.pc.path)
+		if err := n.add(&profiler.Container{ID: id, Cgroup: filepath.Join(mnt, c.pc.path)}, c.id); err != nil {
+			n.log.Warn("container discovery", "err", err)
+			_ = n.w.Release(c.id)
+		}
+	}
+}
+
+// byCgroupLocked is the tracked container of cgroup id, nil if none.
+func (n *Node) byCgroupLocked(id uint64) *NodeContainer {
+	for _, nc := range n.containers {
+		if nc.CgroupID == id {
+			return nc
+		}
+	}
+	return nil
+}
+
+// checkOverflow raises an internal alert when new cgroups were not held
+// because the kernel's pending map was full.
+func (n *Node) checkOverflow() {
+	st, err := n.w.prof.PendingStats()
+	if err != nil {
+		return
+	}
+	n.mu.Lock()
+	prev := n.overflows
+	n.overflows = st.Overflows
+	n.mu.Unlock()
+	if st.Overflows <= prev {
+		return
+	}
+	msg := fmt.Sprintf("New cgroups not held from their creation: %d (%d in total); the pending map is full, so what those containers run before discovery finds them is not seen", st.Overflows-prev, st.Overflows)
+	n.log.Warn(msg)
+	if n.opts.Internal == nil {
+		return
+	}
+	n.opts.Internal.Send(&detector.Alert{
+		Time: time.Now(), Rule: PendingRule, Priority: detector.PriorityWarning, Source: "internal",
+		Hostname: n.opts.Hostname, Output: msg,
+		OutputFields: map[string]any{"sysward.pending_overflows": st.Overflows - prev, "sysward.pending_overflows_total": st.Overflows},
+		Tags:         []string{"sysward", "internal"},
+	})
 }
 
 // add tracks one container, held to its profile when one under ProfilesDir
@@ -206,6 +411,8 @@ func (n *Node) add(c *profiler.Container, cgroupID uint64) error {
 	}
 	n.mu.Lock()
 	n.containers[c.ID] = nc
+	n.adopted++
+	delete(n.pending, cgroupID)
 	n.mu.Unlock()
 	n.log.Info("tracking container", "container", c.ID, "cgroup", c.Cgroup, "profile", nc.Profile, "mode", nc.Mode)
 	return nil

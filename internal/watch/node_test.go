@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -126,7 +128,7 @@ func TestNodeAllContainers(t *testing.T) {
 	}
 	a := startRunc(t, root, gatedScript("sync"), func(s *specs.Spec) { s.Linux.Seccomp = seccompA })
 
-	prof, err := profiler.Load(&profiler.Options{Watch: true})
+	prof, err := profiler.Load(&profiler.Options{Watch: true, HoldNewCgroups: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,8 @@ func TestNodeAllContainers(t *testing.T) {
 		t.Fatalf("container A %+v, want profile %s in enforce mode", ca, inst.Path)
 	}
 
-	// B starts after the watch began and must be picked up within ~2 s.
+	// B starts after the watch began: held from its cgroup's creation, it is
+	// tracked as soon as its runtime state names it.
 	// The nested shell by path: busybox runs a bare "sh -c" in-process.
 	b := startRunc(t, root, gatedScript(`/bin/sh -c "echo nested"`), nil)
 	started := time.Now()
@@ -362,5 +365,125 @@ func TestNodeCap(t *testing.T) {
 	}
 	if as := detailed(out.alerts(t), CapRule); len(as) != 1 || as[0].field("sysward.containers_skipped") != "1" {
 		t.Errorf("cap alerts %+v, want exactly one", as)
+	}
+}
+
+// logIDs collects the container ids of the Node's "tracking container" log
+// lines: the agent's own record of what it watched.
+type logIDs struct {
+	mu  sync.Mutex
+	ids map[string]bool
+	buf []byte
+	all strings.Builder
+}
+
+func (l *logIDs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	l.all.Write(p)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		var rec struct {
+			Msg       string `json:"msg"`
+			Container string `json:"container"`
+		}
+		if json.Unmarshal(l.buf[:i], &rec) == nil && rec.Msg == "tracking container" {
+			l.ids[rec.Container] = true
+		}
+		l.buf = l.buf[i+1:]
+	}
+}
+
+func (l *logIDs) has(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ids[id]
+}
+
+// TestNodeOneShotContainers: 30 one-shot runc containers started back to
+// back while the node agent runs are each tracked (the agent's log names
+// every one), though most are gone long before a discovery pass would
+// see them; the one whose entrypoint runs a nested shell at once raises
+// "Shell spawned in workload" naming it, and nothing else alerts.
+func TestNodeOneShotContainers(t *testing.T) {
+	requireWatch(t)
+	testutil.Require(t, testutil.Runc)
+	root := t.TempDir()
+	plain := testutil.BusyboxBundle(t, []string{"sh", "-c", "echo one-shot"}, nil)
+	nested := testutil.BusyboxBundle(t, []string{"sh", "-c", `/bin/sh -c "echo nested"; echo done`}, nil)
+
+	out := &lines{}
+	logs := &logIDs{ids: map[string]bool{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	nodes := make(chan *Node, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := NodeSession(ctx, Config{Rules: testRules(t), Format: output.FormatJSON, Stdout: out, Stderr: &strings.Builder{}, DedupWindow: -1},
+			NodeOptions{Roots: []string{root}, Logger: slog.New(slog.NewJSONHandler(logs, nil))}, func(n *Node) { nodes <- n })
+		done <- err
+	}()
+	select {
+	case <-nodes:
+	case err := <-done:
+		t.Fatalf("node session: %v", err)
+	}
+
+	const n = 30
+	base := testutil.ContainerID(t)
+	var ids []string
+	shellID := ""
+	for i := 0; i < n; i++ {
+		id := base + "-" + strconv.Itoa(i)
+		bundle := plain
+		if i == n/2 {
+			bundle, shellID = nested, id
+		}
+		ids = append(ids, id)
+		cmd := exec.Command("runc", "--root", root, "run", "--bundle", bundle, id)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("runc run %s: %v: %s", id, err, out)
+		}
+		_ = exec.Command("runc", "--root", root, "delete", "--force", id).Run()
+	}
+	const shell = "Shell spawned in workload"
+	if !waitFor(10*time.Second, func() bool {
+		for _, id := range ids {
+			if !logs.has(id) {
+				return false
+			}
+		}
+		return len(detailed(out.alerts(t), shell)) > 0
+	}) {
+		var missed []string
+		for _, id := range ids {
+			if !logs.has(id) {
+				missed = append(missed, id)
+			}
+		}
+		logs.mu.Lock()
+		t.Logf("agent log:\n%s", logs.all.String())
+		logs.mu.Unlock()
+		t.Fatalf("%d of %d one-shot containers never tracked: %v; alerts %+v", len(missed), n, missed, out.alerts(t))
+	}
+	time.Sleep(300 * time.Millisecond) // late alerts
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("node session: %v", err)
+	}
+	as := out.alerts(t)
+	sh := detailed(as, shell)
+	if len(sh) != 1 || sh[0].field("sysward.workload") != shellID || !strings.Contains(sh[0].Output, "container_id="+shellID) ||
+		sh[0].field("proc.pname") != "sh" {
+		t.Errorf("shell alerts %+v, want one for %s with parent sh", sh, shellID)
+	}
+	for _, a := range as {
+		if a.Rule != shell {
+			t.Errorf("unexpected alert %+v", a)
+		}
 	}
 }
