@@ -31,6 +31,7 @@ func watchFlags() []cli.Flag {
 		&cli.StringFlag{Name: "outputs", Usage: "outputs `FILE` (YAML: stdout, file, http, program, dedup, queue_size; see deploy/configmap.yaml); replaces --http-url, --no-stdout and --dedup-window"},
 		&cli.BoolFlag{Name: "no-stdout", Usage: "do not print alerts on stdout (with --http-url)"},
 		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR` (e.g. 127.0.0.1:9376)"},
+		&cli.DurationFlag{Name: "health-stall", Value: watch.DefaultStallAfter, Usage: "/healthz answers 503 (with the reason) once the kernel event reader, container discovery or an output holding queued alerts has made no progress for `D`"},
 		&cli.StringFlag{Name: "record", Usage: "record every event as JSONL to `FILE` (replay: sysward rules test --events FILE)"},
 		&cli.StringFlag{Name: "min-priority", Usage: "only rules at least as severe as `PRIORITY` (e.g. warning)"},
 		&cli.DurationFlag{Name: "dedup-window", Value: watch.DefaultDedupWindow, Usage: "repeats of an alert (same rule, workload, syscall) within `D` are counted into one summary alert; 0 off"},
@@ -145,7 +146,10 @@ func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.
 	cfg := watch.Config{Profile: p, ProfileName: path, Mode: mode,
 		HTTPURL: c.String("http-url"), NoStdout: c.Bool("no-stdout"), MetricsAddr: c.String("metrics-addr"),
 		Record: c.String("record"), MinPriority: c.String("min-priority"), FirstOnly: c.Bool("first-only"),
-		Stdout: c.App.Writer, Stderr: c.App.ErrWriter}
+		Stdout: c.App.Writer, Stderr: c.App.ErrWriter, StallAfter: c.Duration("health-stall")}
+	if cfg.StallAfter <= 0 {
+		return cfg, usagef("--health-stall: %v is not a positive duration", cfg.StallAfter)
+	}
 	f, err := output.ParseFormat(c.String("format"))
 	if err != nil {
 		return cfg, usagef("--format: %v", err)

@@ -123,6 +123,8 @@ type Node struct {
 	adopted   uint64                    // containers tracked since NewNode
 	overflows uint64                    // pending overflows already reported
 	lastPass  atomic.Int64              // unix nanos of the last finished Sync
+
+	beforePass func() // tests: stall discovery (set before Run starts)
 }
 
 // NewNode prepares a Node over w. w should be loaded with the exit hooks
@@ -220,6 +222,9 @@ func (n *Node) Adopted() uint64 {
 // ProfilesDir changed, tracks containers not yet tracked (up to the cap)
 // and untracks those that are gone.
 func (n *Node) Sync() error {
+	if n.beforePass != nil {
+		n.beforePass()
+	}
 	defer func() { n.lastPass.Store(time.Now().UnixNano()) }()
 	n.refreshIndex()
 	n.mu.Lock()

@@ -82,6 +82,12 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	}
 	node = NewNode(w, nopts)
 	defer node.Close()
+	h := newHealth(cfg.StallAfter, w.LastBeat, disp.Outputs)
+	h.pass, h.every = node.LastPass, node.opts.Interval
+	met.SetHealth(h.check)
+	stopHealth := make(chan struct{})
+	go h.run(stopHealth)
+	defer close(stopHealth)
 	skipped := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sysward_containers_untracked",
 		Help: "Running containers not watched because of --max-containers."}, func() float64 { return float64(node.Skipped()) })
 	if err := met.Registry().Register(skipped); err == nil {

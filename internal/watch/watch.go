@@ -142,6 +142,8 @@ type Watcher struct {
 	// held events.
 	engMu sync.Mutex
 	ev    detector.Event // reused per event; Run is single-goroutine
+
+	beforeRead atomic.Pointer[func()] // tests: stall the reader
 }
 
 type watched struct {
@@ -383,6 +385,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for {
 		// Come back at least every beatInterval, so that LastBeat shows
 		// the reader alive when no events come.
+		if f := w.beforeRead.Load(); f != nil {
+			(*f)()
+		}
 		start := time.Now()
 		rctx, cancel := context.WithTimeout(ctx, beatInterval)
 		ev, err := w.prof.ReadEvent(rctx)
