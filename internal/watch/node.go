@@ -119,6 +119,7 @@ type Node struct {
 	capWarned bool
 
 	pending   map[uint64]*pendingCgroup // held by the kernel, not matched yet
+	goneAt    map[string]time.Time      // tracked containers found gone, when
 	poke      chan struct{}             // a new cgroup or a held event: look now
 	adopted   uint64                    // containers tracked since NewNode
 	overflows uint64                    // pending overflows already reported
@@ -145,7 +146,7 @@ func NewNode(w *Watcher, opts NodeOptions) *Node {
 	}
 	n := &Node{w: w, opts: opts, log: log, containers: map[string]*NodeContainer{},
 		index: map[string]string{}, badLogged: map[string]string{},
-		pending: map[uint64]*pendingCgroup{}, poke: make(chan struct{}, 1)}
+		pending: map[uint64]*pendingCgroup{}, goneAt: map[string]time.Time{}, poke: make(chan struct{}, 1)}
 	n.lastPass.Store(time.Now().UnixNano())
 	return n
 }
@@ -159,26 +160,45 @@ func (n *Node) Run(ctx context.Context) error {
 	defer t.Stop()
 	fast := time.NewTimer(fastPoll)
 	defer fast.Stop()
+	full := true
 	for {
-		if err := n.Sync(); err != nil {
+		if err := n.sync(full); err != nil {
 			n.log.Warn("container discovery", "err", err)
 		}
-		n.mu.Lock()
-		waiting := len(n.pending) > 0
-		n.mu.Unlock()
 		var fastC <-chan time.Time
-		if waiting {
+		if n.awaiting() {
 			fast.Reset(fastPoll)
 			fastC = fast.C
 		}
+		full = false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			full = true
 		case <-n.poke:
 		case <-fastC:
 		}
 	}
+}
+
+// fastWindow is how long after its creation a held cgroup whose path names
+// a container is looked for every fastPoll; later (or when its path names
+// none) it waits for the regular passes, so a host making many cgroups does
+// not keep discovery busy.
+const fastWindow = time.Second
+
+// awaiting reports whether a held cgroup that looks like a container is
+// young enough to be looked for every fastPoll.
+func (n *Node) awaiting() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, pc := range n.pending {
+		if pc.container != "" && time.Since(pc.since) < fastWindow {
+			return true
+		}
+	}
+	return false
 }
 
 // NotePending records a cgroup the kernel holds from its creation
@@ -221,12 +241,20 @@ func (n *Node) Adopted() uint64 {
 // Sync makes one discovery pass: it refreshes the profile index if
 // ProfilesDir changed, tracks containers not yet tracked (up to the cap)
 // and untracks those that are gone.
-func (n *Node) Sync() error {
+func (n *Node) Sync() error { return n.sync(true) }
+
+// sync is one pass; a quick one (looking for a held cgroup's container)
+// refreshes the profile index only when it has a container to add.
+func (n *Node) sync(full bool) error {
 	if n.beforePass != nil {
 		n.beforePass()
 	}
 	defer func() { n.lastPass.Store(time.Now().UnixNano()) }()
-	n.refreshIndex()
+	indexed := false
+	if full {
+		n.refreshIndex()
+		indexed = true
+	}
 	n.mu.Lock()
 	byPath := make(map[string]uint64, len(n.pending))
 	for id, pc := range n.pending {
@@ -263,15 +291,32 @@ func (n *Node) Sync() error {
 			skipped++
 			continue
 		}
+		if !indexed { // a profile may have been installed just before it
+			n.refreshIndex()
+			indexed = true
+		}
 		if err := n.add(c, id); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	// A container found gone is forgotten once the Watcher has handled
+	// every event queued by then: a short-lived one's exec is still in the
+	// ring buffer when its runtime state disappears.
+	now, drained := time.Now(), n.w.Drained()
 	n.mu.Lock()
 	var gone []*NodeContainer
 	for id, nc := range n.containers {
-		if !seen[id] {
+		if seen[id] {
+			delete(n.goneAt, id)
+			continue
+		}
+		at, ok := n.goneAt[id]
+		if !ok {
+			n.goneAt[id], at = now, now
+		}
+		if drained.After(at) {
 			gone = append(gone, nc)
+			delete(n.goneAt, id)
 		}
 	}
 	n.skipped = skipped
@@ -281,6 +326,9 @@ func (n *Node) Sync() error {
 	n.settlePending(mnt)
 	for _, nc := range gone {
 		n.forget(nc)
+	}
+	if full {
+		n.w.pruneHeld(2 * n.opts.PendingGrace)
 	}
 	if warn {
 		n.warnCap(skipped)

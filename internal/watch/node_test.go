@@ -465,6 +465,8 @@ func TestNodeOneShotContainers(t *testing.T) {
 				missed = append(missed, id)
 			}
 		}
+		cancel()
+		<-done
 		logs.mu.Lock()
 		t.Logf("agent log:\n%s", logs.all.String())
 		logs.mu.Unlock()

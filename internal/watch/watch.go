@@ -112,6 +112,7 @@ const maxHeldCgroups = 4096
 type heldCgroup struct {
 	events  []detector.Event
 	dropped int
+	since   time.Time
 }
 
 // Watcher turns the kernel's events about watched workloads into enriched
@@ -137,6 +138,7 @@ type Watcher struct {
 	heldDropped uint64                 // held events not kept (bounds)
 	beat        atomic.Int64           // unix nanos Run last came back from the ring buffer
 	drained     atomic.Int64           // unix nanos before which every event was handled (Drained)
+	running     atomic.Bool            // Run is reading
 
 	// engMu serialises Engine.Process between Run and Add's replay of
 	// held events.
@@ -335,6 +337,19 @@ func (w *Watcher) Release(cgroupID uint64) error {
 	return nil
 }
 
+// pruneHeld drops the events held longer than maxAge: of cgroups that
+// were released, or whose container was forgotten, before their last
+// events were read.
+func (w *Watcher) pruneHeld(maxAge time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, h := range w.held {
+		if time.Since(h.since) > maxAge {
+			delete(w.held, id)
+		}
+	}
+}
+
 // Held reports how many events are held for a cgroup not added yet.
 func (w *Watcher) Held(cgroupID uint64) int {
 	w.mu.Lock()
@@ -382,6 +397,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	defer close(done)
 	go w.watchDrops(ctx, done)
+	w.running.Store(true)
+	defer w.running.Store(false)
 	for {
 		// Come back at least every beatInterval, so that LastBeat shows
 		// the reader alive when no events come.
@@ -419,7 +436,12 @@ const drainSkew = 10 * time.Millisecond
 // Drained is a time before which every kernel event has been handled: a
 // cgroup found gone at t has had all its events handled once Drained is
 // after t.
-func (w *Watcher) Drained() time.Time { return time.Unix(0, w.drained.Load()) }
+func (w *Watcher) Drained() time.Time {
+	if !w.running.Load() {
+		return time.Now() // nobody reads: nothing is in hand
+	}
+	return time.Unix(0, w.drained.Load())
+}
 
 // beatInterval is how often an idle Run comes back from the ring buffer.
 const beatInterval = 100 * time.Millisecond
@@ -612,7 +634,7 @@ func (w *Watcher) hold(cgroupID uint64, ev *detector.Event) bool {
 			w.mu.Unlock()
 			return true
 		}
-		h = &heldCgroup{}
+		h = &heldCgroup{since: time.Now()}
 		w.held[cgroupID] = h
 	}
 	if len(h.events) < MaxHeldEvents {
