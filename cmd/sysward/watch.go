@@ -76,8 +76,11 @@ exit a summary goes to stderr: every syscall outside the profile (from the
 kernel bitmap, complete even if events were dropped), counts, and drops.
 To enforce and watch in one step: sysward run --profile FILE --watch -- CMD.
 
-Node agent (--all-containers, what the DaemonSet runs): every second the
-runtime state roots are scanned. Each new container's cgroup is tracked; its
+Node agent (--all-containers, what the DaemonSet runs): every new cgroup is
+held by the kernel from its creation, so a container is watched from its
+first instruction (a shell its entrypoint starts at once alerts, however
+short-lived the container); the runtime state roots are read at once and
+every second to tell which container it is. Each container's cgroup is tracked; its
 bundle's linux.seccomp is hashed like "sysward profile install" names files,
 and a profile under --profiles-dir with that hash becomes its profile
 (sysward.profile is the file; enforce/complain/watch from its actions). A
