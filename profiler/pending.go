@@ -115,6 +115,36 @@ func (p *Profiler) Pending() (map[uint64]*State, error) {
 	return out, nil
 }
 
+// PendingIDs lists the ids of the cgroups held pending now (keys only: a
+// sweep for holds whose notice was lost).
+func (p *Profiler) PendingIDs() ([]uint64, error) {
+	if p.ncRd == nil {
+		return nil, ErrNotHolding
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	var ids []uint64
+	var key, next uint64
+	var prev any // nil: start from the first key
+	for {
+		if err := p.objs.Pending.NextKey(prev, &next); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				return ids, nil
+			}
+			return ids, fmt.Errorf("listing pending cgroups: %w", err)
+		}
+		ids = append(ids, next)
+		key = next
+		prev = &key
+		if len(ids) > int(p.objs.Pending.MaxEntries()) {
+			return ids, nil // keys deleted under the walk restarted it
+		}
+	}
+}
+
 // Release drops the pending hold of cgroupID (not a container, or gone).
 // ErrNotTracked when it is not pending.
 func (p *Profiler) Release(cgroupID uint64) error {

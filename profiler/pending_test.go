@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,6 +90,10 @@ func TestHoldNewCgroup(t *testing.T) {
 	}
 	if st := held[id]; st == nil || st.Mode != ModePending {
 		t.Fatalf("pending %v: cgroup %d not held", held, id)
+	}
+	ids, err := p.PendingIDs()
+	if err != nil || !slices.Contains(ids, id) {
+		t.Fatalf("PendingIDs %v, %v: want %d among them", ids, err, id)
 	}
 
 	// The first task of the cgroup: nothing was tracked by user space.

@@ -211,7 +211,7 @@ func (n *Node) NotePending(c profiler.NewCgroup) {
 		pc.container = ct.ID
 	}
 	n.mu.Lock()
-	if _, ok := n.pending[c.ID]; !ok {
+	if old, ok := n.pending[c.ID]; !ok || old.path == "" { // "": noted by sweepPending
 		n.pending[c.ID] = pc
 	}
 	n.mu.Unlock()
@@ -258,7 +258,9 @@ func (n *Node) sync(full bool) error {
 	n.mu.Lock()
 	byPath := make(map[string]uint64, len(n.pending))
 	for id, pc := range n.pending {
-		byPath[pc.path] = id
+		if pc.path != "" {
+			byPath[pc.path] = id
+		}
 	}
 	n.mu.Unlock()
 	mnt, _ := cgroups.Mountpoint()
@@ -329,6 +331,7 @@ func (n *Node) sync(full bool) error {
 	}
 	if full {
 		n.w.pruneHeld(2 * n.opts.PendingGrace)
+		n.sweepPending()
 	}
 	if warn {
 		n.warnCap(skipped)
@@ -360,8 +363,11 @@ func (n *Node) settlePending(mnt string) {
 	}
 	n.mu.Unlock()
 	for _, c := range todo {
-		_, err := os.Stat(filepath.Join(mnt, c.pc.path))
-		alive := err == nil
+		alive := c.pc.path == "" // unknown path (sweepPending): until PendingGrace
+		if !alive {
+			_, err := os.Stat(filepath.Join(mnt, c.pc.path))
+			alive = err == nil
+		}
 		if alive && time.Since(c.pc.since) < n.opts.PendingGrace {
 			continue
 		}
@@ -396,6 +402,24 @@ func (n *Node) settlePending(mnt string) {
 		if err := n.add(&profiler.Container{ID: id, Cgroup: filepath.Join(mnt, c.pc.path)}, c.id); err != nil {
 			n.log.Warn("container discovery", "err", err)
 			_ = n.w.Release(c.id)
+		}
+	}
+}
+
+// sweepPending notes the kernel's holds this Node was never told about (a
+// notice lost to a full ring buffer): without a path they cannot be matched
+// by it, so they are released after PendingGrace like any unmatched one.
+func (n *Node) sweepPending() {
+	ids, err := n.w.prof.PendingIDs()
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := n.pending[id]; !ok && n.byCgroupLocked(id) == nil {
+			n.pending[id] = &pendingCgroup{since: now}
 		}
 	}
 }
