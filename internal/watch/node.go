@@ -189,10 +189,14 @@ func (n *Node) Run(ctx context.Context) error {
 const fastWindow = time.Second
 
 // awaiting reports whether a held cgroup that looks like a container is
-// young enough to be looked for every fastPoll.
+// young enough to be looked for every fastPoll, or a container found gone
+// waits for its last events.
 func (n *Node) awaiting() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if len(n.goneAt) > 0 {
+		return true // forget it as soon as its events are handled
+	}
 	for _, pc := range n.pending {
 		if pc.container != "" && time.Since(pc.since) < fastWindow {
 			return true
