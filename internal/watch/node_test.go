@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -487,5 +488,88 @@ func TestNodeOneShotContainers(t *testing.T) {
 		if a.Rule != shell {
 			t.Errorf("unexpected alert %+v", a)
 		}
+	}
+}
+
+// TestNodeReleasesNonContainers: a new cgroup that no runtime names is held
+// from its creation, then released after PendingGrace; cgroups made while
+// the pending map is full are counted and raise one internal alert.
+func TestNodeReleasesNonContainers(t *testing.T) {
+	requireWatch(t)
+	prof, err := profiler.Load(&profiler.Options{Watch: true, HoldNewCgroups: true, MaxPending: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prof.Close()
+	out := &lines{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes := make(chan *Node, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := NodeSession(ctx, Config{Rules: testRules(t), Format: output.FormatJSON, Stdout: out, Stderr: &strings.Builder{}, DedupWindow: -1, Profiler: prof},
+			NodeOptions{Roots: []string{t.TempDir()}, PendingGrace: 300 * time.Millisecond}, func(n *Node) { nodes <- n })
+		done <- err
+	}()
+	select {
+	case <-nodes:
+	case err := <-done:
+		t.Fatalf("node session: %v", err)
+	}
+	held := func(id uint64) bool {
+		ids, err := prof.PendingIDs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(ids, id)
+	}
+	// Not a container: a plain cgroup with a task that execs.
+	cg, err := NewCgroup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Remove(5 * time.Second) //nolint:errcheck // best effort
+	if !held(cg.ID) {
+		t.Fatalf("new cgroup %s not held", cg.Dir)
+	}
+	cmd := exec.Command(testutil.BusyboxPath, "sh", "-c", "/bin/sh -c true; sleep 30")
+	started, err := cg.Place(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Start()
+	started()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if !waitFor(5*time.Second, func() bool { return !held(cg.ID) }) {
+		t.Fatalf("cgroup %s (no container) still held after the grace", cg.Dir)
+	}
+
+	// Fill the pending map: 16 places (other tests on the host make
+	// cgroups too), so at least 4 of 20 new ones find it full.
+	for i := 0; i < 20; i++ {
+		c, err := NewCgroup()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Remove(5 * time.Second) //nolint:errcheck // best effort
+	}
+	if !waitFor(5*time.Second, func() bool { return len(detailed(out.alerts(t), PendingRule)) > 0 }) {
+		t.Fatalf("no %q alert: %+v", PendingRule, out.alerts(t))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("node session: %v", err)
+	}
+	as := out.alerts(t)
+	for _, a := range as {
+		if a.Rule != PendingRule {
+			t.Errorf("alert for a cgroup that is no container: %+v", a)
+		}
+	}
+	if pa := detailed(as, PendingRule); len(pa) == 0 || pa[0].field("sysward.pending_overflows") == "" {
+		t.Errorf("overflow alerts %+v", pa)
 	}
 }
