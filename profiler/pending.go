@@ -26,6 +26,9 @@ type NewCgroup struct {
 	// Path is its path relative to the cgroup2 mount, starting with "/"
 	// (what /proc/PID/cgroup shows), truncated to 255 bytes.
 	Path string
+	// PID is the process that created it (for a container: its runtime,
+	// e.g. `runc create --bundle DIR ID`, alive while the container starts).
+	PID int
 }
 
 // PendingStats are the counters of the pending holds since Load.
@@ -87,7 +90,7 @@ func decodeNewCgroup(raw []byte) (NewCgroup, error) {
 		}
 		path = append(path, byte(c))
 	}
-	return NewCgroup{ID: n.CgroupId, Path: string(path)}, nil
+	return NewCgroup{ID: n.CgroupId, Path: string(path), PID: int(n.Pid)}, nil
 }
 
 // Pending lists the cgroups held pending now, with what each recorded.

@@ -64,6 +64,8 @@ type profilerIndexEntry struct {
 type profilerNewCgroup struct {
 	_        structs.HostLayout
 	CgroupId uint64
+	Pid      uint32
+	Pad      uint32
 	Path     [256]int8
 }
 

@@ -93,6 +93,47 @@ func InRoots(id string, roots []string) bool {
 	return false
 }
 
+// RuntimeBundle returns the OCI bundle directory of container id from the
+// runtime process pid that is creating it (`runc [--root R] create|run
+// [--bundle DIR] ID`, which also makes DIR its working directory): its
+// command line must name id, and DIR must hold a regular config.json. It
+// serves a container whose runtime state is gone before it could be read.
+func RuntimeBundle(pid int, id string) (string, bool) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || id == "" {
+		return "", false
+	}
+	args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+	named, bundle := false, ""
+	for i, a := range args {
+		switch {
+		case a == id:
+			named = true
+		case (a == "--bundle" || a == "-b") && i+1 < len(args):
+			bundle = args[i+1]
+		case strings.HasPrefix(a, "--bundle="):
+			bundle = strings.TrimPrefix(a, "--bundle=")
+		}
+	}
+	if !named {
+		return "", false
+	}
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	if err != nil {
+		return "", false
+	}
+	switch {
+	case bundle == "":
+		bundle = cwd
+	case !filepath.IsAbs(bundle):
+		bundle = filepath.Join(cwd, bundle)
+	}
+	if fi, err := os.Stat(filepath.Join(bundle, "config.json")); err != nil || !fi.Mode().IsRegular() {
+		return "", false
+	}
+	return bundle, true
+}
+
 // ResolveContainer finds the container with id, or the only one whose id
 // starts with id, under roots (nil means DefaultContainerRoots). It returns
 // ErrUnknownTarget when none matches and ErrAmbiguous when several do.

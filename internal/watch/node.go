@@ -82,6 +82,10 @@ type pendingCgroup struct {
 	// a runtime's own naming, or an id a runtime root had a directory for
 	// when the cgroup was created.
 	container string
+	// bundle is the container's bundle, read from the runtime process
+	// that made the cgroup (profiler.RuntimeBundle): its profile when the
+	// runtime state is gone before a pass reads it.
+	bundle string
 }
 
 // NodeContainer is a container a Node tracks.
@@ -213,6 +217,7 @@ func (n *Node) NotePending(c profiler.NewCgroup) {
 	// before the cgroup and removed after it.
 	if ct := procinfo.ParseCgroupPath(c.Path); ct.ID != "" && (!ct.Ambiguous || profiler.InRoots(ct.ID, n.opts.Roots)) {
 		pc.container = ct.ID
+		pc.bundle, _ = profiler.RuntimeBundle(c.PID, ct.ID)
 	}
 	n.mu.Lock()
 	if old, ok := n.pending[c.ID]; !ok || old.path == "" { // "": noted by sweepPending
@@ -401,9 +406,12 @@ func (n *Node) settlePending(mnt string) {
 			}
 			continue
 		}
-		n.log.Warn("container gone before its runtime state was read: watched without its profile",
-			"container", id, "cgroup", c.pc.path)
-		if err := n.add(&profiler.Container{ID: id, Cgroup: filepath.Join(mnt, c.pc.path)}, c.id); err != nil {
+		if c.pc.bundle == "" {
+			n.log.Warn("container gone before its runtime state was read, bundle unknown: watched without its profile",
+				"container", id, "cgroup", c.pc.path)
+		}
+		ct := &profiler.Container{ID: id, Cgroup: filepath.Join(mnt, c.pc.path), Bundle: c.pc.bundle, Seccomp: c.pc.bundle != ""}
+		if err := n.add(ct, c.id); err != nil {
 			n.log.Warn("container discovery", "err", err)
 			_ = n.w.Release(c.id)
 		}

@@ -573,3 +573,67 @@ func TestNodeReleasesNonContainers(t *testing.T) {
 		t.Errorf("overflow alerts %+v", pa)
 	}
 }
+
+// TestNodeJudgesPendingCalls: a one-shot container under an installed
+// profile that refuses sync calls sync as its very first act, before the
+// agent knows it: the kernel records the refused call while the cgroup is
+// held, and once the agent reads the container's state the call is judged
+// against that profile: one "denied" alert naming the container, the
+// profile file and the process.
+func TestNodeJudgesPendingCalls(t *testing.T) {
+	requireWatch(t)
+	testutil.Require(t, testutil.Runc)
+	root, profDir := t.TempDir(), t.TempDir()
+	p := allowAllBut("sync")
+	inst, err := enforcer.Install(p, enforcer.InstallOptions{Root: profDir, Name: "nosync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := enforcer.OCISeccomp(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := testutil.BusyboxBundle(t, []string{"sync"}, func(s *specs.Spec) { s.Linux.Seccomp = sec })
+
+	out := &lines{}
+	logs := &logIDs{ids: map[string]bool{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes := make(chan *Node, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := NodeSession(ctx, Config{Rules: testRules(t), Format: output.FormatJSON, Stdout: out, Stderr: &strings.Builder{}, DedupWindow: -1},
+			NodeOptions{Roots: []string{root}, ProfilesDir: profDir, Logger: slog.New(slog.NewJSONHandler(logs, nil))}, func(n *Node) { nodes <- n })
+		done <- err
+	}()
+	select {
+	case <-nodes:
+	case err := <-done:
+		t.Fatalf("node session: %v", err)
+	}
+	id := testutil.ContainerID(t)
+	if b, err := exec.Command("runc", "--root", root, "run", "--bundle", bundle, id).CombinedOutput(); err != nil {
+		t.Fatalf("runc run: %v: %s", err, b)
+	}
+	_ = exec.Command("runc", "--root", root, "delete", "--force", id).Run()
+	const rule = "Syscall outside profile denied"
+	if !waitFor(10*time.Second, func() bool { return len(detailed(out.alerts(t), rule)) > 0 }) {
+		logs.mu.Lock()
+		t.Logf("agent log:\n%s", logs.all.String())
+		logs.mu.Unlock()
+		t.Fatalf("no %q alert: %+v", rule, out.alerts(t))
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("node session: %v", err)
+	}
+	as := detailed(out.alerts(t), rule)
+	if len(as) != 1 {
+		t.Fatalf("alerts %+v, want exactly one", as)
+	}
+	if a := as[0]; a.field("evt.type") != "sync" || a.field("sysward.workload") != id ||
+		a.field("sysward.profile") != inst.Path || a.field("sysward.mode") != ModeEnforce || a.field("proc.name") != "sync" {
+		t.Errorf("alert fields %v", a.OutputFields)
+	}
+}

@@ -261,6 +261,14 @@ func (w *Watcher) judgeHeld(wl *watched, h *heldCgroup, rec *profiler.State, all
 		for i := range h.events {
 			ev := &h.events[i]
 			w.fillWorkload(ev, wl)
+			if ev.Denied && ev.Type != "procexit" {
+				// Refused by the container's filter while pending: a
+				// deviation unless the profile allows it after all.
+				if nr, ok := heldSyscall(ev); ok && allowed.Has(nr.arch, nr.nr) {
+					continue
+				}
+				w.count(wl, ev.Type, true)
+			}
 			if ev.Type == "procexit" {
 				for _, a := range ev.Args {
 					if a.Name == "syscall" {
@@ -298,6 +306,22 @@ func (w *Watcher) judgeHeld(wl *watched, h *heldCgroup, rec *profiler.State, all
 			w.process(ev)
 		}
 	}
+}
+
+type archNr struct {
+	arch profiles.Arch
+	nr   int
+}
+
+// heldSyscall is the syscall of a held denied event (by name, native
+// architecture first).
+func heldSyscall(ev *detector.Event) (archNr, bool) {
+	for _, a := range []profiles.Arch{profiles.NativeArch(), profiles.ArchX86, profiles.ArchX32} {
+		if nr, ok := profiles.SyscallNumber(a, ev.Type); ok {
+			return archNr{a, nr}, true
+		}
+	}
+	return archNr{}, false
 }
 
 // fillWorkload sets the workload's fields of ev.
@@ -532,8 +556,9 @@ func (w *Watcher) handle(kev *profiler.Event) {
 		return
 	}
 	if !ok {
-		// A cgroup held pending: keep its execs and deaths for Add.
-		if !w.opts.HoldNewCgroups || (kev.Kind != profiler.EventExec && kev.Kind != profiler.EventExitSigsys) {
+		// A cgroup held pending: keep its execs, refused calls and
+		// deaths for Add.
+		if !w.opts.HoldNewCgroups || kev.Kind == profiler.EventDeviation {
 			return
 		}
 		wl = &watched{counts: map[string]*Deviation{}} // no workload yet

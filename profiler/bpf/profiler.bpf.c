@@ -72,7 +72,8 @@ enum mode {
 	MODE_LEARN = 1,
 	MODE_WATCH = 2,
 	/* A new cgroup held by cgroup_mkdir until user space classifies it
-	 * (hold_new): records seen (under a filter) and exec/SIGSYS events. */
+	 * (hold_new): records seen (under a filter), calls its filter refused,
+	 * exec and SIGSYS events. */
 	MODE_PENDING = 3,
 };
 
@@ -242,7 +243,9 @@ struct {
  * hold_new set, cgroup_mkdir on the cgroup2 hierarchy puts every new cgroup
  * in `pending` (mode MODE_PENDING, FLAG_WAIT_SECCOMP) and tells user space
  * on `new_cgroups`: from its first instruction the cgroup's seen set is
- * recorded and its execs and SIGSYS deaths are events. User space then
+ * recorded, and the calls its filter refuses (sys_exit, with every call
+ * under a filter marked in `entered`), its execs and SIGSYS deaths are
+ * events. User space then
  * tracks it (Profiler.Adopt: inherits what was recorded, releases the
  * pending entry) or releases it (not a container). Pending entries are
  * bounded by the map's size; a cgroup that finds it full is counted in
@@ -283,9 +286,13 @@ struct {
 
 #define CGROUP_PATH_MAX 256
 
-/* A cgroup held pending: its id and path (relative to the cgroup2 root). */
+/* A cgroup held pending: its id, the process that made it (a runtime: its
+ * command line and working directory name the container's bundle) and its
+ * path (relative to the cgroup2 root). */
 struct new_cgroup {
 	__u64 cgroup_id;
+	__u32 pid;
+	__u32 pad;
 	char path[CGROUP_PATH_MAX];
 };
 
@@ -492,6 +499,8 @@ int BPF_PROG(cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		return 0;
 	}
 	n->cgroup_id = cg;
+	n->pid = bpf_get_current_pid_tgid() >> 32;
+	n->pad = 0;
 	bpf_probe_read_kernel_str(n->path, sizeof(n->path), path);
 	bpf_ringbuf_submit(n, 0); /* rare: wake the reader */
 	return 0;
@@ -662,6 +671,15 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (test_and_set(&((__u64 *)st->seen)[i], mask) && (flags & FLAG_FIRST_SEEN))
 		emit_syscall(EVENT_FIRST_SEEN, cg, arch, nr, 0, 0);
 
+	if (st->mode == MODE_PENDING) {
+		/* The profile is not known yet: mark every call of a task under
+		 * a filter, so sys_exit can tell the refused ones. */
+		if (exits_attached) {
+			tid = (__u32)bpf_get_current_pid_tgid();
+			bpf_map_update_elem(&entered, &tid, &raw, BPF_ANY);
+		}
+		return 0;
+	}
 	if (st->mode != MODE_WATCH)
 		return 0;
 	if (((__u64 *)st->allowed)[i] & mask)
@@ -690,7 +708,10 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	struct cgroup_state *st = current_state((__u64)regs);
 
-	if (!st || st->mode != MODE_WATCH)
+	/* Pending: its allowed set is empty, so every call its filter refused
+	 * is recorded and reported; user space judges them once it knows the
+	 * profile. */
+	if (!st || (st->mode != MODE_WATCH && st->mode != MODE_PENDING))
 		return 0;
 
 	long id = regs->orig_ax;
