@@ -139,8 +139,12 @@
 // cgroup created on the cgroup2 hierarchy in a bounded `pending` hash
 // (MaxPending, default 256; a full map is counted, the cgroup is not held)
 // in ModePending with the seccomp boundary: its seen set (under a filter),
-// execs and SIGSYS deaths are recorded from its first task on, before user
-// space knows which container it is. The untracked fast path is unchanged;
+// the calls its filter refuses (EventDenied: every call of its tasks under a
+// filter is marked at sys_enter while pending, so sys_exit tells the
+// refused ones), execs and SIGSYS deaths are recorded from its first task
+// on, before user space knows which container it is. The notice names the
+// process that made the cgroup (NewCgroup.PID): RuntimeBundle finds the
+// container's bundle from it. The untracked fast path is unchanged;
 // a memo refresh whose index misses reads the bucket's pending count (a
 // global) and looks the hash up only when it is non-zero.
 //

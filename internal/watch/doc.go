@@ -54,14 +54,16 @@
 // No gap at container start: NodeSession's profiler holds every new cgroup
 // pending from its creation (profiler.Options.HoldNewCgroups), before the
 // runtime puts the container's first task in it. The kernel records what it
-// runs (the seen set under a seccomp filter, execs, SIGSYS deaths); the
-// Watcher keeps those events, enriched on arrival (Options.HoldNewCgroups,
-// at most MaxHeldEvents per cgroup); each hold notice makes the Node look
-// for the container at once and every few milliseconds for a second. Add
-// adopts the cgroup and judges what it did against the profile it now
-// knows; a container gone before its state was read is adopted by its
-// cgroup path when that names it certainly; other cgroups are released
-// after NodeOptions.PendingGrace. A full pending map is counted and raised
+// runs (the seen set under a seccomp filter, calls its filter refused,
+// execs, SIGSYS deaths); the Watcher keeps those events, enriched on arrival
+// (Options.HoldNewCgroups, at most MaxHeldEvents per cgroup); each hold
+// notice makes the Node look for the container at once and every few
+// milliseconds for a second. Add adopts the cgroup and judges what it did
+// against the profile it now knows; a container gone before its state was
+// read is adopted by its cgroup path when that names it certainly, with
+// the profile of the bundle its runtime process named
+// (profiler.RuntimeBundle); other cgroups are released after
+// NodeOptions.PendingGrace. A full pending map is counted and raised
 // as the internal PendingRule alert.
 //
 // Health: Session and NodeSession install a /healthz check that fails
