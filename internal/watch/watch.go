@@ -600,7 +600,9 @@ func (w *Watcher) handle(kev *profiler.Event) {
 		} else {
 			ev.Action = actionFor(wl.Mode)
 		}
-		w.count(wl, kev.Syscall, ev.Denied)
+		if ok { // a held call is counted when Add judges it
+			w.count(wl, kev.Syscall, ev.Denied)
+		}
 	case profiler.EventExitSigsys:
 		ev.Type = "procexit"
 		ev.Denied = true
