@@ -82,15 +82,15 @@ func decodeNewCgroup(raw []byte) (NewCgroup, error) {
 	if len(raw) < int(unsafe.Sizeof(n)) {
 		return NewCgroup{}, fmt.Errorf("new-cgroup record of %d bytes, want %d", len(raw), unsafe.Sizeof(n))
 	}
-	n = *(*profilerNewCgroup)(unsafe.Pointer(&raw[0]))
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&n)), unsafe.Sizeof(n)), raw) // no alignment assumed
 	path := make([]byte, 0, len(n.Path))
 	for _, c := range n.Path {
 		if c == 0 {
-			break
+			return NewCgroup{ID: n.CgroupId, Path: string(path), PID: int(n.Pid)}, nil
 		}
 		path = append(path, byte(c))
 	}
-	return NewCgroup{ID: n.CgroupId, Path: string(path), PID: int(n.Pid)}, nil
+	return NewCgroup{}, errors.New("new-cgroup record: path not terminated")
 }
 
 // Pending lists the cgroups held pending now, with what each recorded.

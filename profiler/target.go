@@ -103,7 +103,25 @@ func RuntimeBundle(pid int, id string) (string, bool) {
 	if err != nil || id == "" {
 		return "", false
 	}
-	args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	if err != nil {
+		return "", false
+	}
+	bundle, ok := bundleArg(string(raw), id, cwd)
+	if !ok {
+		return "", false
+	}
+	if fi, err := os.Stat(filepath.Join(bundle, "config.json")); err != nil || !fi.Mode().IsRegular() {
+		return "", false
+	}
+	return bundle, true
+}
+
+// bundleArg reads a runtime's NUL-separated command line: it must name the
+// container id; the bundle is its --bundle/-b value (relative to cwd), or
+// cwd when there is none.
+func bundleArg(cmdline, id, cwd string) (string, bool) {
+	args := strings.Split(strings.TrimRight(cmdline, "\x00"), "\x00")
 	named, bundle := false, ""
 	for i, a := range args {
 		switch {
@@ -115,11 +133,7 @@ func RuntimeBundle(pid int, id string) (string, bool) {
 			bundle = strings.TrimPrefix(a, "--bundle=")
 		}
 	}
-	if !named {
-		return "", false
-	}
-	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-	if err != nil {
+	if !named || id == "" {
 		return "", false
 	}
 	switch {
@@ -128,10 +142,7 @@ func RuntimeBundle(pid int, id string) (string, bool) {
 	case !filepath.IsAbs(bundle):
 		bundle = filepath.Join(cwd, bundle)
 	}
-	if fi, err := os.Stat(filepath.Join(bundle, "config.json")); err != nil || !fi.Mode().IsRegular() {
-		return "", false
-	}
-	return bundle, true
+	return filepath.Clean(bundle), true
 }
 
 // ResolveContainer finds the container with id, or the only one whose id
