@@ -152,7 +152,7 @@ func TestNodeHealthz(t *testing.T) {
 
 	// A shell alert: its write blocks.
 	outGate.shut()
-	bundle := testutil.BusyboxBundle(t, []string{"sh", "-c", `/bin/sh -c "echo a"; true`}, nil)
+	bundle := testutil.BusyboxBundle(t, []string{"sh", "-c", `echo x | /bin/xargs /bin/sh -c "echo a"; true`}, nil)
 	id := testutil.ContainerID(t)
 	if b, err := exec.Command("runc", "--root", root, "run", "--bundle", bundle, id).CombinedOutput(); err != nil {
 		t.Fatalf("runc run: %v: %s", err, b)

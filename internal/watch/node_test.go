@@ -408,14 +408,16 @@ func (l *logIDs) has(id string) bool {
 // TestNodeOneShotContainers: 30 one-shot runc containers started back to
 // back while the node agent runs are each tracked (the agent's log names
 // every one), though most are gone long before a discovery pass would
-// see them; the one whose entrypoint runs a nested shell at once raises
-// "Shell spawned in workload" naming it, and nothing else alerts.
+// see them; the one whose entrypoint starts a shell (through xargs) at once
+// raises "Shell spawned in workload" naming it, and nothing else alerts.
 func TestNodeOneShotContainers(t *testing.T) {
 	requireWatch(t)
 	testutil.Require(t, testutil.Runc)
 	root := t.TempDir()
 	plain := testutil.BusyboxBundle(t, []string{"sh", "-c", "echo one-shot"}, nil)
-	nested := testutil.BusyboxBundle(t, []string{"sh", "-c", `/bin/sh -c "echo nested"; echo done`}, nil)
+	// A shell started by a process of the container that is not a shell
+	// (xargs forks and execs it), as its first act.
+	nested := testutil.BusyboxBundle(t, []string{"sh", "-c", `echo x | /bin/xargs /bin/sh -c "echo nested"; echo done`}, nil)
 
 	out := &lines{}
 	logs := &logIDs{ids: map[string]bool{}}
@@ -481,8 +483,8 @@ func TestNodeOneShotContainers(t *testing.T) {
 	as := out.alerts(t)
 	sh := detailed(as, shell)
 	if len(sh) != 1 || sh[0].field("sysward.workload") != shellID || !strings.Contains(sh[0].Output, "container_id="+shellID) ||
-		sh[0].field("proc.pname") != "sh" {
-		t.Errorf("shell alerts %+v, want one for %s with parent sh", sh, shellID)
+		sh[0].field("proc.pname") != "xargs" {
+		t.Errorf("shell alerts %+v, want one for %s with parent xargs", sh, shellID)
 	}
 	for _, a := range as {
 		if a.Rule != shell {
