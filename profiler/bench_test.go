@@ -233,6 +233,9 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 		{"sysward learning this cgroup", sysward(nil, func(p *Profiler) error {
 			return p.Track(loopID, TrackOptions{Mode: ModeLearn, Flags: FlagFirstSeen})
 		})},
+		{"sysward holding new cgroups, other tracked", sysward(&Options{HoldNewCgroups: true}, func(p *Profiler) error {
+			return holdSome(b, p, otherID)
+		})},
 		{"empty raw_tp on sys_enter + sys_exit", func() func() { return emptyRawTP(b, "sys_enter", "sys_exit") }},
 		{"sysward watching this cgroup (+sys_exit)", sysward(&Options{Watch: true}, func(p *Profiler) error {
 			return p.Track(loopID, TrackOptions{Mode: ModeWatch, Allowed: allowed})
@@ -248,7 +251,7 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 			}
 		}
 	}
-	base, base2 := minimum(results[1]), minimum(results[4])
+	base, base2 := minimum(results[1]), minimum(results[5])
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\ngetppid loop, %d calls x %d interleaved rounds per condition, fastest ns/call:\n", n, rounds*b.N)
 	fmt.Fprintf(&sb, "%-42s %9s %12s\n", "condition", "ns/call", "vs empty")
@@ -256,12 +259,13 @@ func BenchmarkSyscallOverhead(b *testing.B) {
 		m := minimum(results[ci])
 		fmt.Fprintf(&sb, "%-42s %9.1f %11.3fx\n", c.name, m, m/base)
 	}
-	fmt.Fprintf(&sb, "watching vs empty programs on both tracepoints: %.3fx\n", minimum(results[5])/base2)
+	fmt.Fprintf(&sb, "watching vs empty programs on both tracepoints: %.3fx\n", minimum(results[6])/base2)
 	fmt.Fprintf(&sb, "targets: other cgroup <= 1.05x, this cgroup <= 1.10x\n")
 	fmt.Print(sb.String())
 	b.ReportMetric(minimum(results[2])/base, "untracked/empty")
 	b.ReportMetric(minimum(results[3])/base, "learned/empty")
-	b.ReportMetric(minimum(results[5])/base2, "watched/empty-enter+exit")
+	b.ReportMetric(minimum(results[4])/base, "holding/empty")
+	b.ReportMetric(minimum(results[6])/base2, "watched/empty-enter+exit")
 }
 
 // BenchmarkRedisLearned compares redis-benchmark throughput against an
@@ -427,6 +431,16 @@ func BenchmarkContextSwitch(b *testing.B) {
 			}
 			return func() { p.Close() }
 		}},
+		{"sysward holding new cgroups, other tracked", func() func() {
+			p, err := Load(&Options{HoldNewCgroups: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := holdSome(b, p, other); err != nil {
+				b.Fatal(err)
+			}
+			return func() { p.Close() }
+		}},
 	}
 	res := make([][]float64, len(conds))
 	for i := 0; i < b.N; i++ {
@@ -447,6 +461,24 @@ func BenchmarkContextSwitch(b *testing.B) {
 	}
 	b.ReportMetric(median(res[2])/base, "untracked/empty")
 	b.ReportMetric(median(res[3])/base, "learned/empty")
+	b.ReportMetric(median(res[4])/base, "holding/empty")
+}
+
+// holdSome tracks other and makes a few new cgroups, which p then holds
+// pending (Options.HoldNewCgroups): the loop's own cgroup stays untracked,
+// with pending cgroups in the index buckets around it.
+func holdSome(b *testing.B, p *Profiler, other uint64) error {
+	if err := p.Track(other, TrackOptions{Mode: ModeLearn}); err != nil {
+		return err
+	}
+	for i := 0; i < 8; i++ {
+		dir, err := newLearnCgroup()
+		if err != nil {
+			return err
+		}
+		b.Cleanup(func() { os.Remove(dir) })
+	}
+	return nil
 }
 
 func fmtRatios(v []float64) string {

@@ -157,6 +157,23 @@
 //	AllowedSet(*profiles.Profile) (*SyscallSet, error)
 //	Learn(ctx, Target{Command|Cgroup|PID|Container}, *LearnOptions) (*Result, error)
 //	ResolveContainer(id, roots) (*Container, error); ResolvePID; ResolveCgroup
+//	// Options.HoldNewCgroups (node agent): every new cgroup2 cgroup held pending
+//	(*Profiler).ReadNewCgroup(ctx) (NewCgroup{ID, Path}, error)
+//	(*Profiler).Adopt(cgroupID, TrackOptions) (*State, error) // Track; returns what it recorded pending
+//	(*Profiler).Release(cgroupID) error; Pending(); PendingStats() // Overflows, LostNotices
+//
+// Pending cgroups (Options.HoldNewCgroups): tp_btf/cgroup_mkdir puts every
+// cgroup created on the cgroup2 hierarchy in a bounded `pending` hash
+// (MaxPending, default 256; a full map is counted, the cgroup is not held)
+// in ModePending with the seccomp boundary: its seen set (under a filter),
+// the calls its filter refuses (EventDenied: every call of its tasks under a
+// filter is marked at sys_enter while pending, so sys_exit tells the
+// refused ones), execs and SIGSYS deaths are recorded from its first task
+// on, before user space knows which container it is. The notice names the
+// process that made the cgroup (NewCgroup.PID): RuntimeBundle finds the
+// container's bundle from it. The untracked fast path is unchanged;
+// a memo refresh whose index misses reads the bucket's pending count (a
+// global) and looks the hash up only when it is non-zero.
 //
 // A cgroup id is the inode of its cgroup2 directory (cgroups.ID). Modes:
 // ModeLearn, ModeWatch. Flags: FlagWaitExec (record from the first exec;

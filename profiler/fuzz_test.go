@@ -80,3 +80,57 @@ func FuzzContainerState(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeNewCgroup: any new-cgroup record decodes or fails cleanly, and
+// the path stops at its NUL within the record.
+func FuzzDecodeNewCgroup(f *testing.F) {
+	var n profilerNewCgroup
+	n.CgroupId, n.Pid = 4242, 77
+	copy(n.Path[:], []int8{'/', 'a', 'b'})
+	var buf bytes.Buffer
+	binary.Write(&buf, binary.NativeEndian, &n)
+	f.Add(buf.Bytes())
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c, err := decodeNewCgroup(raw)
+		if len(raw) < int(unsafe.Sizeof(profilerNewCgroup{})) {
+			if err == nil {
+				t.Fatal("short record decoded")
+			}
+			return
+		}
+		if err != nil {
+			return // e.g. no NUL in the path: refused
+		}
+		if len(c.Path) >= len(n.Path) || bytes.IndexByte([]byte(c.Path), 0) >= 0 {
+			t.Fatalf("path %q", c.Path)
+		}
+	})
+}
+
+// FuzzBundleArg: a runtime command line yields a clean absolute bundle only
+// when it names the container; the usual shapes give the expected one.
+func FuzzBundleArg(f *testing.F) {
+	for _, tc := range []struct{ cmdline, want string }{
+		{"runc\x00--root\x00/r\x00run\x00--bundle\x00/b/x\x00c1\x00", "/b/x"},
+		{"runc\x00create\x00--bundle=rel\x00c1\x00", "/cwd/rel"},
+		{"runc\x00run\x00-b\x00/b\x00c1\x00", "/b"},
+		{"runc\x00run\x00c1\x00", "/cwd"},
+		{"runc\x00run\x00other\x00", ""},
+	} {
+		got, ok := bundleArg(tc.cmdline, "c1", "/cwd")
+		if got != tc.want || ok != (tc.want != "") {
+			f.Fatalf("bundleArg(%q) = %q, %v; want %q", tc.cmdline, got, ok, tc.want)
+		}
+		f.Add(tc.cmdline, "c1")
+	}
+	f.Fuzz(func(t *testing.T, cmdline, id string) {
+		b, ok := bundleArg(cmdline, id, "/cwd")
+		if !ok {
+			return
+		}
+		if id == "" || !strings.Contains(cmdline, id) || !filepath.IsAbs(b) || filepath.Clean(b) != b {
+			t.Fatalf("bundleArg(%q, %q) = %q", cmdline, id, b)
+		}
+	})
+}

@@ -4,4 +4,4 @@ package profiler
 // committed, so `go build` needs no clang. `make generate` rebuilds them;
 // TestGeneratedUpToDate fails when the committed files differ from a fresh
 // build. -mcpu=v3 for atomic fetch-or (kernel >= 5.12).
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64 -type event -type exec_event -type repeat_key -type repeat_val -type cgroup_state -type index_entry -type follow_pool profiler bpf/profiler.bpf.c
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3" -target amd64 -type event -type exec_event -type repeat_key -type repeat_val -type cgroup_state -type index_entry -type follow_pool -type new_cgroup -type release_args profiler bpf/profiler.bpf.c

@@ -74,6 +74,16 @@ type Options struct {
 	// (SIGSYS deaths) as well. Without it, only sys_enter and
 	// sched_process_exec run, which is all learning needs.
 	Watch bool
+	// HoldNewCgroups holds every cgroup created on the cgroup2 hierarchy
+	// pending from its creation (the node agent): its seen set is recorded
+	// (calls under a seccomp filter), its execs and SIGSYS deaths are
+	// events, and ReadNewCgroup reports it, until Adopt tracks it or
+	// Release drops it. See pending.go.
+	HoldNewCgroups bool
+	// MaxPending bounds how many cgroups are held pending at once (0: 256).
+	// A cgroup created while all are in use is not held; PendingStats
+	// counts it.
+	MaxPending int
 }
 
 // TrackOptions say how to track one cgroup.
@@ -98,6 +108,8 @@ type Profiler struct {
 	links     []link.Link
 	rd        *ringbuf.Reader
 	rdMu      sync.Mutex
+	ncRd      *ringbuf.Reader // new_cgroups (HoldNewCgroups)
+	ncMu      sync.Mutex
 	closed    bool
 	bootOff   int64 // wall clock ns minus CLOCK_BOOTTIME ns
 }
@@ -135,6 +147,14 @@ func Load(opts *Options) (*Profiler, error) {
 			return nil, fmt.Errorf("configuring profiler objects: %w", err)
 		}
 	}
+	if opts.HoldNewCgroups {
+		if err := spec.Variables["hold_new"].Set(uint32(1)); err != nil {
+			return nil, fmt.Errorf("configuring profiler objects: %w", err)
+		}
+		if opts.MaxPending > 0 {
+			spec.Maps["pending"].MaxEntries = uint32(opts.MaxPending)
+		}
+	}
 	spec.Maps["tracked"].MaxEntries = maxCgroups
 	spec.Maps["states"].MaxEntries = maxCgroups
 	p := &Profiler{bootOff: bootOffset(), slots: map[uint64]uint32{}, follows: map[uint64]*follower{}}
@@ -169,6 +189,9 @@ func Load(opts *Options) (*Profiler, error) {
 		{"tp_btf/sched_process_exec", p.objs.SchedProcessExec},
 		{"tp_btf/sys_enter", p.objs.SysEnter},
 	}
+	if opts.HoldNewCgroups {
+		steps = append(steps, step{"tp_btf/cgroup_mkdir", p.objs.CgroupMkdir})
+	}
 	if opts.Watch {
 		steps = append(steps,
 			step{"tp_btf/sys_exit", p.objs.SysExit},
@@ -189,6 +212,12 @@ func Load(opts *Options) (*Profiler, error) {
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
 	}
 	p.rd = rd
+	if opts.HoldNewCgroups {
+		if p.ncRd, err = ringbuf.NewReader(p.objs.NewCgroups); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("opening new-cgroup ring buffer: %w", err)
+		}
+	}
 	return p, nil
 }
 
@@ -228,6 +257,9 @@ func (p *Profiler) Close() error {
 	if p.rd != nil {
 		errs = append(errs, p.rd.Close())
 	}
+	if p.ncRd != nil {
+		errs = append(errs, p.ncRd.Close())
+	}
 	for i := len(p.links) - 1; i >= 0; i-- {
 		errs = append(errs, p.links[i].Close())
 	}
@@ -241,11 +273,21 @@ func (p *Profiler) Close() error {
 // denied sets start empty. Tracking takes effect for each task of the cgroup
 // at its next context switch (see doc.go).
 func (p *Profiler) Track(cgroupID uint64, t TrackOptions) error {
+	_, err := p.Adopt(cgroupID, t)
+	return err
+}
+
+// Adopt is Track for a cgroup that may be held pending (HoldNewCgroups):
+// the tracked state starts with the seen set recorded while it was
+// pending, the pending entry is released, and what it recorded is returned
+// (nil when the cgroup was not pending), so the caller can judge those
+// calls and events against the profile it now knows.
+func (p *Profiler) Adopt(cgroupID uint64, t TrackOptions) (*State, error) {
 	if t.Mode != ModeLearn && t.Mode != ModeWatch {
-		return fmt.Errorf("tracking cgroup %d: invalid mode %d", cgroupID, t.Mode)
+		return nil, fmt.Errorf("tracking cgroup %d: invalid mode %d", cgroupID, t.Mode)
 	}
 	if cgroupID == 0 {
-		return fmt.Errorf("tracking cgroup 0: %w", ErrUnknownTarget)
+		return nil, fmt.Errorf("tracking cgroup 0: %w", ErrUnknownTarget)
 	}
 	var st profilerCgroupState
 	st.CgroupId = cgroupID
@@ -257,33 +299,52 @@ func (p *Profiler) Track(cgroupID uint64, t TrackOptions) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	slot, ok := p.slots[cgroupID]
 	if !ok {
 		if len(p.free) == 0 {
-			return fmt.Errorf("tracking cgroup %d: all %d slots in use (Options.MaxCgroups)", cgroupID, len(p.slots))
+			return nil, fmt.Errorf("tracking cgroup %d: all %d slots in use (Options.MaxCgroups)", cgroupID, len(p.slots))
 		}
 		slot = p.free[len(p.free)-1]
 	}
+	var held profilerCgroupState
+	pending := p.ncRd != nil && p.objs.Pending.Lookup(cgroupID, &held) == nil && held.CgroupId == cgroupID
+	if pending {
+		st.Seen = held.Seen
+	}
 	// State first, then the index that makes sys_enter find it.
 	if err := p.objs.States.Update(slot, &st, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("tracking cgroup %d: writing state: %w", cgroupID, err)
+		return nil, fmt.Errorf("tracking cgroup %d: writing state: %w", cgroupID, err)
 	}
 	if err := p.objs.Tracked.Update(cgroupID, slot, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
+		return nil, fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
 	}
 	if err := p.setIndex(cgroupID, slot, true); err != nil {
 		p.objs.Tracked.Delete(cgroupID) //nolint:errcheck // undoing
-		return fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
+		return nil, fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
 	}
 	if !ok {
 		p.free = p.free[:len(p.free)-1]
 		p.slots[cgroupID] = slot
 	} else if err := p.deleteRepeats(cgroupID); err != nil { // a fresh state
-		return fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
+		return nil, fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
 	}
-	return p.bumpGeneration()
+	if err := p.bumpGeneration(); err != nil {
+		return nil, err
+	}
+	if !pending {
+		return nil, nil
+	}
+	// The index now wins over the pending entry at every CPU's next
+	// syscall; what the pending entry recorded up to here is final.
+	if err := p.objs.Pending.Lookup(cgroupID, &held); err != nil || held.CgroupId != cgroupID {
+		return nil, nil // released meanwhile
+	}
+	if err := p.releaseLocked(cgroupID); err != nil {
+		return nil, fmt.Errorf("tracking cgroup %d: %w", cgroupID, err)
+	}
+	return stateOf(&held), nil
 }
 
 // bumpGeneration makes every CPU's cached view of its running task refresh
@@ -477,6 +538,10 @@ func (p *Profiler) State(cgroupID uint64) (*State, error) {
 	if err := p.objs.States.Lookup(slot, &st); err != nil {
 		return nil, fmt.Errorf("reading cgroup %d: %w", cgroupID, err)
 	}
+	return stateOf(&st), nil
+}
+
+func stateOf(st *profilerCgroupState) *State {
 	out := &State{
 		Mode: Mode(st.Mode), Flags: Flags(st.Flags),
 		DeviationCount: st.DeviationCount, DeniedCount: st.DeniedCount,
@@ -485,7 +550,7 @@ func (p *Profiler) State(cgroupID uint64) (*State, error) {
 	out.Allowed.bits = st.Allowed
 	out.Deviations.bits = st.Deviated
 	out.Denied.bits = st.Denied
-	return out, nil
+	return out
 }
 
 // Seen returns the syscalls recorded so far for cgroupID.

@@ -79,6 +79,19 @@ type profilerIndexEntry struct {
 	Collide  uint32
 }
 
+type profilerNewCgroup struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Pid      uint32
+	Pad      uint32
+	Path     [256]int8
+}
+
+type profilerReleaseArgs struct {
+	_        structs.HostLayout
+	CgroupId uint64
+}
+
 type profilerRepeatKey struct {
 	_        structs.HostLayout
 	CgroupId uint64
@@ -110,11 +123,17 @@ const (
 	profilerMapEvents            = "events"
 	profilerMapFollow            = "follow"
 	profilerMapFollowPools       = "follow_pools"
+	profilerMapNewCgroups        = "new_cgroups"
+	profilerMapPending           = "pending"
+	profilerMapPendingStats      = "pending_stats"
+	profilerMapPendingZero       = "pending_zero"
 	profilerMapRepeats           = "repeats"
 	profilerMapStates            = "states"
 	profilerMapTracked           = "tracked"
 	profilerProgBumpGeneration   = "bump_generation"
 	profilerProgCgroupAttachTask = "cgroup_attach_task"
+	profilerProgCgroupMkdir      = "cgroup_mkdir"
+	profilerProgReleasePending   = "release_pending"
 	profilerProgSchedProcessExec = "sched_process_exec"
 	profilerProgSchedProcessExit = "sched_process_exit"
 	profilerProgSchedProcessFork = "sched_process_fork"
@@ -122,8 +141,11 @@ const (
 	profilerProgSysExit          = "sys_exit"
 	profilerVarExitsAttached     = "exits_attached"
 	profilerVarGeneration        = "generation"
+	profilerVarHoldNew           = "hold_new"
+	profilerVarPendingBuckets    = "pending_buckets"
 	profilerVarUnusedEvent       = "unused_event"
 	profilerVarUnusedExecEvent   = "unused_exec_event"
+	profilerVarUnusedNewCgroup   = "unused_new_cgroup"
 	profilerVarUnusedRepeatKey   = "unused_repeat_key"
 	profilerVarUnusedRepeatVal   = "unused_repeat_val"
 )
@@ -172,6 +194,8 @@ type profilerSpecs struct {
 type profilerProgramSpecs struct {
 	BumpGeneration   *ebpf.ProgramSpec `ebpf:"bump_generation"`
 	CgroupAttachTask *ebpf.ProgramSpec `ebpf:"cgroup_attach_task"`
+	CgroupMkdir      *ebpf.ProgramSpec `ebpf:"cgroup_mkdir"`
+	ReleasePending   *ebpf.ProgramSpec `ebpf:"release_pending"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
 	SchedProcessFork *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
@@ -183,16 +207,20 @@ type profilerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type profilerMapSpecs struct {
-	CgIndex     *ebpf.MapSpec `ebpf:"cg_index"`
-	CpuCurrent  *ebpf.MapSpec `ebpf:"cpu_current"`
-	Drops       *ebpf.MapSpec `ebpf:"drops"`
-	Entered     *ebpf.MapSpec `ebpf:"entered"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	Follow      *ebpf.MapSpec `ebpf:"follow"`
-	FollowPools *ebpf.MapSpec `ebpf:"follow_pools"`
-	Repeats     *ebpf.MapSpec `ebpf:"repeats"`
-	States      *ebpf.MapSpec `ebpf:"states"`
-	Tracked     *ebpf.MapSpec `ebpf:"tracked"`
+	CgIndex      *ebpf.MapSpec `ebpf:"cg_index"`
+	CpuCurrent   *ebpf.MapSpec `ebpf:"cpu_current"`
+	Drops        *ebpf.MapSpec `ebpf:"drops"`
+	Entered      *ebpf.MapSpec `ebpf:"entered"`
+	Events       *ebpf.MapSpec `ebpf:"events"`
+	Follow       *ebpf.MapSpec `ebpf:"follow"`
+	FollowPools  *ebpf.MapSpec `ebpf:"follow_pools"`
+	NewCgroups   *ebpf.MapSpec `ebpf:"new_cgroups"`
+	Pending      *ebpf.MapSpec `ebpf:"pending"`
+	PendingStats *ebpf.MapSpec `ebpf:"pending_stats"`
+	PendingZero  *ebpf.MapSpec `ebpf:"pending_zero"`
+	Repeats      *ebpf.MapSpec `ebpf:"repeats"`
+	States       *ebpf.MapSpec `ebpf:"states"`
+	Tracked      *ebpf.MapSpec `ebpf:"tracked"`
 }
 
 // profilerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -201,8 +229,11 @@ type profilerMapSpecs struct {
 type profilerVariableSpecs struct {
 	ExitsAttached   *ebpf.VariableSpec `ebpf:"exits_attached"`
 	Generation      *ebpf.VariableSpec `ebpf:"generation"`
+	HoldNew         *ebpf.VariableSpec `ebpf:"hold_new"`
+	PendingBuckets  *ebpf.VariableSpec `ebpf:"pending_buckets"`
 	UnusedEvent     *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedExecEvent *ebpf.VariableSpec `ebpf:"unused_exec_event"`
+	UnusedNewCgroup *ebpf.VariableSpec `ebpf:"unused_new_cgroup"`
 	UnusedRepeatKey *ebpf.VariableSpec `ebpf:"unused_repeat_key"`
 	UnusedRepeatVal *ebpf.VariableSpec `ebpf:"unused_repeat_val"`
 }
@@ -227,16 +258,20 @@ func (o *profilerObjects) Close() error {
 //
 // It can be passed to loadProfilerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type profilerMaps struct {
-	CgIndex     *ebpf.Map `ebpf:"cg_index"`
-	CpuCurrent  *ebpf.Map `ebpf:"cpu_current"`
-	Drops       *ebpf.Map `ebpf:"drops"`
-	Entered     *ebpf.Map `ebpf:"entered"`
-	Events      *ebpf.Map `ebpf:"events"`
-	Follow      *ebpf.Map `ebpf:"follow"`
-	FollowPools *ebpf.Map `ebpf:"follow_pools"`
-	Repeats     *ebpf.Map `ebpf:"repeats"`
-	States      *ebpf.Map `ebpf:"states"`
-	Tracked     *ebpf.Map `ebpf:"tracked"`
+	CgIndex      *ebpf.Map `ebpf:"cg_index"`
+	CpuCurrent   *ebpf.Map `ebpf:"cpu_current"`
+	Drops        *ebpf.Map `ebpf:"drops"`
+	Entered      *ebpf.Map `ebpf:"entered"`
+	Events       *ebpf.Map `ebpf:"events"`
+	Follow       *ebpf.Map `ebpf:"follow"`
+	FollowPools  *ebpf.Map `ebpf:"follow_pools"`
+	NewCgroups   *ebpf.Map `ebpf:"new_cgroups"`
+	Pending      *ebpf.Map `ebpf:"pending"`
+	PendingStats *ebpf.Map `ebpf:"pending_stats"`
+	PendingZero  *ebpf.Map `ebpf:"pending_zero"`
+	Repeats      *ebpf.Map `ebpf:"repeats"`
+	States       *ebpf.Map `ebpf:"states"`
+	Tracked      *ebpf.Map `ebpf:"tracked"`
 }
 
 func (m *profilerMaps) Close() error {
@@ -248,6 +283,10 @@ func (m *profilerMaps) Close() error {
 		m.Events,
 		m.Follow,
 		m.FollowPools,
+		m.NewCgroups,
+		m.Pending,
+		m.PendingStats,
+		m.PendingZero,
 		m.Repeats,
 		m.States,
 		m.Tracked,
@@ -260,8 +299,11 @@ func (m *profilerMaps) Close() error {
 type profilerVariables struct {
 	ExitsAttached   *ebpf.Variable `ebpf:"exits_attached"`
 	Generation      *ebpf.Variable `ebpf:"generation"`
+	HoldNew         *ebpf.Variable `ebpf:"hold_new"`
+	PendingBuckets  *ebpf.Variable `ebpf:"pending_buckets"`
 	UnusedEvent     *ebpf.Variable `ebpf:"unused_event"`
 	UnusedExecEvent *ebpf.Variable `ebpf:"unused_exec_event"`
+	UnusedNewCgroup *ebpf.Variable `ebpf:"unused_new_cgroup"`
 	UnusedRepeatKey *ebpf.Variable `ebpf:"unused_repeat_key"`
 	UnusedRepeatVal *ebpf.Variable `ebpf:"unused_repeat_val"`
 }
@@ -272,6 +314,8 @@ type profilerVariables struct {
 type profilerPrograms struct {
 	BumpGeneration   *ebpf.Program `ebpf:"bump_generation"`
 	CgroupAttachTask *ebpf.Program `ebpf:"cgroup_attach_task"`
+	CgroupMkdir      *ebpf.Program `ebpf:"cgroup_mkdir"`
+	ReleasePending   *ebpf.Program `ebpf:"release_pending"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
 	SchedProcessFork *ebpf.Program `ebpf:"sched_process_fork"`
@@ -283,6 +327,8 @@ func (p *profilerPrograms) Close() error {
 	return _ProfilerClose(
 		p.BumpGeneration,
 		p.CgroupAttachTask,
+		p.CgroupMkdir,
+		p.ReleasePending,
 		p.SchedProcessExec,
 		p.SchedProcessExit,
 		p.SchedProcessFork,

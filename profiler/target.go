@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/sysward/sysward/internal/inputfile"
 	"os"
 	"path/filepath"
 	"sort"
@@ -61,6 +62,85 @@ func ListContainers(roots []string) []*Container {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// InRoots reports whether a runtime under roots (nil means
+// DefaultContainerRoots) has a state directory for container id: <root>/<id>
+// (runc, crun) or <root>/<namespace>/<id> (containerd). It looks at names
+// only: a runtime creates the directory before the container's cgroup and
+// removes it after, so it names a container whose state is still being
+// written or is already half removed.
+func InRoots(id string, roots []string) bool {
+	if id == "" || strings.ContainsAny(id, "/\x00") || id == "." || id == ".." {
+		return false
+	}
+	if roots == nil {
+		roots = DefaultContainerRoots
+	}
+	for _, root := range roots {
+		if fi, err := os.Stat(filepath.Join(root, id)); err == nil && fi.IsDir() {
+			return true
+		}
+		ents, _ := os.ReadDir(root)
+		for _, e := range ents {
+			if fi, err := os.Stat(filepath.Join(root, e.Name(), id)); e.IsDir() && err == nil && fi.IsDir() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// RuntimeBundle returns the OCI bundle directory of container id from the
+// runtime process pid that is creating it (`runc [--root R] create|run
+// [--bundle DIR] ID`, which also makes DIR its working directory): its
+// command line must name id, and DIR must hold a regular config.json. It
+// serves a container whose runtime state is gone before it could be read.
+func RuntimeBundle(pid int, id string) (string, bool) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || id == "" {
+		return "", false
+	}
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	if err != nil {
+		return "", false
+	}
+	bundle, ok := bundleArg(string(raw), id, cwd)
+	if !ok {
+		return "", false
+	}
+	if fi, err := os.Stat(filepath.Join(bundle, "config.json")); err != nil || !fi.Mode().IsRegular() {
+		return "", false
+	}
+	return bundle, true
+}
+
+// bundleArg reads a runtime's NUL-separated command line: it must name the
+// container id; the bundle is its --bundle/-b value (relative to cwd), or
+// cwd when there is none.
+func bundleArg(cmdline, id, cwd string) (string, bool) {
+	args := strings.Split(strings.TrimRight(cmdline, "\x00"), "\x00")
+	named, bundle := false, ""
+	for i, a := range args {
+		switch {
+		case a == id:
+			named = true
+		case (a == "--bundle" || a == "-b") && i+1 < len(args):
+			bundle = args[i+1]
+		case strings.HasPrefix(a, "--bundle="):
+			bundle = strings.TrimPrefix(a, "--bundle=")
+		}
+	}
+	if !named || id == "" {
+		return "", false
+	}
+	switch {
+	case bundle == "":
+		bundle = cwd
+	case !filepath.IsAbs(bundle):
+		bundle = filepath.Join(cwd, bundle)
+	}
+	return filepath.Clean(bundle), true
 }
 
 // ResolveContainer finds the container with id, or the only one whose id
@@ -146,13 +226,19 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
+// maxRuntimeStateSize bounds a runtime's state file and a bundle's
+// config.json (runc's state.json holds the whole container config): what a
+// container's creator wrote is read as untrusted input (internal/inputfile:
+// regular files only, capped).
+const maxRuntimeStateSize = 16 << 20
+
 // load reads the init pid and seccomp presence from the runtime state and
 // the cgroup from /proc.
 func (c *Container) load() error {
 	switch c.Runtime {
 	case "runc":
 		path := filepath.Join(c.StateDir, "state.json")
-		raw, err := os.ReadFile(path)
+		raw, err := inputfile.Read(path, maxRuntimeStateSize)
 		if err != nil {
 			return fmt.Errorf("container %s: %w", c.ID, err)
 		}
@@ -175,7 +261,7 @@ func (c *Container) load() error {
 		c.Seccomp = len(st.Config.Seccomp) > 0 && string(st.Config.Seccomp) != "null"
 	case "crun":
 		path := filepath.Join(c.StateDir, "status")
-		raw, err := os.ReadFile(path)
+		raw, err := inputfile.Read(path, maxRuntimeStateSize)
 		if err != nil {
 			return fmt.Errorf("container %s: %w", c.ID, err)
 		}
@@ -188,7 +274,7 @@ func (c *Container) load() error {
 		}
 		c.InitPID = st.Pid
 		c.Bundle = st.Bundle
-		if cfg, err := os.ReadFile(filepath.Join(st.Bundle, "config.json")); err == nil {
+		if cfg, err := inputfile.Read(filepath.Join(st.Bundle, "config.json"), maxRuntimeStateSize); err == nil {
 			var spec struct {
 				Linux struct {
 					Seccomp json.RawMessage `json:"seccomp"`

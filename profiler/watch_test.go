@@ -73,6 +73,9 @@ func runChild(mode string) int {
 	if rc := runEventChild(mode); rc >= 0 {
 		return rc
 	}
+	if rc := runPendingChild(mode); rc >= 0 {
+		return rc
+	}
 	switch mode {
 	case "deviate":
 		callDeviating(3)

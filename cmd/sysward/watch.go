@@ -35,6 +35,7 @@ func watchFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-stdout", Usage: "do not print alerts on stdout (with --http-url)"},
 		&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus /metrics and /healthz on `ADDR` (e.g. 127.0.0.1:9376; unauthenticated: keep it off shared interfaces)"},
 		&cli.StringFlag{Name: "health-addr", Usage: "serve /healthz alone on `ADDR` (kubelet probes, e.g. :9377); no metrics there"},
+		&cli.DurationFlag{Name: "health-stall", Value: watch.DefaultStallAfter, Usage: "/healthz answers 503 (with the reason) once the kernel event reader, container discovery or an output holding queued alerts has made no progress for `D`"},
 		&cli.StringFlag{Name: "record", Usage: "record every event as JSONL to `FILE` (replay: sysward rules test --events FILE)"},
 		&cli.IntFlag{Name: "record-max-mib", Value: detector.MaxEventsFileSize >> 20, Usage: fmt.Sprintf("stop recording after `N` MiB, 1 to %d (what rules test --events reads); events past it are counted in the summary", detector.MaxEventsFileSize>>20)},
 		&cli.StringFlag{Name: "min-priority", Usage: "only rules at least as severe as `PRIORITY` (e.g. warning)"},
@@ -87,8 +88,11 @@ exit a summary goes to stderr: every syscall outside the profile (from the
 kernel bitmap, complete even if events were dropped), counts, and drops.
 To enforce and watch in one step: sysward run --profile FILE --watch -- CMD.
 
-Node agent (--all-containers, what the DaemonSet runs): every second the
-runtime state roots are scanned. Each new container's cgroup is tracked; its
+Node agent (--all-containers, what the DaemonSet runs): every new cgroup is
+held by the kernel from its creation, so a container is watched from its
+first instruction (a shell its entrypoint starts at once alerts, however
+short-lived the container); the runtime state roots are read at once and
+every second to tell which container it is. Each container's cgroup is tracked; its
 bundle's linux.seccomp is hashed like "sysward profile install" names files,
 and a profile under --profiles-dir with that hash becomes its profile
 (sysward.profile is the file; enforce/complain/watch from its actions). A
@@ -161,7 +165,10 @@ func watchConfig(c *cli.Context, p *profiles.Profile, path, mode string) (watch.
 	cfg := watch.Config{Profile: p, ProfileName: path, Mode: mode,
 		HTTPURL: c.String("http-url"), NoStdout: c.Bool("no-stdout"), MetricsAddr: c.String("metrics-addr"),
 		HealthAddr: c.String("health-addr"), Record: c.String("record"), MinPriority: c.String("min-priority"), FirstOnly: c.Bool("first-only"),
-		Stdout: c.App.Writer, Stderr: c.App.ErrWriter}
+		Stdout: c.App.Writer, Stderr: c.App.ErrWriter, StallAfter: c.Duration("health-stall")}
+	if cfg.StallAfter <= 0 {
+		return cfg, usagef("--health-stall: %v is not a positive duration", cfg.StallAfter)
+	}
 	// Delivery errors (rate-limited by the outputs) go to stderr: an alert
 	// that does not arrive must not go unnoticed.
 	cfg.Logger = slog.New(slog.NewTextHandler(errWriter(c), nil))

@@ -47,6 +47,9 @@ type Stats struct {
 	Dropped uint64 // not delivered: queue full, retries exhausted, close deadline
 	Errors  uint64 // failed delivery attempts
 	Queued  int    // waiting in the queue now
+	// InFlight is how many alerts the output is delivering now (taken off
+	// the queue, not yet sent or dropped): a stuck write shows here.
+	InFlight int
 }
 
 // Format is how an alert is written as a line.
@@ -154,6 +157,7 @@ type queue struct {
 	closed bool
 
 	sent, dropped, errs atomic.Uint64
+	inflight            atomic.Int64
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -207,7 +211,7 @@ func (q *queue) failed(err error) {
 }
 
 func (q *queue) Stats() Stats {
-	return Stats{Sent: q.sent.Load(), Dropped: q.dropped.Load(), Errors: q.errs.Load(), Queued: len(q.ch)}
+	return Stats{Sent: q.sent.Load(), Dropped: q.dropped.Load(), Errors: q.errs.Load(), Queued: len(q.ch), InFlight: int(q.inflight.Load())}
 }
 
 func (q *queue) run() {
@@ -253,7 +257,10 @@ func (q *queue) run() {
 				break batch
 			}
 		}
-		if err := ls.writeLines(q.ctx, buf); err != nil {
+		q.inflight.Store(int64(n))
+		err := ls.writeLines(q.ctx, buf)
+		q.inflight.Store(0)
+		if err != nil {
 			q.failed(err)
 			q.drop(uint64(n))
 		} else {
@@ -267,7 +274,10 @@ func (q *queue) run() {
 }
 
 func (q *queue) one(a *detector.Alert) {
-	if err := q.sink.(alertSink).deliver(q.ctx, a); err != nil {
+	q.inflight.Store(1)
+	err := q.sink.(alertSink).deliver(q.ctx, a)
+	q.inflight.Store(0)
+	if err != nil {
 		q.failed(err)
 		q.drop(1)
 		return

@@ -53,17 +53,38 @@
 // holds.
 //
 // Node (node.go) is the node agent behind `sysward watch --all-containers`:
-// it polls the runtime state roots (profiler.ListContainers), Adds each new
+// it reads the runtime state roots (profiler.ListContainers), Adds each new
 // container to a Watcher (held to the profile under NodeOptions.ProfilesDir
 // whose enforcer.RuntimeHash equals the hash of its config.json
 // linux.seccomp, or unrestricted when none does, so only exec rules can
-// fire) and Removes and forgets containers that are gone. Sync and Run are
-// for one goroutine; Containers, Profiles, Skipped and BadProfiles are safe
-// from any. Profile files are read with internal/inputfile: a FIFO, device
-// or oversized file under ProfilesDir is skipped (one warning, counted in
-// BadProfiles), never read, so it cannot block discovery.
+// fire) and Removes and forgets containers that are gone (once the Watcher
+// has handled the events queued by then: Watcher.Drained). Sync and Run
+// are for one goroutine; Containers, Profiles, Skipped and BadProfiles are
+// safe from any. Profile files are read with internal/inputfile: a FIFO,
+// device or oversized file under ProfilesDir is skipped (one warning,
+// counted in BadProfiles), never read, so it cannot block discovery.
 // Close untracks every container. NodeSession wraps a Node with rules,
 // outputs and metrics the way Session does for one target.
+//
+// No gap at container start: NodeSession's profiler holds every new cgroup
+// pending from its creation (profiler.Options.HoldNewCgroups), before the
+// runtime puts the container's first task in it. The kernel records what it
+// runs (the seen set under a seccomp filter, calls its filter refused,
+// execs, SIGSYS deaths); the Watcher keeps those events, enriched on arrival
+// (Options.HoldNewCgroups, at most MaxHeldEvents per cgroup); each hold
+// notice makes the Node look for the container at once and every few
+// milliseconds for a second. Add adopts the cgroup and judges what it did
+// against the profile it now knows; a container gone before its state was
+// read is adopted by its cgroup path when that names it certainly, with
+// the profile of the bundle its runtime process named
+// (profiler.RuntimeBundle); other cgroups are released after
+// NodeOptions.PendingGrace. A full pending map is counted and raised
+// as the internal PendingRule alert.
+//
+// Health: Session and NodeSession install a /healthz check that fails
+// (503, with the reason) when the kernel event reader (Watcher.LastBeat),
+// the discovery loop (Node.LastPass) or an output holding undelivered
+// alerts has not moved for Config.StallAfter.
 //
 // Session bundles what `sysward watch` and `sysward run --watch` need around
 // a Watcher: rules, outputs (text or JSON to stdout, HTTP in falcosidekick's

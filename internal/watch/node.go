@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/sysward/sysward/enforcer"
 	"github.com/sysward/sysward/internal/cgroups"
 	"github.com/sysward/sysward/internal/inputfile"
+	"github.com/sysward/sysward/internal/procinfo"
 	"github.com/sysward/sysward/profiler"
 	"github.com/sysward/sysward/profiles"
 )
@@ -55,6 +57,36 @@ type NodeOptions struct {
 	Internal detector.AlertSink
 	// Hostname for internal alerts.
 	Hostname string
+	// PendingGrace is how long a cgroup the kernel holds pending
+	// (profiler.Options.HoldNewCgroups) may stay unmatched by any
+	// container before it is released as no container (0: 5 s).
+	PendingGrace time.Duration
+}
+
+// PendingRule is the rule name of the internal alert raised when new
+// cgroups could not be held from their creation (the pending map was full):
+// what such a container ran before discovery found it was not seen.
+const PendingRule = "sysward pending cgroups overflow"
+
+// fastPoll is the discovery interval while a held cgroup is unmatched: a
+// runtime writes its state within milliseconds of creating the cgroup, and
+// a one-shot container may be gone (state and all) soon after.
+const fastPoll = 10 * time.Millisecond
+
+// pendingCgroup is a new cgroup the kernel holds until it is matched to a
+// container or released.
+type pendingCgroup struct {
+	path   string // relative to the cgroup2 mount
+	since  time.Time
+	goneAt time.Time // when a pass first found its directory gone
+	// container is the container its path names, when that is certain:
+	// a runtime's own naming, or an id a runtime root had a directory for
+	// when the cgroup was created.
+	container string
+	// bundle is the container's bundle, read from the runtime process
+	// that made the cgroup (profiler.RuntimeBundle): its profile when the
+	// runtime state is gone before a pass reads it.
+	bundle string
 }
 
 // NodeContainer is a container a Node tracks.
@@ -91,6 +123,15 @@ type Node struct {
 	indexed     map[string]indexedFile // profile path -> what its last read gave
 	badProfiles int                    // files under ProfilesDir skipped by the last index
 	capWarned   bool
+
+	pending   map[uint64]*pendingCgroup // held by the kernel, not matched yet
+	goneAt    map[string]time.Time      // tracked containers found gone, when
+	poke      chan struct{}             // a new cgroup or a held event: look now
+	adopted   uint64                    // containers tracked since NewNode
+	overflows uint64                    // pending overflows already reported
+	lastPass  atomic.Int64              // unix nanos of the last finished Sync
+
+	beforePass func() // tests: stall discovery (set before Run starts)
 }
 
 // NewNode prepares a Node over w. w should be loaded with the exit hooks
@@ -102,36 +143,138 @@ func NewNode(w *Watcher, opts NodeOptions) *Node {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
 	}
+	if opts.PendingGrace <= 0 {
+		opts.PendingGrace = 5 * time.Second
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{w: w, opts: opts, log: log, containers: map[string]*NodeContainer{},
-		index: map[string]string{}, indexed: map[string]indexedFile{}}
+	n := &Node{w: w, opts: opts, log: log, containers: map[string]*NodeContainer{},
+		index: map[string]string{}, indexed: map[string]indexedFile{},
+		pending: map[uint64]*pendingCgroup{}, goneAt: map[string]time.Time{}, poke: make(chan struct{}, 1)}
+	n.lastPass.Store(time.Now().UnixNano())
+	return n
 }
 
 // Run calls Sync every Interval until ctx is done; it returns nil then. A
-// failing pass is logged and retried at the next tick.
+// failing pass is logged and retried at the next tick. While a held cgroup
+// is unmatched it runs every few milliseconds, and at once when poked
+// (NotePending, Poke).
 func (n *Node) Run(ctx context.Context) error {
 	t := time.NewTicker(n.opts.Interval)
 	defer t.Stop()
+	fast := time.NewTimer(fastPoll)
+	defer fast.Stop()
+	full := true
 	for {
-		if err := n.Sync(); err != nil {
+		if err := n.sync(full); err != nil {
 			n.log.Warn("container discovery", "err", err)
 		}
+		var fastC <-chan time.Time
+		if n.awaiting() {
+			fast.Reset(fastPoll)
+			fastC = fast.C
+		}
+		full = false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			full = true
+		case <-n.poke:
+		case <-fastC:
 		}
 	}
+}
+
+// fastWindow is how long after its creation a held cgroup whose path names
+// a container is looked for every fastPoll; later (or when its path names
+// none) it waits for the regular passes, so a host making many cgroups does
+// not keep discovery busy.
+const fastWindow = time.Second
+
+// awaiting reports whether a held cgroup that looks like a container is
+// young enough to be looked for every fastPoll, or a container found gone
+// waits for its last events.
+func (n *Node) awaiting() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.goneAt) > 0 {
+		return true // forget it as soon as its events are handled
+	}
+	for _, pc := range n.pending {
+		if pc.container != "" && time.Since(pc.since) < fastWindow {
+			return true
+		}
+	}
+	return false
+}
+
+// NotePending records a cgroup the kernel holds from its creation
+// (profiler.ReadNewCgroup) and makes Run look for its container at once.
+func (n *Node) NotePending(c profiler.NewCgroup) {
+	pc := &pendingCgroup{path: c.Path, since: time.Now()}
+	// The runtime's state directory exists now, if ever: it is made
+	// before the cgroup and removed after it.
+	if ct := procinfo.ParseCgroupPath(c.Path); ct.ID != "" && (!ct.Ambiguous || profiler.InRoots(ct.ID, n.opts.Roots)) {
+		pc.container = ct.ID
+		pc.bundle, _ = profiler.RuntimeBundle(c.PID, ct.ID)
+	}
+	n.mu.Lock()
+	if old, ok := n.pending[c.ID]; !ok || old.path == "" { // "": noted by sweepPending
+		n.pending[c.ID] = pc
+	}
+	n.mu.Unlock()
+	n.Poke()
+}
+
+// Poke makes Run make a pass now (a held cgroup ran something). It never
+// blocks.
+func (n *Node) Poke() {
+	select {
+	case n.poke <- struct{}{}:
+	default:
+	}
+}
+
+// LastPass is when the last discovery pass finished.
+func (n *Node) LastPass() time.Time { return time.Unix(0, n.lastPass.Load()) }
+
+// Adopted is how many containers the Node started tracking since NewNode
+// (each counted once, however short it lived).
+func (n *Node) Adopted() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.adopted
 }
 
 // Sync makes one discovery pass: it refreshes the profile index if
 // ProfilesDir changed, tracks containers not yet tracked (up to the cap)
 // and untracks those that are gone.
-func (n *Node) Sync() error {
-	n.refreshIndex()
+func (n *Node) Sync() error { return n.sync(true) }
+
+// sync is one pass; a quick one (looking for a held cgroup's container)
+// refreshes the profile index only when it has a container to add.
+func (n *Node) sync(full bool) error {
+	if n.beforePass != nil {
+		n.beforePass()
+	}
+	defer func() { n.lastPass.Store(time.Now().UnixNano()) }()
+	indexed := false
+	if full {
+		n.refreshIndex()
+		indexed = true
+	}
+	n.mu.Lock()
+	byPath := make(map[string]uint64, len(n.pending))
+	for id, pc := range n.pending {
+		if pc.path != "" {
+			byPath[pc.path] = id
+		}
+	}
+	n.mu.Unlock()
+	mnt, _ := cgroups.Mountpoint()
 	live := profiler.ListContainers(n.opts.Roots)
 	seen := make(map[string]bool, len(live))
 	var errs []error
@@ -144,7 +287,11 @@ func (n *Node) Sync() error {
 		n.mu.Unlock()
 		id, err := cgroups.ID(c.Cgroup)
 		if err != nil {
-			continue // gone while we looked
+			// Gone while we looked; a held cgroup is matched by its path.
+			rel := "/" + strings.TrimPrefix(strings.TrimPrefix(c.Cgroup, mnt), "/")
+			if id = byPath[rel]; id == 0 || old != nil {
+				continue
+			}
 		}
 		if old != nil {
 			if old.CgroupID == id {
@@ -157,28 +304,175 @@ func (n *Node) Sync() error {
 			skipped++
 			continue
 		}
+		if !indexed { // a profile may have been installed just before it
+			n.refreshIndex()
+			indexed = true
+		}
 		if err := n.add(c, id); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	// A container found gone is forgotten once the Watcher has handled
+	// every event queued by then: a short-lived one's exec is still in the
+	// ring buffer when its runtime state disappears.
+	now, drained := time.Now(), n.w.Drained()
 	n.mu.Lock()
 	var gone []*NodeContainer
 	for id, nc := range n.containers {
-		if !seen[id] {
+		if seen[id] {
+			delete(n.goneAt, id)
+			continue
+		}
+		at, ok := n.goneAt[id]
+		if !ok {
+			n.goneAt[id], at = now, now
+		}
+		if drained.After(at) {
 			gone = append(gone, nc)
+			delete(n.goneAt, id)
 		}
 	}
 	n.skipped = skipped
 	warn := skipped > 0 && !n.capWarned
 	n.capWarned = skipped > 0
 	n.mu.Unlock()
+	n.settlePending(mnt)
 	for _, nc := range gone {
 		n.forget(nc)
+	}
+	if full {
+		n.w.pruneHeld(2 * n.opts.PendingGrace)
+		n.sweepPending()
 	}
 	if warn {
 		n.warnCap(skipped)
 	}
+	n.checkOverflow()
 	return errors.Join(errs...)
+}
+
+// settlePending decides the held cgroups no live container matched: one
+// still there waits up to PendingGrace, then is released; one that is gone
+// is a container only if it ran something and its path names a container
+// (pendingCgroup.container). Those
+// are tracked as containers without a known profile, so what they did is
+// judged and alerted on (they are forgotten at the next pass); the others
+// are released.
+func (n *Node) settlePending(mnt string) {
+	type cand struct {
+		id uint64
+		pc *pendingCgroup
+	}
+	var todo []cand
+	n.mu.Lock()
+	for id, pc := range n.pending {
+		if nc := n.byCgroupLocked(id); nc != nil {
+			delete(n.pending, id) // matched by this pass
+			continue
+		}
+		todo = append(todo, cand{id, pc})
+	}
+	n.mu.Unlock()
+	for _, c := range todo {
+		alive := c.pc.path == "" // unknown path (sweepPending): until PendingGrace
+		if !alive {
+			_, err := os.Stat(filepath.Join(mnt, c.pc.path))
+			alive = err == nil
+		}
+		if alive && time.Since(c.pc.since) < n.opts.PendingGrace {
+			continue
+		}
+		if !alive {
+			// Its tasks ran before the directory could go: wait until
+			// the Watcher has handled every event queued by then.
+			n.mu.Lock()
+			if c.pc.goneAt.IsZero() {
+				c.pc.goneAt = time.Now()
+			}
+			goneAt := c.pc.goneAt
+			n.mu.Unlock()
+			if !n.w.Drained().After(goneAt) {
+				continue
+			}
+		}
+		n.mu.Lock()
+		delete(n.pending, c.id)
+		n.mu.Unlock()
+		id := c.pc.container
+		if alive {
+			id = "" // no runtime of ours lists it: not ours to watch
+		}
+		if id == "" || n.w.Held(c.id) == 0 {
+			if err := n.w.Release(c.id); err != nil {
+				n.log.Warn("releasing pending cgroup", "cgroup", c.pc.path, "err", err)
+			}
+			continue
+		}
+		if c.pc.bundle == "" {
+			n.log.Warn("container gone before its runtime state was read, bundle unknown: watched without its profile",
+				"container", id, "cgroup", c.pc.path)
+		}
+		ct := &profiler.Container{ID: id, Cgroup: filepath.Join(mnt, c.pc.path), Bundle: c.pc.bundle, Seccomp: c.pc.bundle != ""}
+		if err := n.add(ct, c.id); err != nil {
+			n.log.Warn("container discovery", "err", err)
+			_ = n.w.Release(c.id)
+		}
+	}
+}
+
+// sweepPending notes the kernel's holds this Node was never told about (a
+// notice lost to a full ring buffer): without a path they cannot be matched
+// by it, so they are released after PendingGrace like any unmatched one.
+func (n *Node) sweepPending() {
+	ids, err := n.w.prof.PendingIDs()
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, id := range ids {
+		if _, ok := n.pending[id]; !ok && n.byCgroupLocked(id) == nil {
+			n.pending[id] = &pendingCgroup{since: now}
+		}
+	}
+}
+
+// byCgroupLocked is the tracked container of cgroup id, nil if none.
+func (n *Node) byCgroupLocked(id uint64) *NodeContainer {
+	for _, nc := range n.containers {
+		if nc.CgroupID == id {
+			return nc
+		}
+	}
+	return nil
+}
+
+// checkOverflow raises an internal alert when new cgroups were not held
+// because the kernel's pending map was full.
+func (n *Node) checkOverflow() {
+	st, err := n.w.prof.PendingStats()
+	if err != nil {
+		return
+	}
+	n.mu.Lock()
+	prev := n.overflows
+	n.overflows = st.Overflows
+	n.mu.Unlock()
+	if st.Overflows <= prev {
+		return
+	}
+	msg := fmt.Sprintf("New cgroups not held from their creation: %d (%d in total); the pending map is full, so what those containers run before discovery finds them is not seen", st.Overflows-prev, st.Overflows)
+	n.log.Warn(msg)
+	if n.opts.Internal == nil {
+		return
+	}
+	n.opts.Internal.Send(&detector.Alert{
+		Time: time.Now(), Rule: PendingRule, Priority: detector.PriorityWarning, Source: "internal",
+		Hostname: n.opts.Hostname, Output: msg,
+		OutputFields: map[string]any{"sysward.pending_overflows": st.Overflows - prev, "sysward.pending_overflows_total": st.Overflows},
+		Tags:         []string{"sysward", "internal"},
+	})
 }
 
 // add tracks one container, held to its profile when one under ProfilesDir
@@ -208,6 +502,8 @@ func (n *Node) add(c *profiler.Container, cgroupID uint64) error {
 	}
 	n.mu.Lock()
 	n.containers[c.ID] = nc
+	n.adopted++
+	delete(n.pending, cgroupID)
 	n.mu.Unlock()
 	n.log.Info("tracking container", "container", c.ID, "cgroup", c.Cgroup, "profile", nc.Profile, "mode", nc.Mode)
 	return nil
@@ -296,13 +592,17 @@ func modeOf(p *profiles.Profile) string {
 	return mode
 }
 
+// maxBundleConfigSize bounds a bundle's config.json (untrusted: written by
+// whoever created the container).
+const maxBundleConfigSize = 16 << 20
+
 // containerSeccomp reads linux.seccomp from the container's bundle
 // config.json; nil when it has none or the bundle cannot be read.
 func containerSeccomp(c *profiler.Container) *specs.LinuxSeccomp {
 	if c.Bundle == "" || !c.Seccomp {
 		return nil
 	}
-	raw, err := os.ReadFile(filepath.Join(c.Bundle, "config.json"))
+	raw, err := inputfile.Read(filepath.Join(c.Bundle, "config.json"), maxBundleConfigSize)
 	if err != nil {
 		return nil
 	}

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -126,7 +129,7 @@ func TestNodeAllContainers(t *testing.T) {
 	}
 	a := startRunc(t, root, gatedScript("sync"), func(s *specs.Spec) { s.Linux.Seccomp = seccompA })
 
-	prof, err := profiler.Load(&profiler.Options{Watch: true})
+	prof, err := profiler.Load(&profiler.Options{Watch: true, HoldNewCgroups: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,9 +162,10 @@ func TestNodeAllContainers(t *testing.T) {
 		t.Fatalf("container A %+v, want profile %s in enforce mode", ca, inst.Path)
 	}
 
-	// B starts after the watch began and must be picked up within ~2 s.
-	// A shell started by a process of the container that is not a shell
-	// (xargs: it forks and execs; a shell's own subshells are not alerts).
+	// B starts after the watch began: held from its cgroup's creation, it is
+	// tracked as soon as its runtime state names it. Its shell is started
+	// by a process of the container that is not a shell (xargs: it forks
+	// and execs; a shell's own subshells are not alerts).
 	b := startRunc(t, root, gatedScript(`echo x | xargs /bin/sh -c "echo nested"`), nil)
 	started := time.Now()
 	if !waitFor(3*time.Second, func() bool { return nodeContainer(node, b.id) != nil }) {
@@ -366,5 +370,271 @@ func TestNodeCap(t *testing.T) {
 	}
 	if as := detailed(out.alerts(t), CapRule); len(as) != 1 || as[0].field("sysward.containers_skipped") != "1" {
 		t.Errorf("cap alerts %+v, want exactly one", as)
+	}
+}
+
+// logIDs collects the container ids of the Node's "tracking container" log
+// lines: the agent's own record of what it watched.
+type logIDs struct {
+	mu  sync.Mutex
+	ids map[string]bool
+	buf []byte
+	all strings.Builder
+}
+
+func (l *logIDs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	l.all.Write(p)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		var rec struct {
+			Msg       string `json:"msg"`
+			Container string `json:"container"`
+		}
+		if json.Unmarshal(l.buf[:i], &rec) == nil && rec.Msg == "tracking container" {
+			l.ids[rec.Container] = true
+		}
+		l.buf = l.buf[i+1:]
+	}
+}
+
+func (l *logIDs) has(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ids[id]
+}
+
+// TestNodeOneShotContainers: 30 one-shot runc containers started back to
+// back while the node agent runs are each tracked (the agent's log names
+// every one), though most are gone long before a discovery pass would
+// see them; the one whose entrypoint starts a shell (through xargs) at once
+// raises "Shell spawned in workload" naming it, and nothing else alerts.
+func TestNodeOneShotContainers(t *testing.T) {
+	requireWatch(t)
+	testutil.Require(t, testutil.Runc)
+	root := t.TempDir()
+	plain := testutil.BusyboxBundle(t, []string{"sh", "-c", "echo one-shot"}, nil)
+	// A shell started by a process of the container that is not a shell
+	// (xargs forks and execs it), as its first act.
+	nested := testutil.BusyboxBundle(t, []string{"sh", "-c", `echo x | /bin/xargs /bin/sh -c "echo nested"; echo done`}, nil)
+
+	out := &lines{}
+	logs := &logIDs{ids: map[string]bool{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	nodes := make(chan *Node, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := NodeSession(ctx, Config{Rules: testRules(t), Format: output.FormatJSON, Stdout: out, Stderr: &strings.Builder{}, DedupWindow: -1},
+			NodeOptions{Roots: []string{root}, Logger: slog.New(slog.NewJSONHandler(logs, nil))}, func(n *Node) { nodes <- n })
+		done <- err
+	}()
+	select {
+	case <-nodes:
+	case err := <-done:
+		t.Fatalf("node session: %v", err)
+	}
+
+	const n = 30
+	base := testutil.ContainerID(t)
+	var ids []string
+	shellID := ""
+	for i := 0; i < n; i++ {
+		id := base + "-" + strconv.Itoa(i)
+		bundle := plain
+		if i == n/2 {
+			bundle, shellID = nested, id
+		}
+		ids = append(ids, id)
+		cmd := exec.Command("runc", "--root", root, "run", "--bundle", bundle, id)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("runc run %s: %v: %s", id, err, out)
+		}
+		_ = exec.Command("runc", "--root", root, "delete", "--force", id).Run()
+	}
+	const shell = "Shell spawned in workload"
+	if !waitFor(10*time.Second, func() bool {
+		for _, id := range ids {
+			if !logs.has(id) {
+				return false
+			}
+		}
+		return len(detailed(out.alerts(t), shell)) > 0
+	}) {
+		var missed []string
+		for _, id := range ids {
+			if !logs.has(id) {
+				missed = append(missed, id)
+			}
+		}
+		cancel()
+		<-done
+		logs.mu.Lock()
+		t.Logf("agent log:\n%s", logs.all.String())
+		logs.mu.Unlock()
+		t.Fatalf("%d of %d one-shot containers never tracked: %v; alerts %+v", len(missed), n, missed, out.alerts(t))
+	}
+	time.Sleep(300 * time.Millisecond) // late alerts
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("node session: %v", err)
+	}
+	as := out.alerts(t)
+	sh := detailed(as, shell)
+	if len(sh) != 1 || sh[0].field("sysward.workload") != shellID || !strings.Contains(sh[0].Output, "container_id="+shellID) ||
+		sh[0].field("proc.pname") != "xargs" {
+		t.Errorf("shell alerts %+v, want one for %s with parent xargs", sh, shellID)
+	}
+	for _, a := range as {
+		if a.Rule != shell {
+			t.Errorf("unexpected alert %+v", a)
+		}
+	}
+}
+
+// TestNodeReleasesNonContainers: a new cgroup that no runtime names is held
+// from its creation, then released after PendingGrace; cgroups made while
+// the pending map is full are counted and raise one internal alert.
+func TestNodeReleasesNonContainers(t *testing.T) {
+	requireWatch(t)
+	prof, err := profiler.Load(&profiler.Options{Watch: true, HoldNewCgroups: true, MaxPending: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prof.Close()
+	out := &lines{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes := make(chan *Node, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := NodeSession(ctx, Config{Rules: testRules(t), Format: output.FormatJSON, Stdout: out, Stderr: &strings.Builder{}, DedupWindow: -1, Profiler: prof},
+			NodeOptions{Roots: []string{t.TempDir()}, PendingGrace: 300 * time.Millisecond}, func(n *Node) { nodes <- n })
+		done <- err
+	}()
+	select {
+	case <-nodes:
+	case err := <-done:
+		t.Fatalf("node session: %v", err)
+	}
+	held := func(id uint64) bool {
+		ids, err := prof.PendingIDs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(ids, id)
+	}
+	// Not a container: a plain cgroup with a task that execs.
+	cg, err := NewCgroup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Remove(5 * time.Second) //nolint:errcheck // best effort
+	if !held(cg.ID) {
+		t.Fatalf("new cgroup %s not held", cg.Dir)
+	}
+	cmd := exec.Command(testutil.BusyboxPath, "sh", "-c", "/bin/sh -c true; sleep 30")
+	exited, err := cg.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); <-exited }()
+	if !waitFor(5*time.Second, func() bool { return !held(cg.ID) }) {
+		t.Fatalf("cgroup %s (no container) still held after the grace", cg.Dir)
+	}
+
+	// Fill the pending map: 16 places (other tests on the host make
+	// cgroups too), so at least 4 of 20 new ones find it full.
+	for i := 0; i < 20; i++ {
+		c, err := NewCgroup()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Remove(5 * time.Second) //nolint:errcheck // best effort
+	}
+	if !waitFor(5*time.Second, func() bool { return len(detailed(out.alerts(t), PendingRule)) > 0 }) {
+		t.Fatalf("no %q alert: %+v", PendingRule, out.alerts(t))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("node session: %v", err)
+	}
+	as := out.alerts(t)
+	for _, a := range as {
+		if a.Rule != PendingRule {
+			t.Errorf("alert for a cgroup that is no container: %+v", a)
+		}
+	}
+	if pa := detailed(as, PendingRule); len(pa) == 0 || pa[0].field("sysward.pending_overflows") == "" {
+		t.Errorf("overflow alerts %+v", pa)
+	}
+}
+
+// TestNodeJudgesPendingCalls: a one-shot container under an installed
+// profile that refuses sync calls sync as its very first act, before the
+// agent knows it: the kernel records the refused call while the cgroup is
+// held, and once the agent reads the container's state the call is judged
+// against that profile: one "denied" alert naming the container, the
+// profile file and the process.
+func TestNodeJudgesPendingCalls(t *testing.T) {
+	requireWatch(t)
+	testutil.Require(t, testutil.Runc)
+	root, profDir := t.TempDir(), t.TempDir()
+	p := allowAllBut("sync")
+	inst, err := enforcer.Install(p, enforcer.InstallOptions{Root: profDir, Name: "nosync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := enforcer.OCISeccomp(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := testutil.BusyboxBundle(t, []string{"sync"}, func(s *specs.Spec) { s.Linux.Seccomp = sec })
+
+	out := &lines{}
+	logs := &logIDs{ids: map[string]bool{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes := make(chan *Node, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := NodeSession(ctx, Config{Rules: testRules(t), Format: output.FormatJSON, Stdout: out, Stderr: &strings.Builder{}, DedupWindow: -1},
+			NodeOptions{Roots: []string{root}, ProfilesDir: profDir, Logger: slog.New(slog.NewJSONHandler(logs, nil))}, func(n *Node) { nodes <- n })
+		done <- err
+	}()
+	select {
+	case <-nodes:
+	case err := <-done:
+		t.Fatalf("node session: %v", err)
+	}
+	id := testutil.ContainerID(t)
+	if b, err := exec.Command("runc", "--root", root, "run", "--bundle", bundle, id).CombinedOutput(); err != nil {
+		t.Fatalf("runc run: %v: %s", err, b)
+	}
+	_ = exec.Command("runc", "--root", root, "delete", "--force", id).Run()
+	const rule = "Syscall outside profile denied"
+	if !waitFor(10*time.Second, func() bool { return len(detailed(out.alerts(t), rule)) > 0 }) {
+		logs.mu.Lock()
+		t.Logf("agent log:\n%s", logs.all.String())
+		logs.mu.Unlock()
+		t.Fatalf("no %q alert: %+v", rule, out.alerts(t))
+	}
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("node session: %v", err)
+	}
+	as := detailed(out.alerts(t), rule)
+	if len(as) != 1 {
+		t.Fatalf("alerts %+v, want exactly one", as)
+	}
+	if a := as[0]; a.field("evt.type") != "sync" || a.field("sysward.workload") != id ||
+		a.field("sysward.profile") != inst.Path || a.field("sysward.mode") != ModeEnforce || a.field("proc.name") != "sync" {
+		t.Errorf("alert fields %v", a.OutputFields)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sysward/sysward/detector/output"
+	"github.com/sysward/sysward/profiler"
 )
 
 // NodeResult is what a node session ends with.
@@ -55,8 +56,13 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 
 	// Containers carry their runtime's filters: keep the exit hooks, so
 	// refused calls and SIGSYS kills are seen.
+	// New cgroups are held by the kernel from their creation, so a
+	// container is watched from its first instruction, however short it
+	// lives; the Node matches each to its container or releases it.
+	var node *Node
 	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, Engine: eng,
-		Internal: disp, Metrics: met, Record: cfg.Record, RecordMax: cfg.RecordMax, FirstOnly: cfg.FirstOnly})
+		Internal: disp, Metrics: met, Record: cfg.Record, RecordMax: cfg.RecordMax, FirstOnly: cfg.FirstOnly,
+		HoldNewCgroups: true, OnHeld: func(uint64) { node.Poke() }})
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +80,14 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	if nopts.Logger == nil {
 		nopts.Logger = cfg.Logger
 	}
-	node := NewNode(w, nopts)
+	node = NewNode(w, nopts)
 	defer node.Close()
+	h := newHealth(cfg.StallAfter, w.LastBeat, disp.Outputs)
+	h.pass, h.every = node.LastPass, node.opts.Interval
+	met.SetHealth(h.check)
+	stopHealth := make(chan struct{})
+	go h.run(stopHealth)
+	defer close(stopHealth)
 	skipped := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sysward_containers_untracked",
 		Help: "Running containers not watched because of --max-containers."}, func() float64 { return float64(node.Skipped()) })
 	if err := met.Registry().Register(skipped); err == nil {
@@ -97,6 +109,21 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 
 	runDone := make(chan error, 1)
 	go func() { runDone <- w.Run(runCtx) }()
+	noticesDone := make(chan struct{})
+	go func() {
+		defer close(noticesDone)
+		for {
+			c, err := w.prof.ReadNewCgroup(runCtx)
+			if err != nil {
+				if runCtx.Err() == nil && !errors.Is(err, profiler.ErrNotHolding) && !errors.Is(err, profiler.ErrClosed) {
+					node.log.Warn("reading new cgroups", "err", err)
+				}
+				return
+			}
+			node.NotePending(c)
+		}
+	}()
+	defer func() { stopRun(); <-noticesDone }()
 	if err := node.Sync(); err != nil {
 		node.log.Warn("container discovery", "err", err)
 	}

@@ -79,6 +79,10 @@ type Config struct {
 	// Ready, if set, is called once the workload is tracked, before a
 	// command starts, with its cgroup id.
 	Ready func(cgroupID uint64)
+	// StallAfter: /healthz reports 503 when the kernel event reader, the
+	// container discovery loop (node agent) or an output with alerts
+	// queued has made no progress for this long (0: DefaultStallAfter).
+	StallAfter time.Duration
 }
 
 // Target is what a session watches: exactly one of Command, Cgroup, Container.
@@ -245,6 +249,11 @@ func Session(ctx context.Context, cfg Config, t Target) (res *Result, err error)
 	if err := w.Add(wl); err != nil {
 		return nil, err
 	}
+	h := newHealth(cfg.StallAfter, w.LastBeat, disp.Outputs)
+	met.SetHealth(h.check)
+	stopHealth := make(chan struct{})
+	go h.run(stopHealth)
+	defer close(stopHealth)
 	if cfg.Ready != nil {
 		cfg.Ready(wl.CgroupID)
 	}

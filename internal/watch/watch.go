@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sysward/sysward/detector"
@@ -95,6 +96,29 @@ type Options struct {
 	FirstOnly bool
 	// DropInterval is how often the kernel drop counter is read (default 1s).
 	DropInterval time.Duration
+	// HoldNewCgroups loads the Profiler with profiler.Options.HoldNewCgroups
+	// (when the Watcher loads it) and keeps the events of cgroups not added
+	// yet (a pending cgroup's execs and SIGSYS deaths), enriched when they
+	// arrive, until Add judges them against the workload's profile or
+	// Release drops them (the node agent). At most MaxHeldEvents per cgroup.
+	HoldNewCgroups bool
+	// OnHeld, if set, is called from Run the first time an event of a
+	// cgroup not added yet is held. It must not block.
+	OnHeld func(cgroupID uint64)
+}
+
+// MaxHeldEvents bounds the events held per cgroup not added yet
+// (Options.HoldNewCgroups); more are counted, not kept.
+const MaxHeldEvents = 64
+
+// maxHeldCgroups bounds the cgroups whose events are held.
+const maxHeldCgroups = 4096
+
+// heldCgroup is what a cgroup not added yet did, as events.
+type heldCgroup struct {
+	events  []detector.Event
+	dropped int
+	since   time.Time
 }
 
 // Watcher turns the kernel's events about watched workloads into enriched
@@ -123,6 +147,17 @@ type Watcher struct {
 	// repeatsSeen is the kernel's repeat counter (denied calls counted,
 	// not sent) already reported, per (cgroup, arch, nr). Under hmu.
 	repeatsSeen map[repeatKey]uint64
+	held        map[uint64]*heldCgroup // HoldNewCgroups: events of cgroups not added yet
+	heldDropped uint64                 // held events not kept (bounds)
+	beat        atomic.Int64           // unix nanos Run last came back from the ring buffer
+	drained     atomic.Int64           // unix nanos before which every event was handled (Drained)
+	running     atomic.Bool            // Run is reading
+
+	// engMu serialises Engine.Process between Run and Add's replay of
+	// held events.
+	engMu sync.Mutex
+
+	beforeRead atomic.Pointer[func()] // tests: stall the reader
 }
 
 type repeatKey struct {
@@ -160,7 +195,8 @@ func New(opts Options) (*Watcher, error) {
 		opts.DropInterval = time.Second
 	}
 	w := &Watcher{opts: opts, prof: opts.Profiler, proc: opts.Proc, met: opts.Metrics,
-		workloads: map[uint64]*watched{}, started: time.Now(), repeatsSeen: map[repeatKey]uint64{}}
+		workloads: map[uint64]*watched{}, held: map[uint64]*heldCgroup{}, started: time.Now(), repeatsSeen: map[repeatKey]uint64{}}
+	w.beat.Store(time.Now().UnixNano())
 	if w.proc == nil {
 		w.proc = procinfo.New(nil)
 	}
@@ -168,7 +204,8 @@ func New(opts Options) (*Watcher, error) {
 		w.met = metrics.Nop
 	}
 	if w.prof == nil {
-		p, err := profiler.Load(&profiler.Options{Watch: !opts.NoExitHooks, RingBufferSize: opts.RingBufferSize})
+		p, err := profiler.Load(&profiler.Options{Watch: !opts.NoExitHooks, RingBufferSize: opts.RingBufferSize,
+			HoldNewCgroups: opts.HoldNewCgroups})
 		if err != nil {
 			return nil, fmt.Errorf("loading profiler: %w", err)
 		}
@@ -213,14 +250,156 @@ func (w *Watcher) Add(wl Workload) error {
 	if wl.WaitSeccomp {
 		flags |= profiler.FlagWaitSeccomp
 	}
+	// Held events are judged before any later event of the cgroup.
+	w.engMu.Lock()
+	defer w.engMu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err := w.prof.Track(wl.CgroupID, profiler.TrackOptions{Mode: profiler.ModeWatch, Flags: flags, Allowed: allowed}); err != nil {
+	rec, err := w.prof.Adopt(wl.CgroupID, profiler.TrackOptions{Mode: profiler.ModeWatch, Flags: flags, Allowed: allowed})
+	if err != nil {
+		w.mu.Unlock()
 		return fmt.Errorf("watching %s: %w", wl.Name, err)
 	}
-	w.workloads[wl.CgroupID] = &watched{Workload: wl, started: time.Now(), counts: map[string]*Deviation{}}
+	nw := &watched{Workload: wl, started: time.Now(), counts: map[string]*Deviation{}}
+	w.workloads[wl.CgroupID] = nw
+	h := w.held[wl.CgroupID]
+	delete(w.held, wl.CgroupID)
 	w.met.WorkloadsTracked(w.trackedLocked())
+	w.mu.Unlock()
+	w.judgeHeld(nw, h, rec, allowed)
 	return nil
+}
+
+// judgeHeld evaluates what a workload did before Add, now that its profile
+// is known: the events held for it (execs, SIGSYS deaths) and the calls
+// the kernel recorded while it was pending that its profile does not allow
+// (one deviation event per syscall: the kernel kept the set, not the
+// calls, so the process fields are unknown). Called with engMu held.
+func (w *Watcher) judgeHeld(wl *watched, h *heldCgroup, rec *profiler.State, allowed *profiler.SyscallSet) {
+	if h != nil {
+		for i := range h.events {
+			ev := &h.events[i]
+			w.fillWorkload(ev, wl)
+			if ev.Denied && ev.Type != "procexit" {
+				// Refused by the container's filter while pending: a
+				// deviation unless the profile allows it after all.
+				if nr, ok := heldSyscall(ev); ok && allowed.Has(nr.arch, nr.nr) {
+					continue
+				}
+				w.count(wl, ev.Type, true, max(ev.Count, 1))
+			}
+			if ev.Type == "procexit" {
+				for _, a := range ev.Args {
+					if a.Name == "syscall" {
+						w.mu.Lock()
+						d := wl.counts[a.Value]
+						if d == nil {
+							d = &Deviation{Syscall: a.Value}
+							wl.counts[a.Value] = d
+						}
+						d.Killed++
+						w.mu.Unlock()
+					}
+				}
+			}
+			w.process(ev)
+		}
+	}
+	if rec == nil {
+		return
+	}
+	for _, arch := range rec.Seen.Arches() {
+		for _, nr := range rec.Seen.Numbers(arch) {
+			if allowed.Has(arch, nr) {
+				continue
+			}
+			name, ok := profiles.SyscallName(arch, nr)
+			if !ok {
+				name = "syscall_" + strconv.Itoa(nr)
+			}
+			ev := &detector.Event{Time: time.Now(), Type: name, Action: actionFor(wl.Mode)}
+			ev.Fd.Num = -1
+			ev.Proc.PID, ev.Proc.PPID = -1, -1
+			w.fillWorkload(ev, wl)
+			w.count(wl, name, false, 1)
+			w.process(ev)
+		}
+	}
+}
+
+type archNr struct {
+	arch profiles.Arch
+	nr   int
+}
+
+// heldSyscall is the syscall of a held denied event (by name, native
+// architecture first).
+func heldSyscall(ev *detector.Event) (archNr, bool) {
+	for _, a := range []profiles.Arch{profiles.NativeArch(), profiles.ArchX86, profiles.ArchX32} {
+		if nr, ok := profiles.SyscallNumber(a, ev.Type); ok {
+			return archNr{a, nr}, true
+		}
+	}
+	return archNr{}, false
+}
+
+// fillWorkload sets the workload's fields of ev.
+func (w *Watcher) fillWorkload(ev *detector.Event, wl *watched) {
+	ev.Workload = wl.Name
+	ev.Profile = wl.ProfileName
+	ev.Mode = wl.Mode
+	if ev.Container.ID == "" && wl.ContainerID != "" {
+		ev.Container.ID = procinfo.Container{ID: wl.ContainerID}.ShortID()
+		ev.Container.Name = wl.ContainerID
+	}
+}
+
+// process numbers ev and runs it through the engine. Called with engMu held.
+func (w *Watcher) process(ev *detector.Event) {
+	w.mu.Lock()
+	w.events++
+	ev.Num = w.events
+	w.mu.Unlock()
+	w.met.EventsProcessed(1)
+	ev.Normalize()
+	if w.rec != nil {
+		w.rec.Write(ev)
+	}
+	w.opts.Engine.Process(ev)
+}
+
+// Release drops what is held for a cgroup that will not be added (not a
+// container): its held events and the kernel's pending hold.
+func (w *Watcher) Release(cgroupID uint64) error {
+	w.mu.Lock()
+	delete(w.held, cgroupID)
+	w.mu.Unlock()
+	if err := w.prof.Release(cgroupID); err != nil && !errors.Is(err, profiler.ErrNotTracked) {
+		return err
+	}
+	return nil
+}
+
+// pruneHeld drops the events held longer than maxAge: of cgroups that
+// were released, or whose container was forgotten, before their last
+// events were read.
+func (w *Watcher) pruneHeld(maxAge time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, h := range w.held {
+		if time.Since(h.since) > maxAge {
+			delete(w.held, id)
+		}
+	}
+}
+
+// Held reports how many events are held for a cgroup not added yet.
+func (w *Watcher) Held(cgroupID uint64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if h := w.held[cgroupID]; h != nil {
+		return len(h.events) + h.dropped
+	}
+	return 0
 }
 
 func (w *Watcher) trackedLocked() int {
@@ -268,17 +447,58 @@ func (w *Watcher) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	defer close(done)
 	go w.watchDrops(ctx, done)
+	w.running.Store(true)
+	defer w.running.Store(false)
 	for {
-		ev, err := w.prof.ReadEvent(ctx)
+		// Come back at least every beatInterval, so that LastBeat shows
+		// the reader alive when no events come.
+		if f := w.beforeRead.Load(); f != nil {
+			(*f)()
+		}
+		start := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, beatInterval)
+		ev, err := w.prof.ReadEvent(rctx)
+		cancel()
+		w.beat.Store(time.Now().UnixNano())
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, profiler.ErrClosed) {
 				return nil
 			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				// Nothing came since start: every event submitted
+				// before it has been handled.
+				w.drained.Store(start.UnixNano())
+				continue
+			}
 			return fmt.Errorf("reading kernel events: %w", err)
 		}
 		w.handle(&ev)
+		if t := ev.Time.Add(-drainSkew).UnixNano(); t > w.drained.Load() {
+			w.drained.Store(t)
+		}
 	}
 }
+
+// drainSkew allows for events of other CPUs reserved slightly before the
+// one just handled but behind it in the ring.
+const drainSkew = 10 * time.Millisecond
+
+// Drained is a time before which every kernel event has been handled: a
+// cgroup found gone at t has had all its events handled once Drained is
+// after t.
+func (w *Watcher) Drained() time.Time {
+	if !w.running.Load() {
+		return time.Now() // nobody reads: nothing is in hand
+	}
+	return time.Unix(0, w.drained.Load())
+}
+
+// beatInterval is how often an idle Run comes back from the ring buffer.
+const beatInterval = 100 * time.Millisecond
+
+// LastBeat is when Run last came back from reading the ring buffer (an
+// event or an idle poll): it stops moving when the reader is stuck.
+func (w *Watcher) LastBeat() time.Time { return time.Unix(0, w.beat.Load()) }
 
 // Drain handles the events already queued, returning once none arrived for
 // quiet (default: 3 poll intervals, 60 ms) or after max. Call it, instead of
@@ -394,12 +614,17 @@ func (w *Watcher) handle(kev *profiler.Event) {
 func (w *Watcher) handleLocked(kev *profiler.Event) {
 	w.mu.Lock()
 	wl, ok := w.workloads[kev.CgroupID]
-	if ok {
-		w.events++
-	}
 	w.mu.Unlock()
-	if !ok || kev.Kind == profiler.EventFirstSeen {
+	if kev.Kind == profiler.EventFirstSeen {
 		return
+	}
+	if !ok {
+		// A cgroup held pending: keep its execs, refused calls and
+		// deaths for Add.
+		if !w.opts.HoldNewCgroups || kev.Kind == profiler.EventDeviation {
+			return
+		}
+		wl = &watched{counts: map[string]*Deviation{}} // no workload yet
 	}
 	ev := &w.ev
 	*ev = detector.Event{Proc: detector.ProcInfo{Ancestors: ev.Proc.Ancestors[:0]}, Args: ev.Args[:0]}
@@ -439,7 +664,9 @@ func (w *Watcher) handleLocked(kev *profiler.Event) {
 		} else {
 			ev.Action = actionFor(wl.Mode)
 		}
-		w.count(wl, kev.Syscall, ev.Denied, max(kev.Repeat, 1))
+		if ok { // a held call is counted when Add judges it
+			w.count(wl, kev.Syscall, ev.Denied, max(kev.Repeat, 1))
+		}
 	case profiler.EventExitSigsys:
 		ev.Type = "procexit"
 		ev.Denied = true
@@ -460,22 +687,61 @@ func (w *Watcher) handleLocked(kev *profiler.Event) {
 	default:
 		return
 	}
-	ev.Num = w.events
-	w.met.EventsProcessed(1)
 
 	enrich(w.proc, ev, kev)
-	if ev.Container.ID == "" && wl.ContainerID != "" {
-		ev.Container.ID = procinfo.Container{ID: wl.ContainerID}.ShortID()
-		ev.Container.Name = wl.ContainerID
-	}
 	if kev.Kind == profiler.EventExitSigsys {
 		w.proc.Forget(pid)
 	}
-	ev.Normalize()
-	if w.rec != nil {
-		w.rec.Write(ev)
+	if !ok && w.hold(kev.CgroupID, ev) {
+		return
 	}
-	w.opts.Engine.Process(ev)
+	w.engMu.Lock()
+	defer w.engMu.Unlock()
+	if !ok { // added while it was enriched: judge it as the workload's
+		w.mu.Lock()
+		wl = w.workloads[kev.CgroupID]
+		w.mu.Unlock()
+		if wl == nil {
+			return
+		}
+	}
+	w.fillWorkload(ev, wl)
+	w.process(ev)
+}
+
+// hold keeps a copy of ev for the cgroup not added yet; false when the
+// cgroup was added meanwhile (then ev is the workload's now).
+func (w *Watcher) hold(cgroupID uint64, ev *detector.Event) bool {
+	w.mu.Lock()
+	if _, added := w.workloads[cgroupID]; added {
+		w.mu.Unlock()
+		return false
+	}
+	h := w.held[cgroupID]
+	first := h == nil
+	if first {
+		if len(w.held) >= maxHeldCgroups {
+			w.heldDropped++
+			w.mu.Unlock()
+			return true
+		}
+		h = &heldCgroup{since: time.Now()}
+		w.held[cgroupID] = h
+	}
+	if len(h.events) < MaxHeldEvents {
+		c := *ev
+		c.Args = slices.Clone(ev.Args)
+		c.Proc.Ancestors = slices.Clone(ev.Proc.Ancestors)
+		h.events = append(h.events, c)
+	} else {
+		h.dropped++
+		w.heldDropped++
+	}
+	w.mu.Unlock()
+	if first && w.opts.OnHeld != nil {
+		w.opts.OnHeld(cgroupID)
+	}
+	return true
 }
 
 var argNames = [6]string{"arg0", "arg1", "arg2", "arg3", "arg4", "arg5"}

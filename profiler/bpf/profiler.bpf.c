@@ -81,6 +81,10 @@ enum arch_index {
 enum mode {
 	MODE_LEARN = 1,
 	MODE_WATCH = 2,
+	/* A new cgroup held by cgroup_mkdir until user space classifies it
+	 * (hold_new): records seen (under a filter), calls its filter refused,
+	 * exec and SIGSYS events. */
+	MODE_PENDING = 3,
 };
 
 enum state_flag {
@@ -326,11 +330,78 @@ struct {
 	__type(value, struct repeat_val);
 } repeats SEC(".maps");
 
+/* Holding new cgroups (node agent, Options.HoldNewCgroups).
+ *
+ * A container's cgroup is created by its runtime before any task of the
+ * container runs in it, but user space only learns which container it is
+ * (and which profile holds it) from the runtime's state, later. So with
+ * hold_new set, cgroup_mkdir on the cgroup2 hierarchy puts every new cgroup
+ * in `pending` (mode MODE_PENDING, FLAG_WAIT_SECCOMP) and tells user space
+ * on `new_cgroups`: from its first instruction the cgroup's seen set is
+ * recorded, and the calls its filter refuses (sys_exit, with every call
+ * under a filter marked in `entered`), its execs and SIGSYS deaths are
+ * events. User space then
+ * tracks it (Profiler.Adopt: inherits what was recorded, releases the
+ * pending entry) or releases it (not a container). Pending entries are
+ * bounded by the map's size; a cgroup that finds it full is counted in
+ * pending_stats[0] and not held (it is found by discovery as before).
+ *
+ * The untracked hot path is unchanged: current_state's memo answers as
+ * before; only a memo refresh whose index entry misses looks at
+ * pending_buckets[h] (a global, no helper) and, when a pending cgroup shares
+ * that bucket, does one hash lookup. */
+const volatile __u32 hold_new = 0;
+
+/* Number of pending cgroups per index bucket (cgroup id & (INDEX_SIZE-1)). */
+__u32 pending_buckets[INDEX_SIZE];
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, struct cgroup_state);
+} pending SEC(".maps");
+
+/* An all-zero state to insert pending entries from (too big for the stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cgroup_state);
+} pending_zero SEC(".maps");
+
+/* [0]: new cgroups not held because `pending` was full; [1]: new-cgroup
+ * notices lost because new_cgroups was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} pending_stats SEC(".maps");
+
+#define CGROUP_PATH_MAX 256
+
+/* A cgroup held pending: its id, the process that made it (a runtime: its
+ * command line and working directory name the container's bundle) and its
+ * path (relative to the cgroup2 root). */
+struct new_cgroup {
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 pad;
+	char path[CGROUP_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} new_cgroups SEC(".maps");
+
 /* Force BTF for the event structs so bpf2go -type can generate them. */
 const struct event *unused_event __attribute__((unused));
 const struct exec_event *unused_exec_event __attribute__((unused));
 const struct repeat_key *unused_repeat_key __attribute__((unused));
 const struct repeat_val *unused_repeat_val __attribute__((unused));
+const struct new_cgroup *unused_new_cgroup __attribute__((unused));
 
 /* native_entry reports whether regs come from the 64-bit SYSCALL entry:
  * entry_SYSCALL_64 saves the return RIP (in RCX) as both ip and cx, and
@@ -415,6 +486,9 @@ static __always_inline struct cgroup_state *current_state(__u64 regs)
 		cg = t->cgroups->dfl_cgrp->kn->id;
 		slot = 0;
 		tr = lookup_slot(cg, &slot);
+		if (!tr && pending_buckets[cg & (INDEX_SIZE - 1)] &&
+		    bpf_map_lookup_elem(&pending, &cg))
+			tr = 2; /* pending: looked up by id below */
 		if (!(seq & 1) && __sync_val_compare_and_swap(&c->seq, seq, seq + 1) == seq) {
 			barrier();
 			c->regs = regs;
@@ -428,6 +502,10 @@ static __always_inline struct cgroup_state *current_state(__u64 regs)
 	}
 	if (!tr)
 		return 0;
+	if (tr == 2) {
+		struct cgroup_state *ps = bpf_map_lookup_elem(&pending, &cg);
+		return ps && ps->cgroup_id == cg ? ps : 0;
+	}
 	struct cgroup_state *st = bpf_map_lookup_elem(&states, &slot);
 	if (!st || st->cgroup_id != cg)
 		return 0;
@@ -509,6 +587,76 @@ int BPF_PROG(cgroup_attach_task, struct cgroup *dst, const char *path, struct ta
 	struct index_entry *e = bpf_map_lookup_elem(&cg_index, &h);
 	if (e)
 		__sync_fetch_and_or(&e->collide, 1);
+	__sync_fetch_and_add(&generation, 1);
+	return 0;
+}
+
+static __always_inline void count_pending_stat(__u32 i)
+{
+	__u64 *n = bpf_map_lookup_elem(&pending_stats, &i);
+
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* A cgroup was created. With hold_new, hold every new cgroup of the cgroup2
+ * hierarchy (the one bpf_get_current_cgroup_id() names) pending: its
+ * runtime creates it before putting the container's first task in, so
+ * nothing the container runs escapes. */
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	if (!hold_new)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (cgrp->root != t->cgroups->dfl_cgrp->root)
+		return 0; /* a cgroup v1 hierarchy (hybrid host) */
+	__u64 cg = cgrp->kn->id;
+	__u32 zero = 0;
+	struct cgroup_state *z = bpf_map_lookup_elem(&pending_zero, &zero);
+	if (!z)
+		return 0;
+	if (bpf_map_update_elem(&pending, &cg, z, BPF_NOEXIST)) {
+		count_pending_stat(0); /* full (or an id seen twice) */
+		return 0;
+	}
+	struct cgroup_state *st = bpf_map_lookup_elem(&pending, &cg);
+	if (!st)
+		return 0;
+	st->mode = MODE_PENDING;
+	st->flags = FLAG_WAIT_SECCOMP;
+	barrier();
+	st->cgroup_id = cg;
+	__sync_fetch_and_add(&pending_buckets[cg & (INDEX_SIZE - 1)], 1);
+	__sync_fetch_and_add(&generation, 1);
+
+	struct new_cgroup *n = bpf_ringbuf_reserve(&new_cgroups, sizeof(*n), 0);
+	if (!n) {
+		count_pending_stat(1);
+		return 0;
+	}
+	n->cgroup_id = cg;
+	n->pid = bpf_get_current_pid_tgid() >> 32;
+	n->pad = 0;
+	bpf_probe_read_kernel_str(n->path, sizeof(n->path), path);
+	bpf_ringbuf_submit(n, 0); /* rare: wake the reader */
+	return 0;
+}
+
+struct release_args {
+	__u64 cgroup_id;
+};
+
+/* release_pending is run by user space (BPF_PROG_RUN) to drop a pending
+ * cgroup: classified (then tracked in `states`) or not a container. */
+SEC("syscall")
+int release_pending(struct release_args *ctx)
+{
+	__u64 cg = ctx->cgroup_id;
+
+	if (bpf_map_delete_elem(&pending, &cg))
+		return 1;
+	__sync_fetch_and_sub(&pending_buckets[cg & (INDEX_SIZE - 1)], 1);
 	__sync_fetch_and_add(&generation, 1);
 	return 0;
 }
@@ -712,6 +860,15 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (test_and_set(&((__u64 *)st->seen)[i], mask) && (flags & FLAG_FIRST_SEEN))
 		emit_syscall(EVENT_FIRST_SEEN, cg, arch, nr, 0, 0);
 
+	if (st->mode == MODE_PENDING) {
+		/* The profile is not known yet: mark every call of a task under
+		 * a filter, so sys_exit can tell the refused ones. */
+		if (exits_attached) {
+			tid = (__u32)bpf_get_current_pid_tgid();
+			bpf_map_update_elem(&entered, &tid, &raw, BPF_ANY);
+		}
+		return 0;
+	}
 	if (st->mode != MODE_WATCH)
 		return 0;
 	if (((__u64 *)st->allowed)[i] & mask)
@@ -740,7 +897,10 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
 	struct cgroup_state *st = current_state((__u64)regs);
 
-	if (!st || st->mode != MODE_WATCH)
+	/* Pending: its allowed set is empty, so every call its filter refused
+	 * is recorded and reported; user space judges them once it knows the
+	 * profile. */
+	if (!st || (st->mode != MODE_WATCH && st->mode != MODE_PENDING))
 		return 0;
 
 	long id = regs->orig_ax;
@@ -793,7 +953,7 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 		return 0;
 	if (st->flags & FLAG_WAIT_EXEC)
 		__sync_fetch_and_and(&st->flags, ~(__u32)FLAG_WAIT_EXEC);
-	if (st->mode != MODE_WATCH)
+	if (st->mode != MODE_WATCH && st->mode != MODE_PENDING)
 		return 0;
 
 	struct exec_event *x = bpf_ringbuf_reserve(&events, sizeof(*x), 0);
@@ -847,7 +1007,7 @@ int BPF_PROG(sched_process_exit, struct task_struct *p)
 {
 	struct cgroup_state *st = current_state(current_regs());
 
-	if (!st || st->mode != MODE_WATCH)
+	if (!st || (st->mode != MODE_WATCH && st->mode != MODE_PENDING))
 		return 0;
 	int code = p->exit_code;
 	if ((code & 0x7f) != SIGSYS)

@@ -74,8 +74,11 @@ struct kernfs_node {
 	__u64 id;
 };
 
+struct cgroup_root;
+
 struct cgroup {
 	struct kernfs_node *kn;
+	struct cgroup_root *root; /* the hierarchy: cgroup2's or a v1 one */
 };
 
 struct css_set {
