@@ -318,6 +318,13 @@ func jsonObj(e *Event) string {
 }
 
 func init() {
+	// The plugins whose fields these are: a rules file requiring them loads
+	// without a "not available" warning (the managed-cloud variants of
+	// k8saudit produce the same fields).
+	for _, p := range []string{"k8saudit", "k8saudit-aks", "k8saudit-eks", "k8saudit-gke", "k8saudit-ovh", "json"} {
+		nativePlugins[p] = true
+	}
+
 	ka := &registry{source: SourceK8sAudit, byName: map[string]*fieldDef{}}
 	registries[srcK8sAudit] = ka
 
