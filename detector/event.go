@@ -164,7 +164,6 @@ type K8sInfo struct {
 	Labels    []string `json:"labels,omitempty"`  // k8s.pod.labels, each "key:value"
 }
 
-
 // Normalize fills the fields that derive from others, once per event, so
 // that the compiled rules never compute them: the source defaults to
 // syscall, proc.cmdline to "name args", container.id to "host",
