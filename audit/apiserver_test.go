@@ -289,9 +289,9 @@ current-context: sysward
 	if err := <-followDone; err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("follower: %+v", fst)
-	if fst.Rotations == 0 || fst.Truncated == 0 {
-		t.Errorf("rotations %d, truncations %d: want both", fst.Rotations, fst.Truncated)
+	t.Logf("follower: %d lines, %d rotations, %d truncations", fst.Lines.Load(), fst.Rotations.Load(), fst.Truncated.Load())
+	if fst.Rotations.Load() == 0 || fst.Truncated.Load() == 0 {
+		t.Errorf("rotations %d, truncations %d: want both", fst.Rotations.Load(), fst.Truncated.Load())
 	}
 	wk, fk := web.keys(), file.keys()
 	for k, n := range fk {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,12 +27,13 @@ type FollowOptions struct {
 	MaxLine int
 }
 
-// FollowStats are the follower's counters.
+// FollowStats are the follower's counters, safe to read while it runs.
 type FollowStats struct {
-	Lines     uint64 // complete lines handed to emit
-	Overlong  uint64 // lines skipped for exceeding MaxLine
-	Rotations uint64 // the path was renamed away and a new file created
-	Truncated uint64 // the file was truncated (copytruncate) or rewritten
+	Opened    atomic.Uint64 // files opened: 1, plus one per rotation
+	Lines     atomic.Uint64 // complete lines handed to emit
+	Overlong  atomic.Uint64 // lines skipped for exceeding MaxLine
+	Rotations atomic.Uint64 // the path was renamed away and a new file created
+	Truncated atomic.Uint64 // the file was truncated (copytruncate) or rewritten
 }
 
 const fingerprintLen = 128
@@ -79,21 +81,20 @@ func Follow(ctx context.Context, path string, opts *FollowOptions, stats *Follow
 		}
 	}
 	fl.fingerprint()
+	stats.Opened.Add(1)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		// rotation first: data read at a stale offset of a rewritten file
+		// would be the middle of some other record
+		if _, err := fl.checkRotation(); err != nil {
+			return err
+		}
 		n, err := fl.drain()
 		if err != nil {
 			return err
 		}
 		if n > 0 {
-			continue
-		}
-		switched, err := fl.checkRotation()
-		if err != nil {
-			return err
-		}
-		if switched {
 			continue
 		}
 		timer.Reset(o.Poll)
@@ -164,7 +165,7 @@ func (fl *follower) lines(b []byte) {
 			}
 			if len(fl.partial)+len(b) > fl.o.MaxLine {
 				fl.partial, fl.skip = fl.partial[:0], true
-				fl.st.Overlong++
+				fl.st.Overlong.Add(1)
 				return
 			}
 			fl.partial = append(fl.partial, b...)
@@ -179,13 +180,13 @@ func (fl *follower) lines(b []byte) {
 		if len(fl.partial) > 0 {
 			if len(fl.partial)+len(line) > fl.o.MaxLine {
 				fl.partial = fl.partial[:0]
-				fl.st.Overlong++
+				fl.st.Overlong.Add(1)
 				continue
 			}
 			fl.partial = append(fl.partial, line...)
 			line = fl.partial
 		} else if len(line) > fl.o.MaxLine {
-			fl.st.Overlong++
+			fl.st.Overlong.Add(1)
 			continue
 		}
 		// A writer that does not append (the apiserver's own log file is
@@ -193,7 +194,7 @@ func (fl *follower) lines(b []byte) {
 		// copytruncate: the file starts with a hole that reads as NULs.
 		line = bytes.TrimLeft(line, "\x00")
 		if len(bytes.TrimSpace(line)) > 0 {
-			fl.st.Lines++
+			fl.st.Lines.Add(1)
 			fl.emit(line)
 		}
 		fl.partial = fl.partial[:0]
@@ -207,7 +208,7 @@ func (fl *follower) fingerprint() {
 	fl.head = b[:n]
 }
 
-// checkRotation, at the end of the current file, switches to a new file
+// checkRotation switches to a new file
 // at path or restarts a truncated one; it reports whether it did.
 func (fl *follower) checkRotation() (bool, error) {
 	cur, err := fl.f.Stat()
@@ -226,13 +227,14 @@ func (fl *follower) checkRotation() (bool, error) {
 		}
 		fl.f.Close()
 		fl.f, fl.off, fl.partial, fl.skip = nf, 0, fl.partial[:0], false
-		fl.st.Rotations++
+		fl.st.Rotations.Add(1)
+		fl.st.Opened.Add(1)
 		fl.fingerprint()
 		return true, nil
 	}
 	if cur.Size() < fl.off || !fl.sameHead() {
 		fl.off, fl.partial, fl.skip = 0, fl.partial[:0], false
-		fl.st.Truncated++
+		fl.st.Truncated.Add(1)
 		fl.fingerprint()
 		return true, nil
 	}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -59,9 +61,10 @@ const (
 	RejectAPIVersion     = "api_version"     // 400: not an audit.k8s.io/v1 EventList
 	RejectQueueFull      = "queue_full"      // 429: the queue is full (the batch's events count as dropped)
 	RejectBodyReadFailed = "read_failed"     // 400: the client went away mid-body
+	RejectTLS            = "tls_handshake"   // no answer: the TLS handshake failed (the client does not trust our certificate, or speaks plain HTTP)
 )
 
-var rejectReasons = []string{RejectMethod, RejectUnauthorized, RejectForbidden, RejectTooLarge, RejectTooManyEvents, RejectMalformed, RejectAPIVersion, RejectQueueFull, RejectBodyReadFailed}
+var rejectReasons = []string{RejectMethod, RejectUnauthorized, RejectForbidden, RejectTooLarge, RejectTooManyEvents, RejectMalformed, RejectAPIVersion, RejectQueueFull, RejectBodyReadFailed, RejectTLS}
 
 // WebhookStats are the receiver's counters.
 type WebhookStats struct {
@@ -168,7 +171,14 @@ func (w *Webhook) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
+		// net/http reports failed handshakes through ErrorLog: count them
+		// instead of writing a line per scanner to stderr.
+		ErrorLog: log.New(writerFunc(func(p []byte) (int, error) {
+			if bytes.Contains(p, []byte("TLS handshake error")) {
+				w.rejected[RejectTLS].Add(1)
+			}
+			return len(p), nil
+		}), "", 0),
 	}
 	stop := context.AfterFunc(ctx, func() { w.srv.Close() })
 	defer stop()
@@ -299,3 +309,7 @@ func (w *Webhook) enqueue(b []detector.Event) bool {
 		return false
 	}
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -49,12 +49,19 @@ type APIServer struct {
 	Dir        string // state: etcd data, pki/, log/, admin.kubeconfig
 	URL        string // https://127.0.0.1:PORT
 	Kubeconfig string // cluster-admin
-	CA         string // the CA file that signs every certificate here
 
-	t      testing.TB
+	*TestCA
+	t     testing.TB
+	procs []*apiProc
+}
+
+// TestCA is a certificate authority for tests: it signs the apiserver's,
+// the webhook's and the clients' certificates.
+type TestCA struct {
+	CA     string // the CA certificate's file
+	dir    string
 	caCert *x509.Certificate
 	caKey  *ecdsa.PrivateKey
-	procs  []*apiProc
 }
 
 type apiProc struct {
@@ -78,21 +85,23 @@ func NewAPIServer(t testing.TB) *APIServer {
 	}
 	a := &APIServer{Dir: dir, t: t}
 	t.Cleanup(a.Close)
-	for _, d := range []string{"pki", "log"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.MkdirAll(filepath.Join(dir, "log"), 0o700); err != nil {
+		t.Fatal(err)
 	}
-	if err := a.makeCA(); err != nil {
+	if a.TestCA, err = NewTestCA(filepath.Join(dir, "pki")); err != nil {
 		t.Fatalf("making the test CA: %v", err)
 	}
 	return a
 }
 
-func (a *APIServer) makeCA() error {
+// NewTestCA makes a CA (named ca.crt) in dir, which it creates.
+func NewTestCA(dir string) (*TestCA, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sysward-test-ca"},
@@ -101,18 +110,17 @@ func (a *APIServer) makeCA() error {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	a := &TestCA{dir: dir, caKey: key, CA: filepath.Join(dir, "ca.crt")}
 	a.caCert, _ = x509.ParseCertificate(der)
-	a.caKey = key
-	a.CA = filepath.Join(a.Dir, "pki", "ca.crt")
-	return writePEM(a.CA, "CERTIFICATE", der)
+	return a, writePEM(a.CA, "CERTIFICATE", der)
 }
 
-// Issue makes a certificate signed by the test CA, valid for 127.0.0.1 and
+// Issue makes a certificate signed by the CA, valid for 127.0.0.1 and
 // localhost when server is true, for client authentication otherwise, and
 // returns the paths of its certificate and key.
-func (a *APIServer) Issue(name string, subject pkix.Name, server bool) (certFile, keyFile string, err error) {
+func (a *TestCA) Issue(name string, subject pkix.Name, server bool) (certFile, keyFile string, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return "", "", err
@@ -137,8 +145,8 @@ func (a *APIServer) Issue(name string, subject pkix.Name, server bool) (certFile
 	if err != nil {
 		return "", "", err
 	}
-	certFile = filepath.Join(a.Dir, "pki", name+".crt")
-	keyFile = filepath.Join(a.Dir, "pki", name+".key")
+	certFile = filepath.Join(a.dir, name+".crt")
+	keyFile = filepath.Join(a.dir, name+".key")
 	if err := writePEM(certFile, "CERTIFICATE", der); err != nil {
 		return "", "", err
 	}
