@@ -23,13 +23,13 @@ func fuzzEngine(f *testing.F) *detector.Engine {
 	return eng
 }
 
-func replaySeeds(f *testing.F) [][]byte {
+func replaySeeds(tb testing.TB) [][]byte {
 	var out [][]byte
 	files, _ := filepath.Glob("testdata/replay/*.jsonl")
 	for _, p := range files {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			f.Fatal(err)
+			panic(err)
 		}
 		for _, l := range bytes.Split(data, []byte("\n")) {
 			if len(l) > 0 {

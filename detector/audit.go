@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	jsoniter "github.com/json-iterator/go"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
@@ -30,6 +31,31 @@ type AuditInfo struct {
 type auditCache struct {
 	req, resp, whole          any
 	reqDone, respDone, wholeD bool
+	// strs keeps string fields rendered from the objects (a configmap's
+	// data is read by six checks of one rule): key is the field's own.
+	strs map[*fieldMemo]memoVal
+}
+
+// fieldMemo identifies one compiled string field for the per-record memo.
+type fieldMemo struct{ _ byte }
+
+type memoVal struct {
+	s  string
+	ok bool
+}
+
+// memo returns f's value for this record, computing it once.
+func (a *AuditInfo) memo(key *fieldMemo, f func() (string, bool)) (string, bool) {
+	c := a.c()
+	if v, ok := c.strs[key]; ok {
+		return v.s, v.ok
+	}
+	s, ok := f()
+	if c.strs == nil {
+		c.strs = make(map[*fieldMemo]memoVal, 4)
+	}
+	c.strs[key] = memoVal{s, ok}
+	return s, ok
 }
 
 // SetAudit makes ev a k8s_audit event for the audit record rec (raw is its
@@ -129,15 +155,17 @@ func (a *AuditInfo) whole() any {
 	return c.whole
 }
 
-// parseJSON decodes JSON keeping numbers as written (1000, not 1e+03).
+// genericJSON decodes like encoding/json with UseNumber (numbers kept as
+// written: 1000, not 1e+03), several times faster.
+var genericJSON = jsoniter.Config{EscapeHTML: true, SortMapKeys: true, ValidateJsonRawMessage: true, UseNumber: true}.Froze()
+
+// parseJSON decodes an object of the record.
 func parseJSON(raw []byte) any {
 	if len(raw) == 0 {
 		return nil
 	}
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
 	var v any
-	if d.Decode(&v) != nil {
+	if genericJSON.Unmarshal(raw, &v) != nil {
 		return nil
 	}
 	return v

@@ -43,12 +43,15 @@ func kaList(r *registry, name, desc string, f func(a *AuditInfo, idx int) []stri
 // kaReq registers a string field at keys inside the request object.
 func kaReq(r *registry, name, desc string, keys ...string) {
 	r.add(name, TypeString, ArgNone, desc, func(string, bool) (accessor, error) {
+		key := new(fieldMemo)
 		return accessor{typ: TypeString, str: func(e *Event) (string, bool) {
-			v, ok := jsonValues(e.Audit.request(), 0, keys...)
-			if !ok {
-				return "", false
-			}
-			return jsonString(v[0])
+			return e.Audit.memo(key, func() (string, bool) {
+				v, ok := jsonValues(e.Audit.request(), 0, keys...)
+				if !ok {
+					return "", false
+				}
+				return jsonString(v[0])
+			})
 		}}, nil
 	})
 }
