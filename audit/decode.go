@@ -32,7 +32,7 @@ func DecodeEventList(body []byte, maxEvents int) ([]detector.Event, error) {
 		Items      []json.RawMessage `json:"items"`
 	}
 	if err := jsonAPI.Unmarshal(body, &list); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, stdError(body, &list, err))
 	}
 	if list.APIVersion != APIVersion || list.Kind != "EventList" {
 		return nil, fmt.Errorf("%w: got apiVersion %q kind %q, want %s EventList", ErrAPIVersion, list.APIVersion, list.Kind, APIVersion)
@@ -72,7 +72,7 @@ var jsonAPI = jsoniter.ConfigCompatibleWithStandardLibrary
 func unmarshalEvent(raw []byte) (*auditv1.Event, error) {
 	rec := new(auditv1.Event)
 	if err := jsonAPI.Unmarshal(raw, rec); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, stdError(raw, new(auditv1.Event), err))
 	}
 	return rec, nil
 }
@@ -99,4 +99,14 @@ func checkAndSet(rec *auditv1.Event, raw []byte, ev *detector.Event) error {
 	ev.SetAudit(rec, raw)
 	ev.Normalize()
 	return nil
+}
+
+// stdError is encoding/json's account of bad input (offset, type and
+// field named), clearer than json-iterator's; decoding bad input twice
+// costs only the sender of bad input.
+func stdError(raw []byte, v any, fast error) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return err
+	}
+	return fast
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sysward/sysward/detector"
 	"github.com/sysward/sysward/internal/inputfile"
 )
 
@@ -25,6 +26,9 @@ type FollowOptions struct {
 	// MaxLine bounds one line (default 4 MiB); a longer one is skipped
 	// and counted.
 	MaxLine int
+	// Once stops at the end of the file instead of following it: the
+	// replay of an audit log.
+	Once bool
 }
 
 // FollowStats are the follower's counters, safe to read while it runs.
@@ -96,6 +100,9 @@ func Follow(ctx context.Context, path string, opts *FollowOptions, stats *Follow
 		}
 		if n > 0 {
 			continue
+		}
+		if o.Once {
+			return nil
 		}
 		timer.Reset(o.Poll)
 		select {
@@ -252,4 +259,20 @@ func (fl *follower) sameHead() bool {
 	b := make([]byte, len(fl.head))
 	n, _ := fl.f.ReadAt(b, 0)
 	return n == len(b) && bytes.Equal(b, fl.head)
+}
+
+// FollowEvents is Follow decoding each line as an audit record: handle gets
+// the k8s_audit events, bad gets the lines that are not one (with the
+// line's number in the stream, from 1).
+func FollowEvents(ctx context.Context, path string, opts *FollowOptions, stats *FollowStats, handle func(*detector.Event), bad func(n uint64, err error)) error {
+	var n uint64
+	return Follow(ctx, path, opts, stats, func(line []byte) {
+		n++
+		ev, err := DecodeEvent(bytes.Clone(line))
+		if err != nil {
+			bad(n, err)
+			return
+		}
+		handle(&ev)
+	})
 }
