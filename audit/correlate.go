@@ -149,7 +149,7 @@ func (c *Correlator) Syscall(ev *detector.Event) {
 			"ka.user.name": acc.user, "ka.target.namespace": ev.K8s.Namespace, "ka.target.name": ev.K8s.Pod,
 			"ka.target.subresource": acc.action, "ka.auditid": acc.auditID, "ka.uri.param[command]": command,
 			"ka.uri.param[container]": acc.container,
-			"evt.type": ev.Type, "sysward.denied": ev.Denied, "proc.name": ev.Proc.Name, "proc.cmdline": ev.Proc.Cmdline,
+			"evt.type":                ev.Type, "sysward.denied": ev.Denied, "proc.name": ev.Proc.Name, "proc.cmdline": ev.Proc.Cmdline,
 			"container.id": ev.Container.ID, "k8s.ns.name": ev.K8s.Namespace, "k8s.pod.name": ev.K8s.Pod,
 			"sysward.profile": ev.Profile,
 		},
@@ -157,4 +157,3 @@ func (c *Correlator) Syscall(ev *detector.Event) {
 		Workload: ev.Workload, Syscall: ev.Type,
 	})
 }
-
