@@ -8,10 +8,10 @@ pkgs=(
   libseccomp-dev                       # enforcer (libseccomp-golang)
   clang llvm libbpf-dev bpftool        # make generate (bpf2go)
   runc busybox-static containerd       # real container tests
+  etcd-server                          # audit: kube-apiserver tests (internal/kubetest)
   podman                               # enforcer: podman --security-opt seccomp= test
   prometheus                           # detector metrics scrape test
   redis-server redis-tools             # benchmarks on a real server
-  etcd-server                          # audit: kube-apiserver tests (internal/kubetest)
 )
 # `scripts/deps.sh realworld`: the servers and clients of bench/realworld.
 if [ "${1:-}" = realworld ]; then
