@@ -39,12 +39,18 @@ type WebhookOptions struct {
 	// (default 100000). A batch that does not fit is refused whole with 429,
 	// which the apiserver retries with backoff; it is counted as dropped.
 	QueueEvents int
+	// MaxInFlight bounds the requests being read and decoded at once
+	// (default 4), so memory stays under MaxInFlight × MaxBodyBytes whatever
+	// the number of clients; one more gets 429 at once. The apiserver sends
+	// one batch at a time per --audit-webhook-batch-throttle-burst.
+	MaxInFlight int
 }
 
 const (
 	defaultMaxBody    = 64 << 20
 	defaultMaxBatch   = 20000
 	defaultQueue      = 100000
+	defaultInFlight   = 4
 	maxQueuedBatches  = 4096
 	bearerPrefix      = "Bearer "
 	maxTokenFileBytes = 16 << 10
@@ -61,10 +67,11 @@ const (
 	RejectAPIVersion     = "api_version"     // 400: not an audit.k8s.io/v1 EventList
 	RejectQueueFull      = "queue_full"      // 429: the queue is full (the batch's events count as dropped)
 	RejectBodyReadFailed = "read_failed"     // 400: the client went away mid-body
+	RejectBusy           = "busy"            // 429: MaxInFlight requests already being read
 	RejectTLS            = "tls_handshake"   // no answer: the TLS handshake failed (the client does not trust our certificate, or speaks plain HTTP)
 )
 
-var rejectReasons = []string{RejectMethod, RejectUnauthorized, RejectForbidden, RejectTooLarge, RejectTooManyEvents, RejectMalformed, RejectAPIVersion, RejectQueueFull, RejectBodyReadFailed, RejectTLS}
+var rejectReasons = []string{RejectMethod, RejectUnauthorized, RejectForbidden, RejectTooLarge, RejectTooManyEvents, RejectMalformed, RejectAPIVersion, RejectQueueFull, RejectBodyReadFailed, RejectBusy, RejectTLS}
 
 // WebhookStats are the receiver's counters.
 type WebhookStats struct {
@@ -94,6 +101,7 @@ type Webhook struct {
 	events   atomic.Uint64
 	dropped  atomic.Uint64
 	rejected map[string]*atomic.Uint64
+	inFlight chan struct{}
 
 	srv *http.Server
 }
@@ -113,6 +121,9 @@ func NewWebhook(opts WebhookOptions) (*Webhook, error) {
 	if opts.QueueEvents <= 0 {
 		opts.QueueEvents = defaultQueue
 	}
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = defaultInFlight
+	}
 	certPEM, err := inputfile.Read(opts.CertFile, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("reading TLS certificate: %w", err)
@@ -129,6 +140,7 @@ func NewWebhook(opts WebhookOptions) (*Webhook, error) {
 		opts:     opts,
 		queue:    make(chan []detector.Event, maxQueuedBatches),
 		rejected: map[string]*atomic.Uint64{},
+		inFlight: make(chan struct{}, opts.MaxInFlight),
 	}
 	for _, r := range rejectReasons {
 		w.rejected[r] = new(atomic.Uint64)
@@ -251,6 +263,13 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			w.reject(rw, http.StatusUnauthorized, RejectUnauthorized, "audit webhook: missing or wrong bearer token")
 			return
 		}
+	}
+	select {
+	case w.inFlight <- struct{}{}:
+		defer func() { <-w.inFlight }()
+	default:
+		w.reject(rw, http.StatusTooManyRequests, RejectBusy, fmt.Sprintf("audit webhook: %d requests already in progress, retry later", w.opts.MaxInFlight))
+		return
 	}
 	if r.ContentLength > w.opts.MaxBodyBytes {
 		w.reject(rw, http.StatusRequestEntityTooLarge, RejectTooLarge, fmt.Sprintf("audit webhook: body of %d bytes, at most %d", r.ContentLength, w.opts.MaxBodyBytes))

@@ -288,3 +288,46 @@ func TestWebhookBurst(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// TestWebhookInFlight: with one request being read (a client trickling its
+// body), another is refused at once with 429 instead of holding a second
+// body in memory; once the first ends, requests are served again.
+func TestWebhookInFlight(t *testing.T) {
+	e := startWebhook(t, WebhookOptions{MaxInFlight: 1}, true)
+	pr, pw := io.Pipe()
+	first := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, e.url, pr)
+		resp, err := e.client.Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	pw.Write([]byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[`))
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		code, msg := post(t, e.client, e.url, eventList(t, 1), nil)
+		if code == http.StatusTooManyRequests {
+			if !strings.Contains(msg, "1 requests already in progress") {
+				t.Errorf("message %q", msg)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never refused while a request was in flight: %d %s", code, msg)
+		}
+	}
+	pw.Write([]byte(`]}`))
+	pw.Close()
+	if code := <-first; code != http.StatusOK {
+		t.Errorf("the trickled request: %d", code)
+	}
+	if code, msg := post(t, e.client, e.url, eventList(t, 1), nil); code != 200 {
+		t.Errorf("after: %d %s", code, msg)
+	}
+	if n := e.wh.Stats().Rejected[RejectBusy]; n != 1 {
+		t.Errorf("busy counter %d", n)
+	}
+}

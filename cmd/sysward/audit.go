@@ -38,7 +38,8 @@ EventList batches (--audit-webhook-config-file, a kubeconfig:
 deploy/audit/audit-webhook.kubeconfig; policy: deploy/audit/audit-policy.yaml).
 Each batch is decoded, queued and answered at once; the rules run apart, so
 the apiserver never waits for them. A batch that does not fit the queue is
-refused with 429 (the apiserver retries) and counted as dropped. Bad
+refused with 429 (the apiserver retries) and counted as dropped; so is a
+request beyond --max-in-flight being read at once. Bad
 requests get a 4xx saying why: 400 malformed JSON or not an audit.k8s.io/v1
 EventList, 401/403 missing or wrong client certificate or token, 405 not a
 POST, 413 body or batch too large. Counters go to stderr on exit
@@ -56,6 +57,7 @@ Example:
 					&cli.IntFlag{Name: "max-body-mib", Value: 64, Usage: "refuse request bodies over `N` MiB (413)"},
 					&cli.IntFlag{Name: "max-batch", Value: 20000, Usage: "refuse batches of more than `N` events (413); the apiserver sends at most --audit-webhook-batch-max-size (400)"},
 					&cli.IntFlag{Name: "queue", Value: 100000, Usage: "queue at most `N` events waiting for the rules; a batch beyond gets 429 and is counted as dropped"},
+					&cli.IntFlag{Name: "max-in-flight", Value: 4, Usage: "read at most `N` requests at once (memory: N x --max-body-mib); one more gets 429"},
 				}, common...),
 				Action: auditServeAction,
 			},
@@ -144,7 +146,7 @@ func auditServeAction(c *cli.Context) error {
 	if c.String("client-ca") != "" && c.String("token-file") != "" {
 		return usagef("--client-ca and --token-file: choose one way the apiserver authenticates")
 	}
-	for _, fl := range []string{"max-body-mib", "max-batch", "queue"} {
+	for _, fl := range []string{"max-body-mib", "max-batch", "queue", "max-in-flight"} {
 		if c.Int(fl) < 1 {
 			return usagef("--%s %d: must be at least 1", fl, c.Int(fl))
 		}
@@ -155,7 +157,7 @@ func auditServeAction(c *cli.Context) error {
 	}
 	wh, err := audit.NewWebhook(audit.WebhookOptions{CertFile: c.String("cert"), KeyFile: c.String("key"),
 		ClientCAFile: c.String("client-ca"), TokenFile: c.String("token-file"),
-		MaxBodyBytes: int64(c.Int("max-body-mib")) << 20, MaxBatchEvents: c.Int("max-batch"), QueueEvents: c.Int("queue")})
+		MaxBodyBytes: int64(c.Int("max-body-mib")) << 20, MaxBatchEvents: c.Int("max-batch"), QueueEvents: c.Int("queue"), MaxInFlight: c.Int("max-in-flight")})
 	if err != nil {
 		return usageErr(err)
 	}
