@@ -38,8 +38,8 @@ EventList batches (--audit-webhook-config-file, a kubeconfig:
 deploy/audit/audit-webhook.kubeconfig; policy: deploy/audit/audit-policy.yaml).
 Each batch is decoded, queued and answered at once; the rules run apart, so
 the apiserver never waits for them. A batch that does not fit the queue is
-refused with 429 (the apiserver retries) and counted as dropped; so is a
-request beyond --max-in-flight being read at once. Bad
+refused with 429 (the apiserver retries) and counted as dropped; a request
+beyond --max-in-flight being read at once gets 429 too. Bad
 requests get a 4xx saying why: 400 malformed JSON or not an audit.k8s.io/v1
 EventList, 401/403 missing or wrong client certificate or token, 405 not a
 POST, 413 body or batch too large. Counters go to stderr on exit
