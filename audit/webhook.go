@@ -160,6 +160,7 @@ func NewWebhook(opts WebhookOptions) (*Webhook, error) {
 		// a network failure.
 		w.tls.ClientAuth = tls.RequestClientCert
 	}
+	w.newServer()
 	if opts.TokenFile != "" {
 		b, err := inputfile.Read(opts.TokenFile, maxTokenFileBytes)
 		if err != nil {
@@ -173,8 +174,7 @@ func NewWebhook(opts WebhookOptions) (*Webhook, error) {
 	return w, nil
 }
 
-// Serve accepts HTTPS connections on ln until Close or ctx ends.
-func (w *Webhook) Serve(ctx context.Context, ln net.Listener) error {
+func (w *Webhook) newServer() {
 	w.srv = &http.Server{
 		Handler:           w,
 		TLSConfig:         w.tls,
@@ -192,6 +192,10 @@ func (w *Webhook) Serve(ctx context.Context, ln net.Listener) error {
 			return len(p), nil
 		}), "", 0),
 	}
+}
+
+// Serve accepts HTTPS connections on ln until Close or ctx ends.
+func (w *Webhook) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { w.srv.Close() })
 	defer stop()
 	err := w.srv.Serve(tls.NewListener(ln, w.tls))
@@ -202,12 +206,7 @@ func (w *Webhook) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Close stops serving; queued batches stay available to Next.
-func (w *Webhook) Close() error {
-	if w.srv == nil {
-		return nil
-	}
-	return w.srv.Close()
-}
+func (w *Webhook) Close() error { return w.srv.Close() }
 
 // Next returns the next accepted batch, waiting until one arrives or ctx
 // ends (then ok is false).
