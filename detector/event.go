@@ -62,8 +62,9 @@ type Event struct {
 	// sending each (its Time is the last one's).
 	Count uint64 `json:"count,omitempty"`
 
-	// Audit holds the k8s_audit fields; empty for syscall events.
-	Audit AuditInfo `json:"audit,omitempty"`
+	// Audit holds the k8s_audit record; empty for syscall events. In an
+	// events file it is the audit.k8s.io/v1 Event as the apiserver wrote it.
+	Audit AuditInfo `json:"audit,omitzero"`
 }
 
 // Arg is one syscall argument as Falco names and prints it.
@@ -161,17 +162,6 @@ type K8sInfo struct {
 	Pod       string   `json:"pod,omitempty"`     // k8s.pod.name
 	PodUID    string   `json:"pod_uid,omitempty"` // k8s.pod.uid
 	Labels    []string `json:"labels,omitempty"`  // each "key:value"; k8s.pod.labels joins them in key order
-}
-
-// AuditInfo is a Kubernetes audit record (source k8s_audit). Only the skeleton
-// of that source exists so far.
-type AuditInfo struct {
-	Verb      string `json:"verb,omitempty"`      // ka.verb
-	User      string `json:"user,omitempty"`      // ka.user.name
-	Resource  string `json:"resource,omitempty"`  // ka.target.resource
-	Namespace string `json:"namespace,omitempty"` // ka.target.namespace
-	Name      string `json:"name,omitempty"`      // ka.target.name
-	URI       string `json:"uri,omitempty"`       // ka.uri
 }
 
 // Normalize fills the fields that derive from others, once per event, so

@@ -375,16 +375,6 @@ func init() {
 	sys.boolean("sysward.entrypoint", "true for an exec whose parent is outside the workload (its runtime or sysward started it): the workload's entrypoint, not a process it spawned", func(e *Event) bool { return e.Entrypoint })
 	sys.optStr("sysward.interpreter", "for an exec of a #! script, the interpreter the kernel ran (e.g. /bin/sh)", func(e *Event) string { return e.Interpreter })
 	sys.num("sysward.count", "how many calls the event stands for (a summary of repeats counted in the kernel), 1 for one", func(e *Event) int64 { return int64(max(e.Count, 1)) })
-
-	// k8s_audit: the skeleton of the second source.
-	ka := &registry{source: SourceK8sAudit, byName: map[string]*fieldDef{}}
-	registries[srcK8sAudit] = ka
-	ka.optStr("ka.verb", "the request verb: get, list, create, update, patch, delete ...", func(e *Event) string { return e.Audit.Verb })
-	ka.optStr("ka.user.name", "the user who made the request", func(e *Event) string { return e.Audit.User })
-	ka.optStr("ka.target.resource", "the target resource: pods, secrets ...", func(e *Event) string { return e.Audit.Resource })
-	ka.optStr("ka.target.namespace", "the target namespace", func(e *Event) string { return e.Audit.Namespace })
-	ka.optStr("ka.target.name", "the target object's name", func(e *Event) string { return e.Audit.Name })
-	ka.optStr("ka.uri", "the request URI", func(e *Event) string { return e.Audit.URI })
 }
 
 var noAncestor Ancestor

@@ -8,6 +8,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 func load(t *testing.T, files ...string) (*Ruleset, error) {
@@ -276,7 +279,8 @@ func TestSkipsAndSources(t *testing.T) {
 	}
 	var out []string
 	eng, _ := NewEngine(rs, &EngineOptions{Matching: MatchAll, Sink: AlertFunc(func(a *Alert) { out = append(out, a.Rule+": "+a.Output) })})
-	ka := Event{Source: SourceK8sAudit, Audit: AuditInfo{Verb: "update", Resource: "secrets", User: "bob", Name: "db"}}
+	var ka Event
+	ka.SetAudit(&auditv1.Event{Verb: "update", ObjectRef: &auditv1.ObjectReference{Resource: "secrets", Name: "db"}, User: authnv1.UserInfo{Username: "bob"}}, nil)
 	eng.Process(&ka)
 	sys := Event{Type: "connect", Proc: ProcInfo{Name: "nc"}}
 	sys.Normalize()

@@ -8,6 +8,7 @@ pkgs=(
   libseccomp-dev                       # enforcer (libseccomp-golang)
   clang llvm libbpf-dev bpftool        # make generate (bpf2go)
   runc busybox-static containerd       # real container tests
+  etcd-server                          # audit: kube-apiserver tests (internal/kubetest)
   podman                               # enforcer: podman --security-opt seccomp= test
   prometheus                           # detector metrics scrape test
   redis-server redis-tools             # benchmarks on a real server
@@ -36,6 +37,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts these services on install; sysward's tests start their own.
-for s in redis-server prometheus containerd nginx lighttpd memcached postgresql; do
+for s in redis-server prometheus containerd etcd nginx lighttpd memcached postgresql; do
   systemctl disable --now "$s" >/dev/null 2>&1 || service "$s" stop >/dev/null 2>&1 || true
 done

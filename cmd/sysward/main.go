@@ -34,6 +34,7 @@ func newApp() *cli.App {
 			runCommand(),
 			watchCommand(),
 			rulesCommand(),
+			auditCommand(),
 			versionCommand(),
 		},
 	}
