@@ -1329,7 +1329,10 @@ func (l *loader) compileRule(r *Rule, macros map[string]*macroDef, lists []compi
 	r.compiled = &compiledRule{source: src, eval: ev, types: types, output: out}
 	r.EventTypes = types.list()
 	r.AllEventTypes = types.all()
-	if types.negated && r.WarnEvttype && r.Enabled {
+	// Falco warns only for syscall rules (rule_loader_compiler.cpp: the
+	// evttypes check is under the syscall source); other sources have no
+	// evt.type index to fall out of.
+	if types.negated && r.WarnEvttype && r.Enabled && src == srcSyscall {
 		// Falco's wording, so people who grep for it find it
 		if types.all() {
 			l.warnf(r.Pos, item, "Rule matches too many evt.type values: the condition does not restrict evt.type, so the rule runs for every event (add evt.type or set warn_evttypes: false)")

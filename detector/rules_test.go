@@ -309,8 +309,8 @@ func TestUnknownFieldsRefused(t *testing.T) {
 		{"typo in output", fmt.Sprintf(rule, "evt.type=open", `"shell %proc.name by %user.nmae"`), ErrUnknownField, "f1.yaml:4:32", `unknown field "user.nmae" in output`, ""},
 		{"typo in folded output", fmt.Sprintf(rule, "evt.type=open", ">\n    shell %proc.name\n    by %user.nmae"), ErrUnknownField, "f1.yaml:6:8", `"user.nmae"`, ""},
 		{"unsupported transformer", fmt.Sprintf(rule, "evt.type=open and join(proc.name) = x", "o"), ErrUnknownField, "f1.yaml:3:32", "join", "unsupported field join()"},
-		{"plugin", "- required_plugin_versions:\n  - name: k8saudit\n    version: 0.7.0\n", ErrPluginUnavailable, "f1.yaml:2:5", "k8saudit", ""},
-		{"plugin alternatives unmet", "- required_plugin_versions:\n  - name: k8saudit\n    version: 0.7.0\n    alternatives:\n      - name: k8saudit-eks\n        version: 0.4.0\n", ErrPluginUnavailable, "f1.yaml:2:5", "k8saudit or k8saudit-eks", ""},
+		{"plugin", "- required_plugin_versions:\n  - name: cloudtrail\n    version: 0.7.0\n", ErrPluginUnavailable, "f1.yaml:2:5", "cloudtrail", ""},
+		{"plugin alternatives unmet", "- required_plugin_versions:\n  - name: cloudtrail\n    version: 0.7.0\n    alternatives:\n      - name: okta\n        version: 0.4.0\n", ErrPluginUnavailable, "f1.yaml:2:5", "cloudtrail or okta", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, tc.file)

@@ -69,9 +69,9 @@ func TestRulesCheckCLI(t *testing.T) {
 		t.Errorf("typo: exit %d, stderr %q", code, errs)
 	}
 	plugin := filepath.Join(t.TempDir(), "plugin.yaml")
-	os.WriteFile(plugin, []byte("- required_plugin_versions:\n  - name: k8saudit\n    version: 0.7.0\n"), 0o644)
+	os.WriteFile(plugin, []byte("- required_plugin_versions:\n  - name: cloudtrail\n    version: 0.7.0\n"), 0o644)
 	code, _, errs = runCLI(t, "rules", "check", plugin)
-	if code != 2 || !strings.Contains(errs, plugin+":2:5: required_plugin_versions: required plugin not available: plugin k8saudit") {
+	if code != 2 || !strings.Contains(errs, plugin+":2:5: required_plugin_versions: required plugin not available: plugin cloudtrail") {
 		t.Errorf("plugin: exit %d, stderr %q", code, errs)
 	}
 	if code, _, errs = runCLI(t, "rules", "check", "--skip-unknown-fields", plugin); code != 0 {
