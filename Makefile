@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/sysward/sysward/internal/version.Version=$(VERSION)
 BIN := bin/sysward
 FUZZTIME ?= 30s
 
-.PHONY: all deps build test demo generate bench fuzz clean agent-profile realworld
+.PHONY: all deps build test demo generate bench fuzz clean agent-profile realworld e2e image
 
 all: build
 
@@ -44,6 +44,13 @@ realworld: build
 # through the workload of TestAgentUnderItsOwnProfile. Root.
 agent-profile: build
 	$(GO) test -count=1 -run '^TestAgentUnderItsOwnProfile$$' ./deploy -update-agent-profile -v
+
+# A real single-node Kubernetes (internal/kubetest: etcd, apiserver,
+# controller-manager, scheduler, containerd, kubelet on 127.0.0.1) and the
+# agent DaemonSet on it (test/e2e). Root. The first run on a machine builds
+# the Kubernetes binaries into /var/cache/sysward/k8s (tens of minutes cold).
+e2e: build
+	$(GO) test -count=1 -timeout 60m -v ./internal/kubetest ./test/e2e
 
 # Runs every Fuzz target for FUZZTIME each.
 fuzz: deps

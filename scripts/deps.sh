@@ -11,6 +11,7 @@ pkgs=(
   podman                               # enforcer: podman --security-opt seccomp= test
   prometheus                           # detector metrics scrape test
   redis-server redis-tools             # benchmarks on a real server
+  etcd-server containernetworking-plugins iptables iproute2   # internal/kubetest: the test node
 )
 # `scripts/deps.sh realworld`: the servers and clients of bench/realworld.
 if [ "${1:-}" = realworld ]; then
@@ -35,6 +36,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts these services on install; sysward's tests start their own.
-for s in redis-server prometheus containerd nginx lighttpd memcached postgresql; do
+for s in redis-server prometheus containerd etcd nginx lighttpd memcached postgresql; do
   systemctl disable --now "$s" >/dev/null 2>&1 || service "$s" stop >/dev/null 2>&1 || true
 done
