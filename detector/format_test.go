@@ -19,7 +19,7 @@ func TestOutputFormat(t *testing.T) {
 		{"arg forms", "f=%evt.arg.flags g=%proc.aname[1] h=%evt.arg[flags]", "f=O_RDONLY g=bash h=O_RDONLY",
 			map[string]any{"evt.arg.flags": "O_RDONLY", "proc.aname[1]": "bash", "evt.arg[flags]": "O_RDONLY"}},
 		{"types", "%proc.tty %sysward.in_profile %evt.time %k8s.pod.labels", "0 true 03:04:05.000000006 a:b, c:d",
-			map[string]any{"proc.tty": int64(0), "sysward.in_profile": true, "evt.time": ev.Time.UnixNano(), "k8s.pod.labels": []string{"a:b", "c:d"}}},
+			map[string]any{"proc.tty": int64(0), "sysward.in_profile": true, "evt.time": ev.Time.UnixNano(), "k8s.pod.labels": "a:b, c:d"}},
 		{"absent and unknown", "%proc.aname[3] %fd.nosuch %container.start_ts", "<NA> <NA> <NA>",
 			map[string]any{"proc.aname[3]": nil, "fd.nosuch": nil, "container.start_ts": nil}},
 		{"not fields", "100% sure, %s and %", "100% sure, %s and %", map[string]any{}},

@@ -56,7 +56,7 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	// Containers carry their runtime's filters: keep the exit hooks, so
 	// refused calls and SIGSYS kills are seen.
 	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, Engine: eng,
-		Internal: disp, Metrics: met, Record: cfg.Record, FirstOnly: cfg.FirstOnly})
+		Internal: disp, Metrics: met, Record: cfg.Record, FirstOnly: cfg.FirstOnly, Pods: cfg.Pods})
 	if err != nil {
 		return nil, err
 	}

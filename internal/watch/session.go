@@ -70,6 +70,8 @@ type Config struct {
 	RingBufferSize int
 	// FirstOnly: one kernel event per (workload, syscall); see Options.
 	FirstOnly bool
+	// Pods enriches container events with their pod (node sessions).
+	Pods PodEnricher
 	// Profiler to share (tests); nil loads one for the session.
 	Profiler *profiler.Profiler
 	// Logger for output delivery errors (nil: discarded).
