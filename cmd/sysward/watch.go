@@ -16,6 +16,7 @@ import (
 	"github.com/sysward/sysward/detector/output"
 	"github.com/sysward/sysward/enforcer"
 	"github.com/sysward/sysward/internal/cgroups"
+	"github.com/sysward/sysward/internal/kube"
 	"github.com/sysward/sysward/internal/watch"
 	"github.com/sysward/sysward/profiler"
 	"github.com/sysward/sysward/profiles"
@@ -233,7 +234,7 @@ func nodeAction(c *cli.Context) error {
 		return err
 	}
 	if pods != nil {
-		cfg.Pods = pods
+		cfg.Pods, cfg.ExtraFields = pods, kube.Fields
 	}
 	if _, err := watch.NodeSession(ctx, cfg, nopts, nil); err != nil {
 		if errors.Is(err, cgroups.ErrNoCgroup2) {

@@ -55,6 +55,12 @@ type Container struct {
 	Workload string
 }
 
+// Fields are the fields Enrich fills, which the node agent adds to every
+// alert's output_fields (the built-in rules' output text names only
+// sysward.workload): Falco's names and formats.
+var Fields = []string{"k8s.ns.name", "k8s.pod.name", "k8s.pod.uid", "k8s.pod.labels",
+	"container.name", "container.image.repository", "container.image.tag"}
+
 // Resolver keeps the node's pods indexed by container id.
 type Resolver struct {
 	client kubernetes.Interface

@@ -116,8 +116,10 @@ func containerID(t *testing.T, c *kubetest.Cluster, ns, selector string) string 
 // installs the agent's own profile, the kubelet starts the agent under it
 // with only BPF, PERFMON and SYS_PTRACE, a Deployment's pod under a
 // sysward Localhost profile is refused a call outside it and the agent
-// raises exactly one Falco JSON alert for it, and a RuntimeDefault pod
-// doing the same call raises nothing.
+// raises exactly one Falco JSON alert for it, naming the pod, its labels,
+// container, image and workload (the agent's pod informer, through the
+// RBAC and projected token of deploy/), and a RuntimeDefault pod doing the
+// same call raises nothing.
 func TestAgentDaemonSet(t *testing.T) {
 	testutil.Require(t, testutil.Root, testutil.BTF, testutil.Binary("go"), testutil.Binary("etcd"),
 		testutil.Binary("containerd"), testutil.Binary("runc"), testutil.Binary("iptables"), testutil.Binary("gcc"),
@@ -173,12 +175,15 @@ func TestAgentDaemonSet(t *testing.T) {
 		t.Fatalf("%s %v\n%s", out, err, desc)
 	}
 	webID := containerID(t, c, "e2e-shop", "app=web")
+	webPod := kubectl(t, c, "-n", "e2e-shop", "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}")
+	webUID := kubectl(t, c, "-n", "e2e-shop", "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.uid}")
+	hash := kubectl(t, c, "-n", "e2e-shop", "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.labels.pod-template-hash}")
 	plainID := containerID(t, c, "e2e-shop", "app=plain")
 	// The agent finds containers by re-reading runc's state every second:
 	// wait until it tracks both (the web one enforced under its profile).
 	poll(t, "the agent to track the workload containers", 30*time.Second, func() bool {
 		_, log := agentLog(t, c)
-		return strings.Contains(log, "container="+webID) && strings.Contains(log, "profile="+inst.Path+" mode=enforce") &&
+		return strings.Contains(log, "pod informer synced") && strings.Contains(log, "container="+webID) && strings.Contains(log, "profile="+inst.Path+" mode=enforce") &&
 			strings.Contains(log, "container="+plainID)
 	})
 
@@ -207,6 +212,10 @@ func TestAgentDaemonSet(t *testing.T) {
 	f := a.OutputFields
 	if a.Rule != "Syscall outside profile denied" || a.Priority != "Critical" ||
 		f["container.id"] != webID[:12] || f["sysward.profile"] != inst.Path ||
+		f["k8s.ns.name"] != "e2e-shop" || f["k8s.pod.name"] != webPod || f["k8s.pod.uid"] != webUID ||
+		f["container.name"] != "web" || f["sysward.workload"] != "e2e-shop/deployment/web" ||
+		f["k8s.pod.labels"] != "app:web, pod-template-hash:"+hash+", tier:front" ||
+		f["container.image.repository"] != "localhost/busybox" || f["container.image.tag"] != "sysward-kubetest" ||
 		!strings.HasPrefix(fmt.Sprint(f["evt.type"]), "mkdir") || f["proc.name"] != "mkdir" {
 		t.Errorf("alert %+v", a)
 	}
