@@ -59,6 +59,7 @@ func kubectl(t *testing.T, c *kubetest.Cluster, args ...string) string {
 
 // alert is the part of a Falco JSON alert the test reads.
 type alert struct {
+	raw          string
 	Rule         string         `json:"rule"`
 	Priority     string         `json:"priority"`
 	Tags         []string       `json:"tags"`
@@ -85,6 +86,7 @@ func agentLog(t *testing.T, c *kubetest.Cluster) (alerts []alert, text string) {
 			t.Errorf("agent stdout line is not JSON: %q: %v", l, err)
 			continue
 		}
+		a.raw = l
 		alerts = append(alerts, a)
 	}
 	return alerts, text
@@ -223,7 +225,7 @@ func TestAgentDaemonSet(t *testing.T) {
 	// /proc/<pid> after the event, and this mkdir exits right after its
 	// denied call, so the agent often finds the process gone (then it
 	// reports comm as the command line and an empty exe path).
-	t.Logf("alert: %s %v", a.Rule, f)
+	t.Logf("alert: %s", a.raw)
 }
 
 func crictl(t *testing.T, c *kubetest.Cluster, args ...string) string {
