@@ -103,12 +103,11 @@ type proc struct {
 // piece does not come up, with the tail of that piece's log.
 func Start(t testing.TB, m Mode) *Cluster {
 	t.Helper()
-	bin, err := EnsureBinaries(t.Logf)
-	if err != nil {
-		t.Fatalf("kubernetes binaries: %v", err)
-	}
-	c := &Cluster{Mode: m, Bin: bin, t: t, started: time.Now()}
+	c := &Cluster{Mode: m, t: t, started: time.Now()}
 	c.last = c.started
+	var err error
+	// The lock also serializes the binary build: test packages run in
+	// parallel and would otherwise build into the same cache at once.
 	c.lock, err = os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		t.Fatalf("opening %s: %v", lockFile, err)
@@ -118,6 +117,10 @@ func Start(t testing.TB, m Mode) *Cluster {
 	}
 	c.step("lock")
 	t.Cleanup(c.Close)
+	if c.Bin, err = EnsureBinaries(t.Logf); err != nil {
+		t.Fatalf("kubernetes binaries: %v", err)
+	}
+	c.step("binaries")
 	if err := c.start(); err != nil {
 		t.Fatalf("starting the test cluster: %v", err)
 	}
