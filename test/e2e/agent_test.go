@@ -19,7 +19,7 @@ const repo = "../.."
 
 // buildImage builds the agent image as `make image` does and returns the
 // OCI layout tar and the static binary.
-func buildImage(t *testing.T) (tarPath, bin string) {
+func buildImage(t testing.TB) (tarPath, bin string) {
 	t.Helper()
 	dir := t.TempDir()
 	bin = filepath.Join(dir, "sysward")
@@ -48,7 +48,7 @@ func buildImage(t *testing.T) (tarPath, bin string) {
 	return tarPath, bin
 }
 
-func kubectl(t *testing.T, c *kubetest.Cluster, args ...string) string {
+func kubectl(t testing.TB, c *kubetest.Cluster, args ...string) string {
 	t.Helper()
 	out, err := c.Kubectl(args...)
 	if err != nil {
@@ -68,7 +68,7 @@ type alert struct {
 
 // agentLog is the agent container's log: Falco JSON alerts on stdout,
 // slog lines (time=…) on stderr.
-func agentLog(t *testing.T, c *kubetest.Cluster) (alerts []alert, text string) {
+func agentLog(t testing.TB, c *kubetest.Cluster) (alerts []alert, text string) {
 	t.Helper()
 	text, err := c.Kubectl("-n", "sysward", "logs", "ds/sysward", "-c", "agent")
 	if err != nil {
@@ -92,7 +92,7 @@ func agentLog(t *testing.T, c *kubetest.Cluster) (alerts []alert, text string) {
 	return alerts, text
 }
 
-func poll(t *testing.T, what string, timeout time.Duration, ok func() bool) {
+func poll(t testing.TB, what string, timeout time.Duration, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !ok() {
@@ -103,7 +103,7 @@ func poll(t *testing.T, what string, timeout time.Duration, ok func() bool) {
 	}
 }
 
-func containerID(t *testing.T, c *kubetest.Cluster, ns, selector string) string {
+func containerID(t testing.TB, c *kubetest.Cluster, ns, selector string) string {
 	t.Helper()
 	out := kubectl(t, c, "-n", ns, "get", "pods", "-l", selector, "-o", "jsonpath={.items[0].status.containerStatuses[0].containerID}")
 	id, ok := strings.CutPrefix(out, "containerd://")
@@ -113,19 +113,17 @@ func containerID(t *testing.T, c *kubetest.Cluster, ns, selector string) string 
 	return id
 }
 
-// TestAgentDaemonSet deploys deploy/ on a real node from the locally built
-// image and checks the agent does its job there: the init container
-// installs the agent's own profile, the kubelet starts the agent under it
-// with only BPF, PERFMON and SYS_PTRACE, a Deployment's pod under a
-// sysward Localhost profile is refused a call outside it and the agent
-// raises exactly one Falco JSON alert for it, naming the pod, its labels,
-// container, image and workload (the agent's pod informer, through the
-// RBAC and projected token of deploy/), and a RuntimeDefault pod doing the
-// same call raises nothing.
-func TestAgentDaemonSet(t *testing.T) {
-	testutil.Require(t, testutil.Root, testutil.BTF, testutil.Binary("go"), testutil.Binary("etcd"),
+// nodeRequirements are what a node with the agent on it needs.
+func nodeRequirements() []testutil.Requirement {
+	return []testutil.Requirement{testutil.Root, testutil.BTF, testutil.Binary("go"), testutil.Binary("etcd"),
 		testutil.Binary("containerd"), testutil.Binary("runc"), testutil.Binary("iptables"), testutil.Binary("gcc"),
-		testutil.Binary("busybox"), testutil.File("/usr/lib/cni/bridge"), testutil.File("/usr/lib/x86_64-linux-gnu/libseccomp.a"))
+		testutil.Binary("busybox"), testutil.File("/usr/lib/cni/bridge"), testutil.File("/usr/lib/x86_64-linux-gnu/libseccomp.a")}
+}
+
+// deployAgent starts a node, imports the agent image built as `make image`
+// does, applies deploy/ and checks the agent runs as the manifests say.
+func deployAgent(t testing.TB) (*kubetest.Cluster, string) {
+	t.Helper()
 	image, bin := buildImage(t)
 	c := kubetest.Start(t, kubetest.Node)
 	if err := c.ImportImage(image); err != nil {
@@ -157,6 +155,22 @@ func TestAgentDaemonSet(t *testing.T) {
 	if !strings.Contains(string(status), "CapEff:\t000000c000080000") || !strings.Contains(string(status), "Seccomp:\t2") {
 		t.Errorf("agent process:\n%s", status)
 	}
+
+	return c, bin
+}
+
+// TestAgentDaemonSet deploys deploy/ on a real node from the locally built
+// image and checks the agent does its job there: the init container
+// installs the agent's own profile, the kubelet starts the agent under it
+// with only BPF, PERFMON and SYS_PTRACE, a Deployment's pod under a
+// sysward Localhost profile is refused a call outside it and the agent
+// raises exactly one Falco JSON alert for it, naming the pod, its labels,
+// container, image and workload (the agent's pod informer, through the
+// RBAC and projected token of deploy/), and a RuntimeDefault pod doing the
+// same call raises nothing.
+func TestAgentDaemonSet(t *testing.T) {
+	testutil.Require(t, nodeRequirements()...)
+	c, bin := deployAgent(t)
 
 	// A workload profile installed the way users do, and two pods.
 	profile := filepath.Join(t.TempDir(), "web.json")
@@ -228,7 +242,7 @@ func TestAgentDaemonSet(t *testing.T) {
 	t.Logf("alert: %s", a.raw)
 }
 
-func crictl(t *testing.T, c *kubetest.Cluster, args ...string) string {
+func crictl(t testing.TB, c *kubetest.Cluster, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(c.Bin, "crictl"), append([]string{"--runtime-endpoint", "unix://" + kubetest.ContainerdSock}, args...)...)
 	var stderr strings.Builder
