@@ -58,7 +58,7 @@ image: deps
 # agent DaemonSet on it (test/e2e). Root. The first run on a machine builds
 # the Kubernetes binaries into /var/cache/sysward/k8s (tens of minutes cold).
 e2e: build image
-	$(GO) test -count=1 -timeout 60m -v ./internal/kubetest ./test/e2e
+	$(GO) test -count=1 -timeout 60m -v ./internal/kubetest ./internal/kube ./test/e2e
 
 # Runs every Fuzz target for FUZZTIME each.
 fuzz: deps
