@@ -788,11 +788,14 @@ func cleanHost() {
 	for _, h := range hier {
 		rmdirTree(h)
 	}
-	for _, d := range []string{"pods", "plugins", "plugins_registry", "pod-resources", "checkpoints", "pki"} {
-		os.RemoveAll(filepath.Join(KubeletRoot, d))
-	}
-	for _, f := range []string{"cpu_manager_state", "memory_manager_state", "dra_manager_state"} {
-		os.Remove(filepath.Join(KubeletRoot, f))
+	// Everything the kubelet keeps under its root but the seccomp profiles
+	// (pods, plugins, *_state checkpoints, image_manager…: the names change
+	// between releases).
+	entries, _ := os.ReadDir(KubeletRoot)
+	for _, e := range entries {
+		if e.Name() != "seccomp" {
+			os.RemoveAll(filepath.Join(KubeletRoot, e.Name()))
+		}
 	}
 }
 
