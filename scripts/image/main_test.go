@@ -23,3 +23,26 @@ func TestKustomizeImagePinned(t *testing.T) {
 		t.Errorf("latest: %v", err)
 	}
 }
+
+// FuzzKustomizeImage: any kustomization gives a pinned name:tag or an
+// error naming the file, never a panic and never latest.
+func FuzzKustomizeImage(f *testing.F) {
+	b, _ := os.ReadFile("../../deploy/base/kustomization.yaml")
+	f.Add(b)
+	f.Add([]byte("images:\n- name: x\n  newName: y\n  newTag: v1\n"))
+	f.Add([]byte("images: {}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "k.yaml")
+		os.WriteFile(p, data, 0o644)
+		ref, err := KustomizeImage(p)
+		if err != nil {
+			if !strings.Contains(err.Error(), p) && !strings.Contains(err.Error(), "reading kustomization") {
+				t.Errorf("error does not name the file: %v", err)
+			}
+			return
+		}
+		if strings.HasSuffix(ref, ":latest") || strings.HasSuffix(ref, ":") {
+			t.Errorf("ref %q", ref)
+		}
+	})
+}
