@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/sysward/sysward/internal/version.Version=$(VERSION)
 BIN := bin/sysward
 FUZZTIME ?= 30s
 
-.PHONY: all deps build test demo generate bench fuzz clean agent-profile realworld
+.PHONY: all deps build test demo generate bench fuzz clean agent-profile realworld e2e image
 
 all: build
 
@@ -44,6 +44,21 @@ realworld: build
 # through the workload of TestAgentUnderItsOwnProfile. Root.
 agent-profile: build
 	$(GO) test -count=1 -run '^TestAgentUnderItsOwnProfile$$' ./deploy -update-agent-profile -v
+
+# The agent's OCI image (no container daemon): a static sysward (libseccomp
+# linked in) in a one-layer image tagged as deploy/base/kustomization.yaml's
+# images: entry pins. Import: ctr -n k8s.io images import bin/sysward-image.tar
+IMAGE_REF = $(shell $(GO) run ./scripts/image -print-ref)
+image: deps
+	CGO_ENABLED=1 $(GO) build -tags osusergo,netgo -ldflags "-s -w -linkmode external -extldflags -static -X github.com/sysward/sysward/internal/version.Version=$(lastword $(subst :, ,$(IMAGE_REF)))" -o bin/sysward-static ./cmd/sysward
+	$(GO) run ./scripts/image -binary bin/sysward-static -o bin/sysward-image.tar
+
+# A real single-node Kubernetes (internal/kubetest: etcd, apiserver,
+# controller-manager, scheduler, containerd, kubelet on 127.0.0.1) and the
+# agent DaemonSet on it (test/e2e). Root. The first run on a machine builds
+# the Kubernetes binaries into /var/cache/sysward/k8s (tens of minutes cold).
+e2e: build image
+	$(GO) test -count=1 -timeout 60m -v ./internal/kubetest ./internal/kube ./test/e2e
 
 # Runs every Fuzz target for FUZZTIME each.
 fuzz: deps

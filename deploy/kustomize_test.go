@@ -44,12 +44,12 @@ func decodeObj(t *testing.T, objs map[string][]byte, key string, v any) {
 
 // TestKustomizeBuild builds the base and overlays/prometheus and checks
 // what they produce: every object in the sysward namespace (but the
-// Namespace), the part-of label on all of them, the generated ConfigMaps.
+// cluster-scoped Namespace and RBAC), the part-of label on all of them, the generated ConfigMaps.
 func TestKustomizeBuild(t *testing.T) {
 	for dir, want := range map[string]map[string]int{
-		".":    {"Namespace": 1, "ServiceAccount": 1, "ConfigMap": 2, "DaemonSet": 1},
-		"base": {"Namespace": 1, "ServiceAccount": 1, "ConfigMap": 2, "DaemonSet": 1},
-		"overlays/prometheus": {"Namespace": 1, "ServiceAccount": 1, "ConfigMap": 3, "DaemonSet": 1,
+		".":    {"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ConfigMap": 2, "DaemonSet": 1},
+		"base": {"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ConfigMap": 2, "DaemonSet": 1},
+		"overlays/prometheus": {"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ConfigMap": 3, "DaemonSet": 1,
 			"Service": 1, "NetworkPolicy": 1, "ServiceMonitor": 1, "PrometheusRule": 1},
 	} {
 		t.Run(dir, func(t *testing.T) {
@@ -61,7 +61,8 @@ func TestKustomizeBuild(t *testing.T) {
 			kinds := map[string]int{}
 			for _, r := range res.Resources() {
 				kinds[r.GetKind()]++
-				if ns := r.GetNamespace(); (r.GetKind() == "Namespace") != (ns == "") || (ns != "" && ns != "sysward") {
+				clusterScoped := r.GetKind() == "Namespace" || r.GetKind() == "ClusterRole" || r.GetKind() == "ClusterRoleBinding"
+				if ns := r.GetNamespace(); clusterScoped != (ns == "") || (ns != "" && ns != "sysward") {
 					t.Errorf("%s/%s in namespace %q", r.GetKind(), r.GetName(), ns)
 				}
 				if r.GetLabels()["app.kubernetes.io/part-of"] != "sysward" {

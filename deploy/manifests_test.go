@@ -415,21 +415,70 @@ func TestDaemonSetHardening(t *testing.T) {
 	}
 }
 
-// TestNoAPIAccess: the agent does not call the Kubernetes API yet, so it
-// gets no token and no role.
-func TestNoAPIAccess(t *testing.T) {
+// TestAPIAccessIsMinimal: the agent reads pods (its node's, by field
+// selector) and the ReplicaSets and Jobs that own them, nothing else and
+// never writes; the token reaches the agent container only.
+func TestAPIAccessIsMinimal(t *testing.T) {
 	m := load(t)
-	if len(m.clusterRoles)+len(m.bindings) != 0 {
-		t.Errorf("RBAC objects with no feature using them: %d ClusterRoles, %d bindings", len(m.clusterRoles), len(m.bindings))
+	if len(m.clusterRoles) != 1 || len(m.bindings) != 1 {
+		t.Fatalf("%d ClusterRoles, %d bindings; want the agent's one each", len(m.clusterRoles), len(m.bindings))
+	}
+	role := m.clusterRoles["sysward-agent"]
+	if role == nil {
+		t.Fatal("ClusterRole sysward-agent missing")
+	}
+	got := map[string]string{}
+	for _, r := range role.Rules {
+		if len(r.ResourceNames) > 0 || len(r.NonResourceURLs) > 0 {
+			t.Errorf("unexpected rule %+v", r)
+		}
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				got[g+"/"+res] = strings.Join(r.Verbs, ",")
+			}
+		}
+	}
+	want := map[string]string{"/pods": "get,list,watch", "apps/replicasets": "get", "batch/jobs": "get"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ClusterRole grants %v, want %v", got, want)
+	}
+	b := m.bindings["sysward-agent"]
+	if b == nil || b.RoleRef.Name != "sysward-agent" || len(b.Subjects) != 1 ||
+		b.Subjects[0].Kind != "ServiceAccount" || b.Subjects[0].Name != "sysward" || b.Subjects[0].Namespace != "sysward" {
+		t.Errorf("ClusterRoleBinding %+v: want sysward-agent bound to ServiceAccount sysward/sysward only", b)
 	}
 	sa := m.serviceAccounts["sysward"]
 	ds := m.daemonSets["sysward"]
 	if sa == nil || ds == nil {
 		t.Fatal("ServiceAccount or DaemonSet sysward missing")
 	}
+	spec := ds.Spec.Template.Spec
 	if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken ||
-		ds.Spec.Template.Spec.AutomountServiceAccountToken == nil || *ds.Spec.Template.Spec.AutomountServiceAccountToken {
-		t.Error("the service account token is mounted, but nothing uses it")
+		spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Error("the token is automounted (into every container); want it projected into the agent only")
+	}
+	var projected bool
+	for _, v := range spec.Volumes {
+		if v.Name == "kube-api-access" && v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				projected = projected || src.ServiceAccountToken != nil
+			}
+		}
+	}
+	if !projected {
+		t.Error("no projected service-account token volume kube-api-access")
+	}
+	const tokenDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+	for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+		mounted := false
+		for _, vm := range c.VolumeMounts {
+			if vm.Name == "kube-api-access" {
+				mounted = vm.MountPath == tokenDir && vm.ReadOnly
+			}
+		}
+		if mounted != (c.Name == "agent") {
+			t.Errorf("container %s: token mounted at %s = %v, want only the agent's (read-only)", c.Name, tokenDir, mounted)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package detector
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 )
 
@@ -59,6 +60,11 @@ type EngineOptions struct {
 	Hostname string
 	// Sink receives alerts; nil drops them (Stats still counts matches).
 	Sink AlertSink
+	// ExtraFields are syscall-source fields added to the output_fields of
+	// every syscall alert whose event has them, the output text unchanged
+	// (Falco's append_output extra_fields): the node agent adds the
+	// Kubernetes fields it knows this way. An unknown name is an error.
+	ExtraFields []string
 }
 
 // Engine evaluates events against a compiled Ruleset.
@@ -72,7 +78,8 @@ type Engine struct {
 	minPrio  Priority
 	hostname string
 	sources  [numSources]*sourceIndex
-	active   []*Rule // enabled, compiled, priority-passing rules, in load order
+	extra    *outputFormat // ExtraFields, syscall source
+	active   []*Rule       // enabled, compiled, priority-passing rules, in load order
 
 	events  atomic.Uint64
 	matches atomic.Uint64
@@ -102,6 +109,12 @@ func NewEngine(rs *Ruleset, opts *EngineOptions) (*Engine, error) {
 	e.hostname = e.opts.Hostname
 	if e.hostname == "" {
 		e.hostname, _ = os.Hostname()
+	}
+	if len(e.opts.ExtraFields) > 0 {
+		e.extra = compileOutput(registries[srcSyscall], "%"+strings.Join(e.opts.ExtraFields, " %"))
+		if len(e.extra.unknown) > 0 {
+			return nil, fmt.Errorf("%w: extra output fields: unknown %s", ErrBadOption, strings.Join(e.extra.unknown, ", "))
+		}
 	}
 	for _, r := range rs.Rules {
 		if !r.Enabled || r.Skipped != "" || r.Priority > e.minPrio || r.compiled == nil {
@@ -180,6 +193,14 @@ func (e *Engine) Process(ev *Event) int {
 
 func (e *Engine) alert(r *Rule, ev *Event) *Alert {
 	out, fields := r.compiled.output.render(ev)
+	if e.extra != nil && r.compiled.source == srcSyscall {
+		_, extra := e.extra.render(ev)
+		for k, v := range extra {
+			if _, ok := fields[k]; !ok && v != nil {
+				fields[k] = v
+			}
+		}
+	}
 	return &Alert{
 		Time:         ev.Time,
 		Rule:         r.Name,

@@ -133,9 +133,11 @@ func (p *outputPart) value(ev *Event) (string, any) {
 			return s, s
 		}
 	case a.list != nil:
-		l := a.list(ev)
-		if len(l) > 0 {
-			return strings.Join(l, ", "), l
+		// One string in JSON too, as Falco writes k8s.pod.labels (its only
+		// list field): "key:value, key:value".
+		if l := a.list(ev); len(l) > 0 {
+			j := strings.Join(l, ", ")
+			return j, j
 		}
 	case a.num != nil:
 		n, ok := a.num(ev)

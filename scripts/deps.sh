@@ -8,11 +8,11 @@ pkgs=(
   libseccomp-dev                       # enforcer (libseccomp-golang)
   clang llvm libbpf-dev bpftool        # make generate (bpf2go)
   runc busybox-static containerd       # real container tests
-  etcd-server                          # audit: kube-apiserver tests (internal/kubetest)
   podman                               # enforcer: podman --security-opt seccomp= test
   prometheus                           # detector metrics scrape test
   redis-server redis-tools             # benchmarks on a real server
   strace                               # elfhints: the libc table checked against strace
+  etcd-server containernetworking-plugins iptables iproute2   # internal/kubetest: apiserver and the test node
 )
 # `scripts/deps.sh realworld`: the servers and clients of bench/realworld.
 if [ "${1:-}" = realworld ]; then

@@ -18,6 +18,7 @@ import (
 	"github.com/sysward/sysward/enforcer"
 	"github.com/sysward/sysward/internal/cgroups"
 	"github.com/sysward/sysward/internal/inputfile"
+	"github.com/sysward/sysward/internal/kube"
 	"github.com/sysward/sysward/internal/watch"
 	"github.com/sysward/sysward/profiler"
 	"github.com/sysward/sysward/profiles"
@@ -58,7 +59,7 @@ func watchCommand() *cli.Command {
 		&cli.StringSliceFlag{Name: "container-root", Usage: "with --all-containers: runtime state `DIR` to discover containers in (repeatable; default /run/runc, /run/containerd/runc, /run/crun, /run/user/0/{runc,crun})"},
 		&cli.BoolFlag{Name: "runtime-itself", Usage: "watch a container runtime command (runc run, podman run, ctr run ...) as it is: the runtime's calls, not the container's (refused without it)"},
 		&cli.IntFlag{Name: "max-containers", Value: watch.DefaultMaxContainers, Usage: "with --all-containers: watch at most `N` containers (beyond: a warning alert and the sysward_containers_untracked metric)"},
-	}, watchFlags()...)
+	}, append(kubeFlags(), watchFlags()...)...)
 	return &cli.Command{
 		Name:      "watch",
 		Usage:     "watch a workload for syscalls outside its profile and alert with Falco-style rules",
@@ -66,7 +67,7 @@ func watchCommand() *cli.Command {
 		UsageText: `sysward watch --profile FILE [--rules FILE...] [--format text|json] [--http-url URL]
               [--metrics-addr ADDR] [--record FILE] (-- CMD ARGS... | --cgroup PATH | --container ID)
    sysward watch --all-containers [--profiles-dir DIR] [--container-root DIR...] [--rules FILE...]
-              [--outputs FILE] [--metrics-addr ADDR]
+              [--outputs FILE] [--metrics-addr ADDR] [--kubeconfig FILE] [--node-name NAME]
 
 Puts the profile's allowed syscalls into the kernel's state for the
 workload's cgroup (eBPF). A call outside the profile sets a bit in a
@@ -99,6 +100,12 @@ and a profile under --profiles-dir with that hash becomes its profile
 container without one is tracked unrestricted: exec rules (shell spawned,
 package manager, network tool) still fire, deviations cannot. Containers
 that disappear are untracked. Runs until SIGINT/SIGTERM.
+With a Kubernetes API (the pod's service-account token, or --kubeconfig),
+a pod informer limited to --node-name adds each container's pod to its
+alerts: k8s.ns.name, k8s.pod.name, k8s.pod.uid, k8s.pod.labels,
+container.name, container.image.*, and sysward.workload becomes
+namespace/kind/name of the owning workload (deployment, statefulset,
+daemonset, cronjob, job, or pod for a bare pod).
 
 Example:
    sysward watch --profile app.json -- ./app --serve
@@ -117,7 +124,7 @@ func watchAction(c *cli.Context) error {
 		}
 		return nodeAction(c)
 	}
-	for _, f := range []string{"container-root", "max-containers"} {
+	for _, f := range []string{"container-root", "max-containers", "kubeconfig", "node-name"} {
 		if c.IsSet(f) {
 			return usagef("watch: --%s needs --all-containers", f)
 		}
@@ -247,6 +254,13 @@ func nodeAction(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	pods, err := startPods(ctx, c, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	if pods != nil {
+		cfg.Pods, cfg.ExtraFields = pods, kube.Fields
+	}
 	if _, err := watch.NodeSession(ctx, cfg, nopts, nil); err != nil {
 		if errors.Is(err, cgroups.ErrNoCgroup2) {
 			return fmt.Errorf("watch: %w (mount one: mount -t cgroup2 none /sys/fs/cgroup/unified)", err)

@@ -30,17 +30,6 @@ import (
 	"github.com/sysward/sysward/internal/testutil"
 )
 
-// StableBinDir holds kube-apiserver and kubectl built once for the machine
-// (from k8s.io/kubernetes at v1.37.2); $SYSWARD_K8S_BIN overrides it.
-const StableBinDir = "/var/cache/sysward-k8s/bin"
-
-func apiBinDir() string {
-	if d := os.Getenv("SYSWARD_K8S_BIN"); d != "" {
-		return d
-	}
-	return StableBinDir
-}
-
 // APIServer is a running etcd + kube-apiserver. NewAPIServer makes its
 // directory and certificates; the test writes the files its flags name
 // (audit policy, webhook kubeconfig), then Start runs it. Close, registered
@@ -52,6 +41,7 @@ type APIServer struct {
 
 	*TestCA
 	t     testing.TB
+	bin   string // kube-apiserver and kubectl (BinDir)
 	procs []*apiProc
 }
 
@@ -76,14 +66,17 @@ type apiProc struct {
 // stable binary cache is root's).
 func NewAPIServer(t testing.TB) *APIServer {
 	t.Helper()
-	bin := apiBinDir()
-	testutil.Require(t, testutil.Root, testutil.Binary("etcd"),
-		testutil.File(filepath.Join(bin, "kube-apiserver")), testutil.File(filepath.Join(bin, "kubectl")))
+	testutil.Require(t, testutil.Root, testutil.Binary("etcd"))
+	// The same binary cache as Start (built there when missing).
+	bin, err := EnsureBinaries(t.Logf)
+	if err != nil {
+		t.Fatalf("kubernetes binaries: %v", err)
+	}
 	dir, err := os.MkdirTemp("", "sysward-apiserver-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &APIServer{Dir: dir, t: t}
+	a := &APIServer{Dir: dir, t: t, bin: bin}
 	t.Cleanup(a.Close)
 	if err := os.MkdirAll(filepath.Join(dir, "log"), 0o700); err != nil {
 		t.Fatal(err)
@@ -248,7 +241,7 @@ current-context: local
 		"--disable-admission-plugins=ServiceAccount",
 		"--allow-privileged=true", "--profiling=false",
 	}, extra...)
-	api, err := a.run("kube-apiserver", filepath.Join(apiBinDir(), "kube-apiserver"), args...)
+	api, err := a.run("kube-apiserver", filepath.Join(a.bin, "kube-apiserver"), args...)
 	if err != nil {
 		return err
 	}
@@ -327,7 +320,7 @@ func (a *APIServer) LogTail(name string) string {
 
 // Kubectl runs kubectl against the apiserver as cluster-admin; stdin may be "".
 func (a *APIServer) Kubectl(stdin string, args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(apiBinDir(), "kubectl"), append([]string{"--kubeconfig", a.Kubeconfig}, args...)...)
+	cmd := exec.Command(filepath.Join(a.bin, "kubectl"), append([]string{"--kubeconfig", a.Kubeconfig}, args...)...)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}

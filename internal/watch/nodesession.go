@@ -62,7 +62,7 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	var node *Node
 	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, Engine: eng,
 		Internal: disp, Metrics: met, Record: cfg.Record, RecordMax: cfg.RecordMax, FirstOnly: cfg.FirstOnly,
-		HoldNewCgroups: true, OnHeld: func(uint64) { node.Poke() }})
+		HoldNewCgroups: true, OnHeld: func(uint64) { node.Poke() }, Pods: cfg.Pods})
 	if err != nil {
 		return nil, err
 	}

@@ -72,6 +72,11 @@ type Config struct {
 	RingBufferSize int
 	// FirstOnly: one kernel event per (workload, syscall); see Options.
 	FirstOnly bool
+	// Pods enriches container events with their pod (node sessions).
+	Pods PodEnricher
+	// ExtraFields are added to every alert's output_fields when the event
+	// has them (detector.EngineOptions.ExtraFields).
+	ExtraFields []string
 	// Profiler to share (tests); nil loads one for the session.
 	Profiler *profiler.Profiler
 	// Logger for output delivery errors (nil: discarded).
@@ -363,7 +368,7 @@ func buildPipeline(cfg Config, stdout io.Writer, window time.Duration) (*metrics
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	eng, err := detector.NewEngine(cfg.Rules, &detector.EngineOptions{MinPriority: cfg.MinPriority, Hostname: host, Sink: disp})
+	eng, err := detector.NewEngine(cfg.Rules, &detector.EngineOptions{MinPriority: cfg.MinPriority, Hostname: host, Sink: disp, ExtraFields: cfg.ExtraFields})
 	if err != nil {
 		disp.Close()
 		return nil, nil, nil, err

@@ -32,6 +32,14 @@ var ErrNoEngine = errors.New("watch: no rules engine")
 // could not queue events (ring buffer full).
 const DropRule = "sysward kernel events dropped"
 
+// PodEnricher fills an event's Kubernetes fields (k8s.*, container.name,
+// container.image, sysward.workload as namespace/kind/name) for the
+// container with runtime id containerID, and says whether it knew it.
+// Called for every event of a container workload: it must be a map look-up.
+type PodEnricher interface {
+	Enrich(containerID string, ev *detector.Event) bool
+}
+
 // Workload is one cgroup to watch and the profile it is held to.
 type Workload struct {
 	// Name is what alerts call it (sysward.workload): the command line,
@@ -73,6 +81,9 @@ type Options struct {
 	// pays one program instead of two. Calls refused by a filter the
 	// workload installs itself are then not seen.
 	NoExitHooks bool
+	// Pods, if set, adds the Kubernetes pod and workload of a container
+	// workload's events (internal/kube).
+	Pods PodEnricher
 	// Engine evaluates the events (required); its sink receives the alerts.
 	Engine *detector.Engine
 	// Internal receives sysward's own alerts (kernel drops); usually the
@@ -689,6 +700,13 @@ func (w *Watcher) handleLocked(kev *profiler.Event) {
 	}
 
 	enrich(w.proc, ev, kev)
+	if ev.Container.ID == "" && wl.ContainerID != "" {
+		ev.Container.ID = procinfo.Container{ID: wl.ContainerID}.ShortID()
+		ev.Container.Name = wl.ContainerID
+	}
+	if w.opts.Pods != nil && wl.ContainerID != "" {
+		w.opts.Pods.Enrich(wl.ContainerID, ev)
+	}
 	if kev.Kind == profiler.EventExitSigsys {
 		w.proc.Forget(pid)
 	}
