@@ -133,11 +133,11 @@ func (p *outputPart) value(ev *Event) (string, any) {
 			return s, s
 		}
 	case a.list != nil:
-		// One string in JSON too, as Falco writes k8s.pod.labels (its only
-		// list field): "key:value, key:value".
+		// (k8s.pod.labels is a string field, "key:value, key:value", as
+		// Falco writes it; list fields such as ka.req.pod.containers.image
+		// stay lists in output_fields.)
 		if l := a.list(ev); len(l) > 0 {
-			j := strings.Join(l, ", ")
-			return j, j
+			return strings.Join(l, ", "), l
 		}
 	case a.num != nil:
 		n, ok := a.num(ev)

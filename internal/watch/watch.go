@@ -362,6 +362,12 @@ func (w *Watcher) fillWorkload(ev *detector.Event, wl *watched) {
 		ev.Container.ID = procinfo.Container{ID: wl.ContainerID}.ShortID()
 		ev.Container.Name = wl.ContainerID
 	}
+	// The pod, its workload (sysward.workload: namespace/kind/name) and
+	// Falco's k8s fields, when the agent knows the API. Last, so every
+	// path (live events, events held while the cgroup was pending) gets it.
+	if w.opts.Pods != nil && wl.ContainerID != "" {
+		w.opts.Pods.Enrich(wl.ContainerID, ev)
+	}
 }
 
 // process numbers ev and runs it through the engine. Called with engMu held.
@@ -700,13 +706,6 @@ func (w *Watcher) handleLocked(kev *profiler.Event) {
 	}
 
 	enrich(w.proc, ev, kev)
-	if ev.Container.ID == "" && wl.ContainerID != "" {
-		ev.Container.ID = procinfo.Container{ID: wl.ContainerID}.ShortID()
-		ev.Container.Name = wl.ContainerID
-	}
-	if w.opts.Pods != nil && wl.ContainerID != "" {
-		w.opts.Pods.Enrich(wl.ContainerID, ev)
-	}
 	if kev.Kind == profiler.EventExitSigsys {
 		w.proc.Forget(pid)
 	}
