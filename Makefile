@@ -26,7 +26,8 @@ test: build
 demo: build
 	@scripts/demo.sh
 
-# Regenerates the eBPF objects (bpf2go, clang) and the syscall tables (libseccomp).
+# Regenerates the eBPF objects (bpf2go, clang), the syscall tables (libseccomp) and
+# the CLI reference (docs/cli.md, sysward.1) from the command definitions.
 generate: deps
 	$(GO) generate ./...
 

@@ -26,7 +26,7 @@ const (
 // Process returns.
 //
 // Its JSON form (one object per line in an events file) uses the json tags
-// below; see README "Event file format".
+// below; see docs/rules.md "Event file format".
 type Event struct {
 	Source string    `json:"source,omitempty"` // "" or "syscall", or "k8s_audit"
 	Type   string    `json:"type"`             // evt.type: the syscall name, e.g. "execve"

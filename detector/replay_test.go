@@ -146,17 +146,17 @@ func TestMatchingFirstAndPriority(t *testing.T) {
 	}
 }
 
-// TestREADMEEventExample decodes the event shown in README's "Event file
-// format", so the documentation cannot drift from the decoder.
-func TestREADMEEventExample(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+// TestDocsEventExample decodes the event shown in docs/rules.md's "Event
+// file format", so the documentation cannot drift from the decoder.
+func TestDocsEventExample(t *testing.T) {
+	readme, err := os.ReadFile("../docs/rules.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(readme)
-	i := strings.Index(s, "### Event file format")
+	i := strings.Index(s, "## Event file format")
 	if i < 0 {
-		t.Fatal("README has no Event file format section")
+		t.Fatal("docs/rules.md has no Event file format section")
 	}
 	s = s[i:]
 	start := strings.Index(s, "```\n{")
@@ -165,7 +165,7 @@ func TestREADMEEventExample(t *testing.T) {
 		t.Fatal("no example block")
 	}
 	line := strings.ReplaceAll(s[start+4:start+4+end], "\n", "")
-	evs, err := DecodeEvents("README.md", []byte(line))
+	evs, err := DecodeEvents("docs/rules.md", []byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}

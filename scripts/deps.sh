@@ -13,6 +13,7 @@ pkgs=(
   redis-server redis-tools             # benchmarks on a real server
   strace                               # elfhints: the libc table checked against strace
   etcd-server containernetworking-plugins iptables iproute2   # internal/kubetest: apiserver and the test node
+  groff-base                           # cmd/sysward: sysward.1 rendered as man(1) does
 )
 # `scripts/deps.sh realworld`: the servers and clients of bench/realworld.
 if [ "${1:-}" = realworld ]; then

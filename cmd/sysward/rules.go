@@ -222,7 +222,7 @@ func rulesTestCommand() *cli.Command {
 		UsageText: `sysward rules test --events FILE.jsonl [--format text|json] [--rule-matching first|all]
                    [--min-priority PRIORITY] [--hostname NAME] [--builtin] [--skip-unknown-fields] RULES...
 
-The events file holds one JSON event per line, as documented in the README
+The events file holds one JSON event per line, as documented in docs/rules.md
 ("Event file format") and as "sysward watch" records it. Alerts are printed
 as Falco prints them: text lines, or with --format json Falco's JSON alert
 (time, rule, priority, source, hostname, output, output_fields, tags). A
