@@ -58,9 +58,44 @@ func (a *Alert) AppendPrefix(dst []byte) []byte {
 // AppendText appends the full Falco text line for a, without a newline:
 // "HH:MM:SS.nnnnnnnnn: Priority output". Output is the rule's formatted
 // output; if it already starts with this alert's prefix it is not repeated.
+//
+// Control characters are escaped (appendTextEscaped), as Falco 0.44 does for
+// its plain-text outputs (falcosecurity/falco#3895): a workload shapes
+// fields such as proc.cmdline and file names, and a newline there would
+// otherwise forge whole alert lines in stdout, files and syslog, and an
+// ESC sequence would reach the terminal of whoever reads them.
 func (a *Alert) AppendText(dst []byte) []byte {
 	dst = a.appendPrefixSep(dst)
-	return append(dst, a.Output...)
+	return appendTextEscaped(dst, a.Output)
+}
+
+// appendTextEscaped appends s with its control characters escaped: \n, \r
+// and \t by name, the other C0 controls and DEL as \xHH, the C1 controls
+// (U+0080 to U+009F) as \u00HH. Everything else, including invalid UTF-8,
+// is kept as it is.
+func appendTextEscaped(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c < 0x20 || c == 0x7f:
+			dst = append(dst, '\\', 'x', hex[c>>4], hex[c&0xf])
+		case c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f: // U+0080..U+009F
+			dst = append(dst, '\\', 'u', '0', '0', hex[s[i+1]>>4], hex[s[i+1]&0xf])
+			i += 2
+			continue
+		default:
+			dst = append(dst, c)
+		}
+		i++
+	}
+	return dst
 }
 
 // appendPrefixSep appends the prefix and a space, unless Output already

@@ -91,6 +91,28 @@ func TestAlertTextGolden(t *testing.T) {
 	golden(t, "alert_falco.golden.txt", append(a.AppendText(nil), '\n'))
 }
 
+// TestAlertTextEscapesControls: a value the workload shapes (here a command
+// line with a newline, an ANSI colour sequence, a C1 CSI, a tab, DEL) cannot
+// forge a second alert line or reach the reader's terminal: the text line
+// is one line with those escaped, as Falco 0.44's text outputs do. The JSON
+// alert keeps the raw value (JSON escapes it itself).
+func TestAlertTextEscapesControls(t *testing.T) {
+	a := sampleAlert()
+	a.Output = "Shell (command=mkdir x\n18:00:00.000000000: Critical fake\r\x1b[31mred\u009b2J\tz\x7f é)"
+	got := string(a.AppendText(nil))
+	want := `Shell (command=mkdir x\n18:00:00.000000000: Critical fake\r\x1b[31mred\u009b2J\tz\x7f é)`
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("text line %q, want it to end with %q", got, want)
+	}
+	if strings.ContainsAny(got, "\n\r\t\x1b\x7f\u009b") {
+		t.Errorf("control character left in %q", got)
+	}
+	var p falcoPayload
+	if err := json.Unmarshal(a.AppendJSON(nil), &p); err != nil || !strings.HasSuffix(p.Output, a.Output) {
+		t.Errorf("JSON output %q (%v), want the raw value", p.Output, err)
+	}
+}
+
 // TestAlertJSONShape checks the properties of Falco's JSON alert one by one,
 // so a failure names what is wrong rather than only differing from a golden.
 func TestAlertJSONShape(t *testing.T) {

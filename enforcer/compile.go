@@ -248,7 +248,8 @@ func libseccompArch(a profiles.Arch) (libseccomp.ScmpArch, error) {
 }
 
 // Check reports the problems Compile would refuse p for, without building a
-// program: an action libseccomp or sysward cannot apply, an argument
+// program: an action libseccomp or sysward cannot apply (also an errnoRet
+// out of profiles.ErrnoRetOutOfRange's range), an argument
 // condition it cannot express, a syscall name libseccomp does not know (on
 // any architecture: runc skips such names silently, sysward refuses them so a
 // typo never widens or narrows a profile unnoticed), and ambiguous
@@ -259,6 +260,8 @@ func Check(p *profiles.Profile) error {
 		errs = append(errs, badInput("defaultAction", "", profiles.ErrMissingField, ""))
 	} else if _, err := scmpAction(p.DefaultAction, p.DefaultErrnoRet); err != nil {
 		errs = append(errs, badInput("defaultAction", string(p.DefaultAction), err, ""))
+	} else if why := profiles.ErrnoRetOutOfRange(p.DefaultAction, p.DefaultErrnoRet); why != "" {
+		errs = append(errs, badInput("defaultErrnoRet", strconv.FormatUint(uint64(*p.DefaultErrnoRet), 10), profiles.ErrBadErrnoRet, why))
 	}
 	for i, a := range p.Architectures {
 		if _, err := libseccompArch(profiles.Arch(a)); err != nil {
@@ -285,6 +288,8 @@ func Check(p *profiles.Profile) error {
 		base := fmt.Sprintf("syscalls[%d]", i)
 		if _, err := scmpAction(s.Action, s.ErrnoRet); err != nil {
 			errs = append(errs, badInput(base+".action", string(s.Action), err, ""))
+		} else if why := profiles.ErrnoRetOutOfRange(s.Action, s.ErrnoRet); why != "" {
+			errs = append(errs, badInput(base+".errnoRet", strconv.FormatUint(uint64(*s.ErrnoRet), 10), profiles.ErrBadErrnoRet, why))
 		}
 		for k, a := range s.Args {
 			if _, ok := scmpOps[a.Op]; !ok {

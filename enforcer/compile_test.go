@@ -45,6 +45,11 @@ func TestCompileErrors(t *testing.T) {
 			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"kill"}, Action: profiles.ActAllow,
 				Args: []specs.LinuxSeccompArg{{Index: 6, Op: specs.OpEqualTo}}})
 		}, profiles.ErrBadArg, "syscalls[1].args[0].index"},
+		{"errnoRet 4095 with ERRNO (libseccomp refuses it)", func(p *profiles.Profile) {
+			e := uint(4095)
+			p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"mkdir"}, Action: profiles.ActErrno, ErrnoRet: &e})
+		}, profiles.ErrBadErrnoRet, "syscalls[1].errnoRet"},
+		{"defaultErrnoRet 65535", func(p *profiles.Profile) { e := uint(65535); p.DefaultErrnoRet = &e }, profiles.ErrBadErrnoRet, "defaultErrnoRet"},
 		{"ambiguous", func(p *profiles.Profile) {
 			// Both match kill(3, 9): libseccomp's tree order, not entry
 			// order, would decide.
@@ -67,6 +72,28 @@ func TestCompileErrors(t *testing.T) {
 				t.Fatalf("field %q, want %q (%v)", pe.Field, tt.field, err)
 			}
 		})
+	}
+}
+
+// TestCompileErrnoRetBounds: the largest errnoRet the loader accepts with
+// ERRNO (profiles.MaxErrno) and with TRACE (profiles.MaxErrnoRet) compile
+// with libseccomp, as default action and in an entry: what loads, compiles.
+func TestCompileErrnoRetBounds(t *testing.T) {
+	for _, tc := range []struct {
+		act profiles.Action
+		ret uint
+	}{{profiles.ActErrno, profiles.MaxErrno}, {profiles.ActTrace, profiles.MaxErrnoRet}} {
+		p := profiles.New(tc.act, profiles.ArchX86_64)
+		ret := tc.ret
+		p.DefaultErrnoRet = &ret
+		p.Allow("read")
+		p.Syscalls = append(p.Syscalls, specs.LinuxSyscall{Names: []string{"mkdir"}, Action: tc.act, ErrnoRet: &ret})
+		if err := p.Validate(); err != nil {
+			t.Fatalf("%s %d: Validate: %v", tc.act, tc.ret, err)
+		}
+		if _, err := Compile(p, nil); err != nil {
+			t.Errorf("%s %d: Compile: %v", tc.act, tc.ret, err)
+		}
 	}
 }
 

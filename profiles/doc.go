@@ -60,7 +60,8 @@
 // architecture or flag, a syscall name not known on any listed architecture
 // (on any architecture sysward knows when none is listed), a bad argument
 // operator or index, errnoRet on an action other than ERRNO/TRACE or above
-// 65535 (MaxErrnoRet), and two unconditional entries giving one syscall
+// 65535 (MaxErrnoRet; above 4094, MaxErrno, with ERRNO: libseccomp refuses
+// it), and two unconditional entries giving one syscall
 // different actions are errors, and so is data over MaxFileSize (4 MiB).
 // profiles opens no files: sysward reads a profile file with
 // internal/inputfile.Profile (a regular file, at most MaxFileSize, then

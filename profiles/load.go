@@ -437,9 +437,30 @@ func errnoAllowed(a Action) bool { return a == ActErrno || a == ActTrace }
 // refused at load.
 const MaxErrnoRet = 0xffff
 
-func errnoTooLarge(e *uint) bool { return e != nil && *e > MaxErrnoRet }
+// MaxErrno is the largest errnoRet SCMP_ACT_ERRNO can carry: libseccomp
+// (which runc and sysward compile with) refuses ERRNO(x) for x >= 4095,
+// the kernel's MAX_ERRNO, so such a profile would load here and then fail
+// in runc and in sysward run (EINVAL, which libseccomp-golang words as
+// "two checks on same syscall argument"). SCMP_ACT_TRACE takes all 16 bits.
+const MaxErrno = 4094
+
+// ErrnoRetOutOfRange says why errnoRet e is out of range for action a (""
+// when it is not): above MaxErrnoRet, or above MaxErrno with ERRNO.
+func ErrnoRetOutOfRange(a Action, e *uint) string {
+	switch {
+	case e == nil:
+		return ""
+	case *e > MaxErrnoRet:
+		return errnoRangeDetail
+	case a == ActErrno && *e > MaxErrno:
+		return errnoErrnoDetail
+	}
+	return ""
+}
 
 const errnoRangeDetail = "above 65535: SECCOMP_RET_DATA is 16 bits and runc and libseccomp drop the bits above, 65536 would be ERRNO(0), success"
+
+const errnoErrnoDetail = "above 4094 with SCMP_ACT_ERRNO: libseccomp, which runc uses, refuses errno values from 4095 (MAX_ERRNO) up, so the container would not start"
 
 func actionNames() string {
 	var s []string
@@ -514,8 +535,8 @@ func validate(p *Profile, mk errorFunc) []error {
 	}
 	if p.DefaultErrnoRet != nil && !errnoAllowed(p.DefaultAction) {
 		add(mk("defaultErrnoRet", strconv.FormatUint(uint64(*p.DefaultErrnoRet), 10), ErrBadErrnoRet, "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE"))
-	} else if errnoTooLarge(p.DefaultErrnoRet) {
-		add(mk("defaultErrnoRet", strconv.FormatUint(uint64(*p.DefaultErrnoRet), 10), ErrBadErrnoRet, errnoRangeDetail))
+	} else if why := ErrnoRetOutOfRange(p.DefaultAction, p.DefaultErrnoRet); why != "" {
+		add(mk("defaultErrnoRet", strconv.FormatUint(uint64(*p.DefaultErrnoRet), 10), ErrBadErrnoRet, why))
 	}
 	for i, a := range p.Architectures {
 		if !ociArches[a] {
@@ -551,8 +572,8 @@ func validate(p *Profile, mk errorFunc) []error {
 		}
 		if s.ErrnoRet != nil && !errnoAllowed(s.Action) && knownAction(s.Action) {
 			add(mk(base+".errnoRet", strconv.FormatUint(uint64(*s.ErrnoRet), 10), ErrBadErrnoRet, "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE"))
-		} else if errnoTooLarge(s.ErrnoRet) {
-			add(mk(base+".errnoRet", strconv.FormatUint(uint64(*s.ErrnoRet), 10), ErrBadErrnoRet, errnoRangeDetail))
+		} else if why := ErrnoRetOutOfRange(s.Action, s.ErrnoRet); why != "" {
+			add(mk(base+".errnoRet", strconv.FormatUint(uint64(*s.ErrnoRet), 10), ErrBadErrnoRet, why))
 		}
 		if len(s.Names) == 0 {
 			add(mk(base+".names", "", ErrNoNames, ""))

@@ -158,6 +158,16 @@ func TestLoadValidation(t *testing.T) {
 			err:  ErrBadErrnoRet, field: "defaultErrnoRet", value: "65537", line: 1, col: 56, detail: "16 bits",
 		},
 		{
+			name: "errnoRet 4095 on ERRNO (libseccomp refuses it: runc could not start the container)",
+			json: `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["ptrace"], "action": "SCMP_ACT_ERRNO", "errnoRet": 4095}]}`,
+			err:  ErrBadErrnoRet, field: "syscalls[0].errnoRet", value: "4095", detail: "MAX_ERRNO",
+		},
+		{
+			name: "defaultErrnoRet 65535 on ERRNO",
+			json: `{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 65535}`,
+			err:  ErrBadErrnoRet, field: "defaultErrnoRet", value: "65535", detail: "MAX_ERRNO",
+		},
+		{
 			name: "errnoRet above 16 bits on trace",
 			json: `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["ptrace"], "action": "SCMP_ACT_TRACE", "errnoRet": 4294967295}]}`,
 			err:  ErrBadErrnoRet, field: "syscalls[0].errnoRet", value: "4294967295",
@@ -293,10 +303,14 @@ func testLoad(path string) (*Profile, error) {
 }
 
 // TestErrnoRetRange: 65535 is the largest errnoRet a filter carries and
-// loads; 65536 is refused (TestLoadValidation).
+// loads with TRACE, 4094 with ERRNO; 65536 is refused (TestLoadValidation).
 func TestErrnoRetRange(t *testing.T) {
 	p, err := Parse("max.json", []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["ptrace"], "action": "SCMP_ACT_TRACE", "errnoRet": 65535}]}`))
 	if err != nil || *p.Syscalls[0].ErrnoRet != 65535 {
+		t.Fatalf("Parse = %v, %v", p, err)
+	}
+	p, err = Parse("max.json", []byte(`{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 4094}`))
+	if err != nil || *p.DefaultErrnoRet != MaxErrno {
 		t.Fatalf("Parse = %v, %v", p, err)
 	}
 	q := New(ActAllow, ArchX86_64)

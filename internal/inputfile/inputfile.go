@@ -40,6 +40,31 @@ var (
 // a non-regular file is refused with ErrNotRegular, a larger one with
 // ErrTooLarge (also when it grows past max while being read).
 func Read(path string, max int64) ([]byte, error) {
+	f, err := open(path, max)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, tooLarge(path, max)
+	}
+	return data, nil
+}
+
+// Open opens the regular file at path for a caller that streams it (a
+// record, a log) and bounds what it reads itself: anything else is refused
+// with ErrNotRegular, checked on the path before opening (a device is never
+// opened) and on the opened descriptor.
+func Open(path string) (*os.File, error) {
+	return open(path, -1)
+}
+
+// open is Open with Read's size cap (max < 0: none).
+func open(path string, max int64) (*os.File, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err // *fs.PathError names the path
@@ -51,28 +76,22 @@ func Read(path string, max int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	if fi, err = f.Stat(); err != nil { // fstat: the file we will read
+		f.Close()
 		return nil, err
 	}
 	if err := check(path, fi, max); err != nil {
+		f.Close()
 		return nil, err
 	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, tooLarge(path, max)
-	}
-	return data, nil
+	return f, nil
 }
 
 func check(path string, fi fs.FileInfo, max int64) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, Kind(fi.Mode()))
 	}
-	if fi.Size() > max {
+	if max >= 0 && fi.Size() > max {
 		return tooLarge(path, max)
 	}
 	return nil

@@ -59,8 +59,8 @@ func TestParseStat(t *testing.T) {
 		want stat
 		err  bool
 	}{
-		{"plain", "42 (sleep) S 7 42 7 34816 42 4194304 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 10", stat{comm: "sleep", ppid: 7, tty: 34816, start: 123456}, false},
-		{"comm with spaces and parens", "9 (a) b (c) R 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77 0 0", stat{comm: "a) b (c", ppid: 1, start: 77}, false},
+		{"plain", "42 (sleep) S 7 42 7 34816 42 4194304 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 10", stat{comm: "sleep", state: 'S', ppid: 7, tty: 34816, start: 123456}, false},
+		{"comm with spaces and parens", "9 (a) b (c) R 1 9 9 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77 0 0", stat{comm: "a) b (c", state: 'R', ppid: 1, start: 77}, false},
 		{"truncated", "9 (x) R 1 2", stat{}, true},
 		{"no comm", "9 x R", stat{}, true},
 	}

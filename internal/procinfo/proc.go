@@ -323,6 +323,7 @@ func (r *Reader) evictLocked(now time.Time) {
 
 type stat struct {
 	comm  string
+	state byte // 'R', 'S', ... 'Z' zombie, 'X' dead
 	ppid  int
 	tty   uint32
 	start uint64
@@ -359,7 +360,7 @@ func parseStat(b []byte) (stat, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return stat{}, fmt.Errorf("parsing stat: %w", err)
 	}
-	return stat{comm: string(b[open+1 : closing]), ppid: ppid, tty: uint32(tty), start: start}, nil
+	return stat{comm: string(b[open+1 : closing]), state: f[0][0], ppid: ppid, tty: uint32(tty), start: start}, nil
 }
 
 func gone(pid int, err error) error {
@@ -377,6 +378,12 @@ func (r *Reader) read(pid, depth int) (*Process, error) {
 	}
 	p := &Process{PID: pid, PPID: st.ppid, Name: st.comm, TTY: st.tty, StartTime: st.start, LoginUID: -1}
 	partial.PPID, partial.Name = st.ppid, st.comm
+	if st.state == 'Z' || st.state == 'X' {
+		// Exited, not reaped yet: its exe and cmdline are gone already, so
+		// it is answered like a gone process (from what events noted), and
+		// never cached as a live one without a command line.
+		return partial, fmt.Errorf("pid %d: zombie: %w", pid, ErrExited)
+	}
 
 	if exe, err := os.Readlink(r.procPath(pid, "exe")); err == nil {
 		p.ExePath = strings.TrimSuffix(exe, " (deleted)")

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestReaderSelf(t *testing.T) {
@@ -204,5 +206,36 @@ func TestReaderNoteExited(t *testing.T) {
 	}
 	if p.Name != "true" || p.ExePath != "/bin/true" || p.PPID != os.Getpid() || len(p.Ancestors) == 0 || p.Ancestors[0].PID != os.Getpid() {
 		t.Fatalf("partial %+v", p)
+	}
+}
+
+// TestReaderZombie: a process that exited but is not reaped yet (a zombie:
+// /proc/PID/stat still readable, exe and cmdline empty) is a gone process,
+// not a live one with no command line: Get answers from what the kernel's
+// events noted, and does not cache the empty read. Seen as a short-lived
+// `mkdir a b c` alerting with proc.cmdline "mkdir" and an empty exepath on
+// the events after its exec.
+func TestReaderZombie(t *testing.T) {
+	cmd := exec.Command("/bin/true", "zombie-arg")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait() //nolint:errcheck // reaps the zombie
+	pid := cmd.Process.Pid
+	// Wait (without reaping) until the child has exited: waitid WNOWAIT.
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := New(nil)
+	r.Note(pid, Known{PPID: os.Getpid(), Name: "true", ExePath: "/usr/bin/true", Exe: "/bin/true", Args: []string{"zombie-arg"}})
+	for i := 0; i < 2; i++ { // the second Get must not come from a cached empty read
+		p, err := r.Get(pid)
+		if !errors.Is(err, ErrExited) {
+			t.Fatalf("Get %d: err = %v, want ErrExited for a zombie (%+v)", i, err, p)
+		}
+		if !p.Exited || p.Cmdline() != "true zombie-arg" || p.ExePath != "/usr/bin/true" {
+			t.Fatalf("Get %d: %+v, want the noted command line and exe path", i, p)
+		}
 	}
 }

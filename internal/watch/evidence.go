@@ -5,23 +5,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/internal/inputfile"
 	"github.com/sysward/sysward/profiles"
 )
 
 // MaxRecordLine bounds one line of a record read by ReadEvidence: the
 // longest event the watcher writes is a few KiB (command lines, ancestors).
 const MaxRecordLine = 1 << 20
-
-// ErrNotRegular is returned by ReadEvidence for a path that is not a
-// regular file (a FIFO or device could block or never end).
-var ErrNotRegular = errors.New("not a regular file")
 
 // ReadEvidence reads a record written by `sysward watch --record` (or `run
 // --watch --record`) as evidence for `sysward profile absorb` and
@@ -33,19 +27,11 @@ var ErrNotRegular = errors.New("not a regular file")
 // at most MaxRecordLine bytes. Errors name the file and line.
 func ReadEvidence(path string) (profiles.Evidence, error) {
 	ev := profiles.Evidence{Name: path}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	f, err := inputfile.Open(path) // a FIFO or device could block or never end
 	if err != nil {
-		return ev, fmt.Errorf("reading record %s: %w", path, &os.PathError{Op: "open", Path: path, Err: err})
+		return ev, fmt.Errorf("reading record: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ev, fmt.Errorf("reading record %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return ev, fmt.Errorf("reading record %s: %w (%s)", path, ErrNotRegular, st.Mode().Type())
-	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxRecordLine)
 	seen := map[string]*profiles.Observed{}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/internal/inputfile"
 )
 
 func writeRecord(t testing.TB, lines ...string) string {
@@ -131,8 +132,12 @@ func TestReadEvidenceBadInput(t *testing.T) {
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadEvidence(fifo); !errors.Is(err, ErrNotRegular) {
-		t.Errorf("fifo: %v, want ErrNotRegular", err)
+	if _, err := ReadEvidence(fifo); !errors.Is(err, inputfile.ErrNotRegular) || !strings.Contains(err.Error(), fifo+": not a regular file (FIFO)") {
+		t.Errorf("fifo: %v, want inputfile.ErrNotRegular naming the path and the kind", err)
+	}
+	// A device is refused before it is opened (opening some has effects).
+	if _, err := ReadEvidence("/dev/zero"); !errors.Is(err, inputfile.ErrNotRegular) || !strings.Contains(err.Error(), "(character device)") {
+		t.Errorf("/dev/zero: %v, want inputfile.ErrNotRegular", err)
 	}
 	if _, err := ReadEvidence(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing file: %v", err)
