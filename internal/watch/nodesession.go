@@ -164,7 +164,7 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	for _, n := range counted {
 		total += n
 	}
-	fmt.Fprintf(stderr, "sysward watch --all-containers: %d containers tracked at exit, %d kernel events, alerts printed %d, counted %d",
+	fmt.Fprintf(stderr, "sysward watch --all-containers: %d containers tracked at exit, %d kernel events, alerts to outputs %d, counted %d",
 		len(res.Containers), w.eventCount(), printed, total)
 	if d := w.RecordDrops(); d > 0 {
 		fmt.Fprintf(stderr, ", not recorded %d (--record file full)", d)

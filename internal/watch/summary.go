@@ -126,7 +126,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		rules = append(rules, r)
 	}
 	sort.Strings(rules)
-	fmt.Fprintf(&b, "  calls outside the profile %d (denied %d), events %d, kernel drops %d, alerts printed %d, counted %d",
+	fmt.Fprintf(&b, "  calls outside the profile %d (denied %d), events %d, kernel drops %d, alerts to outputs %d, counted %d",
 		s.Calls, s.DeniedCalls, s.Events, s.Drops, s.Printed, s.TotalAlerts())
 	if s.OutputDrops > 0 {
 		fmt.Fprintf(&b, ", output drops %d", s.OutputDrops)
