@@ -49,8 +49,8 @@ func TestReadDynamicC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Kind != KindDynamic {
-		t.Fatalf("kind %s, want dynamic", b.Kind)
+	if b.Kind != KindDynamic || !b.KnownLibc() {
+		t.Fatalf("kind %s (known libc %v), want dynamic over glibc", b.Kind, b.KnownLibc())
 	}
 	if !slices.Contains(b.Needed, "libc.so.6") || !slices.Contains(b.Needed, "libswlib.so") {
 		t.Errorf("DT_NEEDED %v, want libc.so.6 and libswlib.so", b.Needed)
@@ -105,8 +105,8 @@ func TestReadStaticGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Kind != KindGo || len(b.Imports) != 0 {
-		t.Fatalf("kind %s with %d imports, want a static go binary", b.Kind, len(b.Imports))
+	if b.Kind != KindGo || len(b.Imports) != 0 || !b.KnownLibc() {
+		t.Fatalf("kind %s with %d imports (known libc %v), want a static go binary", b.Kind, len(b.Imports), b.KnownLibc())
 	}
 	if !slices.Contains(b.GoFuncs, "syscall.Fsync") {
 		t.Errorf("syscall.Fsync not among the Go wrappers of a stripped binary: %v", b.GoFuncs)
@@ -134,6 +134,9 @@ func TestReadStaticC(t *testing.T) {
 	}
 	if b.Kind != KindStatic {
 		t.Fatalf("kind %s, want static (is /bin/busybox busybox-static?)", b.Kind)
+	}
+	if b.KnownLibc() {
+		t.Error("busybox: KnownLibc, want false (its C library makes legacy calls: open, stat, poll)")
 	}
 	hints, notes := Hints(b)
 	if len(hints) != 0 || len(notes) != 1 || !strings.Contains(notes[0], "no static hints are possible") {

@@ -49,7 +49,11 @@ func generalize(res *Result, opts *LearnOptions, prov profiles.Provenance) {
 		}
 	}
 	if opts.Generalize != profiles.GeneralizeNone {
-		res.FamilyAdded = profiles.WidenFamilies(res.Profile, traced)
+		// Legacy x86_64 members come from legacy seeds, or everywhere when
+		// a binary read makes its calls through neither glibc nor Go;
+		// without static hints the trace alone decides (a traced open(2)).
+		wo := &profiles.WidenOptions{Legacy: res.Static != nil && res.Static.LegacyLibc}
+		res.FamilyAdded = profiles.WidenFamiliesWith(res.Profile, traced, wo)
 	}
 	if opts.Baseline != profiles.BaselineNone {
 		res.BaselineAdded = profiles.AddBaseline(res.Profile)

@@ -57,6 +57,10 @@ type StaticReport struct {
 	// Notes say what could not be done (a static C binary, raw syscall()
 	// imports, unreadable binaries, missing libraries).
 	Notes []string
+	// LegacyLibc is true when a binary read does not make its calls
+	// through glibc or Go (elfhints.Binary.KnownLibc): families then widen
+	// to their legacy x86_64 members too (profiles.WidenOptions).
+	LegacyLibc bool
 }
 
 // StaticBinary is one executable read for static hints.
@@ -434,6 +438,7 @@ func mergeStatic(p *profiles.Profile, s *execScanner, mode string) *StaticReport
 	reach := map[string][]string{}
 	for _, b := range s.binaries {
 		rep.Binaries = append(rep.Binaries, StaticBinary{Path: b.Path, Kind: b.Kind})
+		rep.LegacyLibc = rep.LegacyLibc || !b.KnownLibc()
 		hints, notes := elfhints.Hints(b)
 		rep.Notes = append(rep.Notes, notes...)
 		for _, h := range hints {

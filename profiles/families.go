@@ -129,6 +129,58 @@ var families = []Family{
 		"set the calling thread's own signal mask; sigprocmask is the old 32-bit ABI"},
 }
 
+// Legacy members. x86_64 kept, for old binaries, syscalls that a newer
+// member of the same family does with fixed arguments (open is openat at
+// AT_FDCWD, poll is ppoll without a mask, pipe is pipe2 without flags ...).
+// The kernel's generic syscall table, which arm64 and riscv64 use, never had
+// them, so a C library or runtime that also targets those architectures
+// makes the modern form: glibc since 2.26 opens with openat and stats with
+// newfstatat, Go's syscall package and runtime use the *at, pipe2, dup3 and
+// epoll_pwait forms. Widening a modern seed to its legacy siblings would
+// allow, for nearly every workload, calls it can never make: legacyMembers
+// are only added from a seed that is itself legacy (the program makes the
+// legacy forms of that family), or for every family when the workload shows
+// a C library that makes them (WidenOptions.Legacy: a static binary that is
+// not Go, musl, a glibc older than 2.26; any traced open(2) says so, which
+// no glibc since 2.26 and no Go release makes on x86_64).
+//
+// What glibc 2.36 still reaches through a legacy call (unlink, rename,
+// mkdir, poll, dup2, access ...) is in the libc table of static hints
+// (elfhints), checked against strace: a program importing unlink gets the
+// unlink syscall from its import, not from a family.
+//
+// Every name here is a member of a family, an x86_64 syscall, absent from
+// arm64's table, with a sibling that is there (TestLegacyMembers); fork and
+// vfork, whose modern form clone is no family member, are not listed.
+var legacyMembers = map[string]bool{
+	"open": true, "creat": true, "stat": true, "lstat": true,
+	"access": true, "unlink": true, "rmdir": true, "mkdir": true,
+	"rename": true, "link": true, "symlink": true, "readlink": true,
+	"chmod": true, "chown": true, "lchown": true,
+	"utime": true, "utimes": true, "futimesat": true, "getdents": true,
+	"select": true, "poll": true, "epoll_wait": true, "epoll_create": true,
+	"eventfd": true, "signalfd": true, "inotify_init": true,
+	"dup2": true, "pipe": true, "time": true,
+}
+
+// LegacyMember reports whether name is a legacy member of its family (see
+// legacyMembers): only added from a legacy seed or with WidenOptions.Legacy.
+func LegacyMember(name string) bool { return legacyMembers[name] }
+
+// legacyLibcSignal is the traced call that shows a C library making the
+// legacy forms: glibc >= 2.26 and Go never call open(2) on x86_64.
+const legacyLibcSignal = "open"
+
+// WidenOptions configure WidenFamiliesWith. A nil *WidenOptions means the
+// defaults.
+type WidenOptions struct {
+	// Legacy widens modern seeds to legacy members too: the workload runs
+	// code whose C library makes the legacy forms (a static binary that is
+	// not Go, a musl or pre-2.26 glibc binary). A traced open(2) among the
+	// seeds sets it.
+	Legacy bool
+}
+
 // BaselineSyscall is one call of the self-query baseline and why it is
 // harmless.
 type BaselineSyscall struct {
@@ -284,23 +336,41 @@ func addWithSource(p *Profile, named map[string]bool, added map[string]bool, nam
 	return true
 }
 
-// WidenFamilies allows, for each of seeds (syscalls the workload was seen
-// making), the other members of its family that exist on p's architectures
-// and that no entry of p names yet. Each added syscall's stats get the
-// source "family:<seed>" (one per seed that brought it) and the
-// architectures it exists on. It returns the names added, sorted.
+// WidenFamilies is WidenFamiliesWith with the default options.
 func WidenFamilies(p *Profile, seeds []string) []string {
+	return WidenFamiliesWith(p, seeds, nil)
+}
+
+// WidenFamiliesWith allows, for each of seeds (syscalls the workload was
+// seen making), the other members of its family that exist on p's
+// architectures and that no entry of p names yet; a legacy member
+// (LegacyMember) only from a legacy seed, unless opts.Legacy or a seed is
+// open(2). Each added syscall's stats get the source "family:<seed>" (one
+// per seed that brought it) and the architectures it exists on. It returns
+// the names added, sorted.
+func WidenFamiliesWith(p *Profile, seeds []string, opts *WidenOptions) []string {
+	if opts == nil {
+		opts = &WidenOptions{}
+	}
 	named := map[string]bool{}
 	for _, n := range p.Names() {
 		named[n] = true
 	}
+	seeds = sortedUnique(append([]string(nil), seeds...))
+	legacy := opts.Legacy
+	for _, s := range seeds {
+		legacy = legacy || s == legacyLibcSignal
+	}
 	added := map[string]bool{}
-	for _, seed := range sortedUnique(append([]string(nil), seeds...)) {
+	for _, seed := range seeds {
 		i, ok := familyOf[seed]
 		if !ok {
 			continue
 		}
 		for _, m := range families[i].Members {
+			if legacyMembers[m] && !legacyMembers[seed] && !legacy {
+				continue
+			}
 			if m != seed {
 				addWithSource(p, named, added, m, SourceFamilyPrefix+seed)
 			}

@@ -264,3 +264,67 @@ func TestSourcesShownByExplainAndDiff(t *testing.T) {
 		}
 	}
 }
+
+// Every legacy member is a family member, an x86_64 syscall, absent from
+// the generic table arm64 uses, and has a modern sibling that is there.
+func TestLegacyMembers(t *testing.T) {
+	for name := range legacyMembers {
+		f, ok := FamilyOf(name)
+		if !ok {
+			t.Errorf("legacy %s is in no family", name)
+			continue
+		}
+		if _, ok := SyscallNumber(ArchX86_64, name); !ok {
+			t.Errorf("legacy %s is not an x86_64 syscall", name)
+		}
+		if _, ok := SyscallNumber(ArchAARCH64, name); ok {
+			t.Errorf("legacy %s is in arm64's (generic) table: not legacy", name)
+		}
+		modern := false
+		for _, m := range f.Members {
+			if _, ok := SyscallNumber(ArchAARCH64, m); ok && !legacyMembers[m] {
+				modern = true
+			}
+		}
+		if !modern {
+			t.Errorf("legacy %s: family %s has no modern member on arm64", name, f.Name)
+		}
+	}
+}
+
+func TestWidenFamiliesLegacy(t *testing.T) {
+	modernSeeds := []string{"openat", "newfstatat", "epoll_pwait", "pipe2", "unlinkat", "dup3", "clock_gettime"}
+	for _, c := range []struct {
+		name   string
+		seeds  []string
+		opts   *WidenOptions
+		want   []string // added
+		absent []string // not added
+	}{
+		{"modern seeds stay modern", modernSeeds, nil,
+			[]string{"openat2", "statx", "fstat", "ppoll", "pselect6", "epoll_pwait2"},
+			[]string{"rmdir", "open", "creat", "stat", "lstat", "poll", "select", "epoll_wait", "pipe", "unlink", "dup2", "time"}},
+		{"a legacy seed widens its own family", []string{"openat", "poll"}, nil,
+			[]string{"select", "epoll_wait", "ppoll", "openat2"},
+			[]string{"open", "creat"}},
+		{"traced open: a legacy libc", append([]string{"open"}, modernSeeds...), nil,
+			[]string{"creat", "stat", "lstat", "poll", "pipe", "unlink", "dup2", "time"}, nil},
+		{"WidenOptions.Legacy", modernSeeds, &WidenOptions{Legacy: true},
+			[]string{"open", "creat", "stat", "poll", "pipe", "unlink", "dup2"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := learnedSample(c.seeds...)
+			added := WidenFamiliesWith(p, c.seeds, c.opts)
+			for _, w := range c.want {
+				if !containsString(added, w) {
+					t.Errorf("added %v lacks %s", added, w)
+				}
+			}
+			for _, n := range c.absent {
+				if containsString(added, n) {
+					t.Errorf("added legacy %s: %v", n, added)
+				}
+			}
+		})
+	}
+}
