@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -228,5 +229,74 @@ func TestParseBoundsSections(t *testing.T) {
 	binary.LittleEndian.PutUint64(data[shoff+uint64(idx)*shentsize+32:], 1<<40)
 	if _, err := parse(bytes.NewReader(data)); !errors.Is(err, ErrNotELF) || !strings.Contains(err.Error(), ".dynstr") {
 		t.Errorf("huge .dynstr: %v, want ErrNotELF naming it", err)
+	}
+}
+
+// TestFrontEnds: a thin program over a library (more of its imports from
+// the library than from glibc) gets the library's imports with FrontEnds;
+// a program using a library for one function (importer over libswlib)
+// does not.
+func TestFrontEnds(t *testing.T) {
+	testutil.Require(t, testutil.Binary("cc"))
+	dir := t.TempDir()
+	so := filepath.Join(dir, "libfrontlib.so")
+	if out, err := exec.Command("cc", "-shared", "-fPIC", "-o", so, "testdata/frontlib.c").CombinedOutput(); err != nil {
+		t.Fatalf("compiling frontlib: %v\n%s", err, out)
+	}
+	fe := filepath.Join(dir, "frontend")
+	if out, err := exec.Command("cc", "-O0", "-o", fe, "testdata/frontend.c", "-L"+dir, "-lfrontlib", "-Wl,--enable-new-dtags,-rpath,$ORIGIN").CombinedOutput(); err != nil {
+		t.Fatalf("compiling frontend: %v\n%s", err, out)
+	}
+	b, err := Read(fe, &Options{FrontEnds: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Libraries) != 1 || b.Libraries[0].Provides != 8 || !IsFrontEnd(b, b.Libraries[0]) {
+		t.Fatalf("libraries %+v, want libfrontlib providing the 8 fl_ functions", b.Libraries)
+	}
+	hints, _ := Hints(b)
+	if !hasHint(hints, "ftruncate", so, "ftruncate") {
+		t.Errorf("no ftruncate hint from libfrontlib: %v", hints)
+	}
+
+	imp := buildImporter(t, t.TempDir(), true)
+	b, err = Read(imp, &Options{FrontEnds: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Libraries) != 0 {
+		t.Errorf("importer: read %+v, want no library (1 function of libswlib, many of glibc)", b.Libraries)
+	}
+	b, err = Read(imp, &Options{Libraries: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Libraries) != 1 || b.Libraries[0].Provides != 1 || IsFrontEnd(b, b.Libraries[0]) {
+		t.Errorf("importer with Libraries: %+v, want libswlib read, providing 1, no front end", b.Libraries)
+	}
+}
+
+// The sqlite3 shell is a front end to libsqlite3 (whose imports hold WAL's
+// ftruncate); redis-server to none of its libraries.
+func TestFrontEndsDebian(t *testing.T) {
+	for _, c := range []struct {
+		bin  string
+		want []string
+	}{
+		{"/usr/bin/sqlite3", []string{"libsqlite3.so.0"}},
+		{"/usr/bin/redis-server", nil},
+	} {
+		testutil.Require(t, testutil.File(c.bin))
+		b, err := Read(c.bin, &Options{FrontEnds: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range b.Libraries {
+			got = append(got, path.Base(l.Path))
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: front end to %v, want %v", c.bin, got, c.want)
+		}
 	}
 }

@@ -22,7 +22,9 @@ import (
 const (
 	// StaticHints (sysward learn's default) adds the syscalls the workload's binaries
 	// import from glibc (or link as Go wrappers) that the session did not
-	// make, dangerous ones excepted (those are listed as reachable).
+	// make, dangerous ones excepted (those are listed as reachable), and
+	// the imports of each library a binary is a front end to
+	// (elfhints.IsFrontEnd: the sqlite3 shell over libsqlite3).
 	StaticHints = "hints"
 	// StaticLibs is StaticHints plus the imports of each binary's direct
 	// DT_NEEDED libraries (for programs whose work is in a library, such
@@ -395,7 +397,7 @@ func (s *execScanner) read(f *os.File, name, root string) {
 	}
 	s.files[key] = true
 	s.mu.Unlock()
-	b, err := elfhints.ReadFile(f, name, &elfhints.Options{Root: root, Libraries: s.libs})
+	b, err := elfhints.ReadFile(f, name, &elfhints.Options{Root: root, Libraries: s.libs, FrontEnds: true})
 	if err != nil {
 		s.note(fmt.Sprintf("no static hints from %v", err))
 		return

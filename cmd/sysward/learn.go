@@ -60,8 +60,10 @@ command, and every program its processes run, inside a container's root)
 and add the syscalls their glibc imports or Go syscall wrappers can make
 that the session did not, each marked "static:<binary>:<function>" in the
 profile's stats; a dangerous one (see profile lint) is not allowed but
-listed under the profile's sysward.reachable. libs also counts the
-imports of each binary's direct shared libraries; off reads nothing.
+listed under the profile's sysward.reachable. hints also counts the
+imports of a library the binary is a front end to (one it takes at least
+as many functions from as from glibc: the sqlite3 shell over libsqlite3);
+libs those of every direct shared library; off reads nothing.
 Statically linked C binaries (busybox) give no hints: learn says so.
 
 Stops when the command exits, the cgroup empties, after --duration, after
@@ -87,7 +89,7 @@ Example:
 			&cli.IntFlag{Name: "pid", Usage: "learn the cgroup of process `PID`"},
 			&cli.StringFlag{Name: "container", Usage: "learn the runc/containerd/podman container `ID` (or unique prefix)"},
 			&cli.StringFlag{Name: "runtime-base", Value: profiler.RuntimeBaseAuto, Usage: "merge the container runtime's base: `NAME` auto (runc's for a runc container), none, or runc (for any target, a command too: a program learned on the host for a runc container)"},
-			&cli.StringFlag{Name: "static", Value: profiler.StaticHints, Usage: "static hints from the workload's binaries: `MODE` hints (their own imports), libs (and their shared libraries'), or off"},
+			&cli.StringFlag{Name: "static", Value: profiler.StaticHints, Usage: "static hints from the workload's binaries: `MODE` hints (their own imports and a front-end library's), libs (and all their shared libraries'), or off"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line"},
 		},
 		Action: learnAction,
