@@ -238,7 +238,16 @@ func redis() program {
 				cmdOp("GET 1 MB value", bad, cli(port, "GET", "big")...),
 				cmdOp("KEYS *", bad, cli(port, "KEYS", "*")...),
 				cmdOp("SCAN", bad, cli(port, "SCAN", "0", "COUNT", "100")...),
-				cmdOp("EXPIRE/TTL", bad, cli(port, "EXPIRE", "k1", "100")...),
+				op{name: "EXPIRE/TTL", run: func(ctx context.Context) error {
+					if _, err := run(ctx, bad, "redis-cli", "-p", p, "EXPIRE", "k1", "100"); err != nil {
+						return err
+					}
+					out, err := run(ctx, bad, "redis-cli", "-p", p, "TTL", "k1")
+					if n, _ := strconv.Atoi(strings.TrimSpace(out)); err == nil && (n <= 0 || n > 100) {
+						return fmt.Errorf("TTL %q, want 1..100", strings.TrimSpace(out))
+					}
+					return err
+				}},
 				cmdOp("INFO", bad, cli(port, "INFO", "all")...),
 				cmdOp("CONFIG GET *", bad, cli(port, "CONFIG", "GET", "*")...),
 				cmdOp("CLIENT LIST", bad, cli(port, "CLIENT", "LIST")...),
@@ -247,26 +256,43 @@ func redis() program {
 					if _, err := run(ctx, bad, "redis-cli", "-p", p, "BGSAVE"); err != nil {
 						return err
 					}
-					for {
-						out, err := run(ctx, bad, "redis-cli", "-p", p, "INFO", "persistence")
-						if err != nil {
-							return err
-						}
-						if strings.Contains(out, "rdb_bgsave_in_progress:0") {
-							if !strings.Contains(out, "rdb_last_bgsave_status:ok") {
-								return fmt.Errorf("bgsave failed: %s", out)
-							}
-							return nil
-						}
-						time.Sleep(100 * time.Millisecond)
-					}
+					return waitInfo(ctx, p, "rdb_bgsave_in_progress:0", "rdb_last_bgsave_status:ok")
 				}},
-				cmdOp("BGREWRITEAOF", bad, cli(port, "BGREWRITEAOF")...),
+				op{name: "BGREWRITEAOF", run: func(ctx context.Context) error {
+					// The reply only says it started: wait for the child
+					// to finish and check it succeeded.
+					if _, err := run(ctx, bad, "redis-cli", "-p", p, "BGREWRITEAOF"); err != nil {
+						return err
+					}
+					return waitInfo(ctx, p, "aof_rewrite_in_progress:0", "aof_last_bgrewrite_status:ok")
+				}},
 				cmdOp("redis-benchmark pipelined lrange,mset", bad, "redis-benchmark", "-p", p, "-t", "lrange_100,mset,rpush,hset", "-n", "3000", "-P", "16", "-c", "20", "-q"),
 				cmdOp("FLUSHALL ASYNC", bad, cli(port, "FLUSHALL", "ASYNC")...),
 				cmdOp("DBSIZE", bad, cli(port, "DBSIZE")...),
 			}
 		},
+	}
+}
+
+// waitInfo polls redis INFO persistence until it shows done, then checks
+// it shows ok (a background save or rewrite finished and succeeded).
+func waitInfo(ctx context.Context, port, done, ok string) error {
+	for {
+		out, err := run(ctx, nil, "redis-cli", "-p", port, "INFO", "persistence")
+		if err != nil {
+			return err
+		}
+		if strings.Contains(out, done) {
+			if !strings.Contains(out, ok) {
+				return fmt.Errorf("want %s: %s", ok, lastLines(out, 20))
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
@@ -429,7 +455,7 @@ func memcached() program {
 				named("set 500 KB item", mc(port, fmt.Sprintf("set big 0 0 %d\r\n%s\r\n", len(big), big), "STORED\r\n")),
 				named("get 500 KB item", mc(port, "get big\r\n", "END\r\n")),
 				named("incr/decr", mc(port, "set n 0 0 1\r\n5\r\nincr n 10\r\ndecr n 3\r\n", "12\r\n")),
-				named("cas", mc(port, "gets n\r\n", "END\r\n")),
+				named("gets (cas unique)", mc(port, "gets n\r\n", "END\r\n")),
 				named("touch", mc(port, "touch n 100\r\n", "TOUCHED\r\n")),
 				named("stats", mc(port, "stats\r\n", "END\r\n")),
 				named("stats slabs", mc(port, "stats slabs\r\n", "END\r\n")),
@@ -493,7 +519,8 @@ func postgres() program {
 				cmdOp("big sort to temp files", bad, psql(port, "SET work_mem='64kB'; SELECT count(*) FROM (SELECT payload FROM big ORDER BY payload) s")...),
 				cmdOp("parallel seq scan", bad, psql(port, "SET max_parallel_workers_per_gather=2; SET parallel_setup_cost=0; SET parallel_tuple_cost=0; SELECT count(*) FROM big WHERE payload LIKE '%ab%'")...),
 				cmdOp("analyze", bad, psql(port, "ANALYZE big")...),
-				cmdOp("update + vacuum", bad, psql(port, "UPDATE big SET payload = 'x' WHERE id % 10 = 0")...),
+				cmdOp("update 50k rows", bad, psql(port, "UPDATE big SET payload = 'x' WHERE id % 10 = 0")...),
+				cmdOp("vacuum", bad, psql(port, "VACUUM big")...),
 				cmdOp("vacuum full", bad, psql(port, "VACUUM FULL big")...),
 				cmdOp("checkpoint", bad, psql(port, "CHECKPOINT")...),
 				cmdOp("copy out", bad, psql(port, "COPY (SELECT * FROM big LIMIT 1000) TO STDOUT")...),
