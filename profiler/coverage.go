@@ -48,15 +48,16 @@ func generalize(res *Result, opts *LearnOptions, prov profiles.Provenance) {
 			}
 		}
 	}
+	// When static hints read the workload's binaries and each makes its
+	// calls through glibc or Go, the form of a call (legacy open or modern
+	// openat) is its libc function's, and the other form's function is
+	// among the imports static hints read: widen within a generation.
+	wo := &profiles.WidenOptions{Generations: res.Static != nil && len(res.Static.Binaries) > 0 && !res.Static.LegacyLibc}
 	if opts.Generalize != profiles.GeneralizeNone {
-		// Legacy x86_64 members come from legacy seeds, or everywhere when
-		// a binary read makes its calls through neither glibc nor Go;
-		// without static hints the trace alone decides (a traced open(2)).
-		wo := &profiles.WidenOptions{Legacy: res.Static != nil && res.Static.LegacyLibc}
 		res.FamilyAdded = profiles.WidenFamiliesWith(res.Profile, traced, wo)
 	}
 	if opts.Baseline != profiles.BaselineNone {
-		res.BaselineAdded = profiles.AddBaseline(res.Profile)
+		res.BaselineAdded = profiles.AddBaselineWith(res.Profile, wo)
 	}
 	res.Coverage = coverage(res, prov)
 }

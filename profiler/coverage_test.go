@@ -102,3 +102,38 @@ func containsStr(ss []string, s string) bool {
 	}
 	return false
 }
+
+// TestLearnGenerations learns ls (glibc, dynamic) for real: with static
+// hints reading it, openat widens to openat2 but not to the legacy open and
+// creat, which glibc 2.36 never makes for it; without static hints (nothing
+// says which libc the calls go through) to every member.
+func TestLearnGenerations(t *testing.T) {
+	requireBPF(t)
+	res, err := Learn(context.Background(), Target{Command: []string{"ls", "/"}}, &LearnOptions{Static: StaticHints})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Static == nil || res.Static.LegacyLibc || len(res.Static.Binaries) == 0 {
+		t.Fatalf("static report %+v: want ls read, a known libc", res.Static)
+	}
+	if !res.Seen.Has(profiles.ArchX86_64, 257) { // openat
+		t.Fatalf("ls made no openat: %v", res.Seen.Names(profiles.ArchX86_64))
+	}
+	st := res.Profile.Sysward.Stats
+	if !containsStr(res.FamilyAdded, "openat2") {
+		t.Errorf("family added %v, want openat2 (a modern sibling of openat)", res.FamilyAdded)
+	}
+	for _, n := range []string{"open", "creat", "time"} {
+		if _, ok := st[n]; ok || res.Profile.Decide(profiles.ArchX86_64, n).Action == profiles.ActAllow {
+			t.Errorf("%s allowed (sources %v): a legacy form glibc never makes for ls", n, st[n].Sources)
+		}
+	}
+
+	res, err = Learn(context.Background(), Target{Command: []string{"ls", "/"}}, &LearnOptions{Static: StaticOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsStr(res.FamilyAdded, "open") || !containsStr(res.FamilyAdded, "creat") {
+		t.Errorf("static off: family added %v, want every member of open's family", res.FamilyAdded)
+	}
+}

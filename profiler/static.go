@@ -61,7 +61,7 @@ type StaticReport struct {
 	Notes []string
 	// LegacyLibc is true when a binary read does not make its calls
 	// through glibc or Go (elfhints.Binary.KnownLibc): families then widen
-	// to their legacy x86_64 members too (profiles.WidenOptions).
+	// across generations (profiles.WidenOptions).
 	LegacyLibc bool
 }
 

@@ -133,21 +133,27 @@ var families = []Family{
 // member of the same family does with fixed arguments (open is openat at
 // AT_FDCWD, poll is ppoll without a mask, pipe is pipe2 without flags ...).
 // The kernel's generic syscall table, which arm64 and riscv64 use, never had
-// them, so a C library or runtime that also targets those architectures
-// makes the modern form: glibc since 2.26 opens with openat and stats with
-// newfstatat, Go's syscall package and runtime use the *at, pipe2, dup3 and
-// epoll_pwait forms. Widening a modern seed to its legacy siblings would
-// allow, for nearly every workload, calls it can never make: legacyMembers
-// are only added from a seed that is itself legacy (the program makes the
-// legacy forms of that family), or for every family when the workload shows
-// a C library that makes them (WidenOptions.Legacy: a static binary that is
-// not Go, musl, a glibc older than 2.26; any traced open(2) says so, which
-// no glibc since 2.26 and no Go release makes on x86_64).
+// them. Which form a call takes is decided by the C library function that
+// makes it, not by the program: glibc 2.36 on x86_64 opens with openat and
+// stats with newfstatat, but still unlinks with unlink, polls with poll and
+// waits with epoll_wait; Go makes the modern forms. So when every binary of
+// the workload makes its calls through glibc or Go (WidenOptions.Generations),
+// a seed widens within its generation only: a modern seed to the
+// modern members, a legacy seed to the legacy ones (epoll_wait to poll and
+// select: glibc's poll() and select() are imports the same code may use; not
+// to epoll_pwait, which only glibc's epoll_pwait() makes). A member of the
+// other generation is reached through another libc function, which static
+// hints see among the binary's imports (elfhints' table, checked against
+// strace, says which form each function makes). Widening across would allow
+// calls the workload can never make: open, creat, stat and lstat for nearly
+// every glibc program. With a binary whose C library is not described (a
+// static non-Go binary, musl), or without static hints (--static off), seeds
+// widen to every member.
 //
-// What glibc 2.36 still reaches through a legacy call (unlink, rename,
-// mkdir, poll, dup2, access ...) is in the libc table of static hints
-// (elfhints), checked against strace: a program importing unlink gets the
-// unlink syscall from its import, not from a family.
+// What this cannot see: code in a library static hints do not read (only a
+// library the program is a front end to is read by default) that calls a
+// libc function of the other generation the program itself does not
+// import. Complain mode and `sysward profile absorb` are the answer there.
 //
 // Every name here is a member of a family, an x86_64 syscall, absent from
 // arm64's table, with a sibling that is there (TestLegacyMembers); fork and
@@ -164,21 +170,17 @@ var legacyMembers = map[string]bool{
 }
 
 // LegacyMember reports whether name is a legacy member of its family (see
-// legacyMembers): only added from a legacy seed or with WidenOptions.Legacy.
+// legacyMembers).
 func LegacyMember(name string) bool { return legacyMembers[name] }
-
-// legacyLibcSignal is the traced call that shows a C library making the
-// legacy forms: glibc >= 2.26 and Go never call open(2) on x86_64.
-const legacyLibcSignal = "open"
 
 // WidenOptions configure WidenFamiliesWith. A nil *WidenOptions means the
 // defaults.
 type WidenOptions struct {
-	// Legacy widens modern seeds to legacy members too: the workload runs
-	// code whose C library makes the legacy forms (a static binary that is
-	// not Go, a musl or pre-2.26 glibc binary). A traced open(2) among the
-	// seeds sets it.
-	Legacy bool
+	// Generations widens each seed within its generation only (legacy or
+	// modern, see legacyMembers): every binary of the workload makes its
+	// calls through glibc or Go, and static hints read their imports.
+	// False (the default, and --static off) widens to every member.
+	Generations bool
 }
 
 // BaselineSyscall is one call of the self-query baseline and why it is
@@ -343,11 +345,10 @@ func WidenFamilies(p *Profile, seeds []string) []string {
 
 // WidenFamiliesWith allows, for each of seeds (syscalls the workload was
 // seen making), the other members of its family that exist on p's
-// architectures and that no entry of p names yet; a legacy member
-// (LegacyMember) only from a legacy seed, unless opts.Legacy or a seed is
-// open(2). Each added syscall's stats get the source "family:<seed>" (one
-// per seed that brought it) and the architectures it exists on. It returns
-// the names added, sorted.
+// architectures and that no entry of p names yet; with opts.Generations,
+// only those of the seed's generation (LegacyMember). Each added syscall's
+// stats get the source "family:<seed>" (one per seed that brought it) and
+// the architectures it exists on. It returns the names added, sorted.
 func WidenFamiliesWith(p *Profile, seeds []string, opts *WidenOptions) []string {
 	if opts == nil {
 		opts = &WidenOptions{}
@@ -356,19 +357,14 @@ func WidenFamiliesWith(p *Profile, seeds []string, opts *WidenOptions) []string 
 	for _, n := range p.Names() {
 		named[n] = true
 	}
-	seeds = sortedUnique(append([]string(nil), seeds...))
-	legacy := opts.Legacy
-	for _, s := range seeds {
-		legacy = legacy || s == legacyLibcSignal
-	}
 	added := map[string]bool{}
-	for _, seed := range seeds {
+	for _, seed := range sortedUnique(append([]string(nil), seeds...)) {
 		i, ok := familyOf[seed]
 		if !ok {
 			continue
 		}
 		for _, m := range families[i].Members {
-			if legacyMembers[m] && !legacyMembers[seed] && !legacy {
+			if opts.Generations && legacyMembers[m] != legacyMembers[seed] {
 				continue
 			}
 			if m != seed {
@@ -379,16 +375,32 @@ func WidenFamiliesWith(p *Profile, seeds []string, opts *WidenOptions) []string 
 	return sortedKeys(added)
 }
 
-// AddBaseline allows the self-query baseline's calls that exist on p's
+// legacyBaseline are the baseline's calls absent from the generic table
+// (arm64): glibc and Go make them only through their own wrapper (time(),
+// getpgrp()), which static hints see; with WidenOptions.Generations they
+// are not added.
+var legacyBaseline = map[string]bool{"time": true, "getpgrp": true}
+
+// AddBaseline is AddBaselineWith with the default options.
+func AddBaseline(p *Profile) []string { return AddBaselineWith(p, nil) }
+
+// AddBaselineWith allows the self-query baseline's calls that exist on p's
 // architectures and that no entry of p names yet, with the source
-// "baseline". It returns the names added, sorted.
-func AddBaseline(p *Profile) []string {
+// "baseline"; with opts.Generations, not the legacy ones (legacyBaseline).
+// It returns the names added, sorted.
+func AddBaselineWith(p *Profile, opts *WidenOptions) []string {
+	if opts == nil {
+		opts = &WidenOptions{}
+	}
 	named := map[string]bool{}
 	for _, n := range p.Names() {
 		named[n] = true
 	}
 	added := map[string]bool{}
 	for _, b := range baseline {
+		if opts.Generations && legacyBaseline[b.Name] {
+			continue
+		}
 		addWithSource(p, named, added, b.Name, SourceBaseline)
 	}
 	return sortedKeys(added)

@@ -292,29 +292,26 @@ func TestLegacyMembers(t *testing.T) {
 	}
 }
 
-func TestWidenFamiliesLegacy(t *testing.T) {
-	modernSeeds := []string{"openat", "newfstatat", "epoll_pwait", "pipe2", "unlinkat", "dup3", "clock_gettime"}
+func TestWidenFamiliesGenerations(t *testing.T) {
+	seeds := []string{"openat", "newfstatat", "epoll_wait", "pipe2", "unlink", "dup3", "clock_gettime", "write"}
+	gen := &WidenOptions{Generations: true}
 	for _, c := range []struct {
 		name   string
-		seeds  []string
 		opts   *WidenOptions
 		want   []string // added
 		absent []string // not added
 	}{
-		{"modern seeds stay modern", modernSeeds, nil,
-			[]string{"openat2", "statx", "fstat", "ppoll", "pselect6", "epoll_pwait2"},
-			[]string{"rmdir", "open", "creat", "stat", "lstat", "poll", "select", "epoll_wait", "pipe", "unlink", "dup2", "time"}},
-		{"a legacy seed widens its own family", []string{"openat", "poll"}, nil,
-			[]string{"select", "epoll_wait", "ppoll", "openat2"},
-			[]string{"open", "creat"}},
-		{"traced open: a legacy libc", append([]string{"open"}, modernSeeds...), nil,
-			[]string{"creat", "stat", "lstat", "poll", "pipe", "unlink", "dup2", "time"}, nil},
-		{"WidenOptions.Legacy", modernSeeds, &WidenOptions{Legacy: true},
-			[]string{"open", "creat", "stat", "poll", "pipe", "unlink", "dup2"}, nil},
+		{"generations", gen,
+			// modern from modern, legacy from legacy (epoll_wait, unlink)
+			[]string{"openat2", "statx", "fstat", "writev", "sendfile", "poll", "select", "rmdir", "dup"},
+			// legacy from modern, modern from legacy
+			[]string{"open", "creat", "stat", "lstat", "pipe", "dup2", "time", "epoll_pwait", "ppoll", "unlinkat"}},
+		{"every member (default, --static off, unknown libc)", nil,
+			[]string{"open", "creat", "stat", "lstat", "pipe", "dup2", "time", "epoll_pwait", "ppoll", "unlinkat", "poll"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := learnedSample(c.seeds...)
-			added := WidenFamiliesWith(p, c.seeds, c.opts)
+			p := learnedSample(seeds...)
+			added := WidenFamiliesWith(p, seeds, c.opts)
 			for _, w := range c.want {
 				if !containsString(added, w) {
 					t.Errorf("added %v lacks %s", added, w)
@@ -322,9 +319,23 @@ func TestWidenFamiliesLegacy(t *testing.T) {
 			}
 			for _, n := range c.absent {
 				if containsString(added, n) {
-					t.Errorf("added legacy %s: %v", n, added)
+					t.Errorf("added %s: %v", n, added)
 				}
 			}
 		})
+	}
+
+	p := learnedSample("read")
+	added := AddBaselineWith(p, gen)
+	if containsString(added, "time") || containsString(added, "getpgrp") || !containsString(added, "gettid") {
+		t.Errorf("baseline with generations %v: want gettid, not time nor getpgrp", added)
+	}
+	if added := AddBaseline(learnedSample("read")); !containsString(added, "time") || !containsString(added, "getpgrp") {
+		t.Errorf("baseline %v: want time and getpgrp", added)
+	}
+	for n := range legacyBaseline {
+		if _, ok := SyscallNumber(ArchAARCH64, n); ok {
+			t.Errorf("legacy baseline %s is in arm64's table", n)
+		}
 	}
 }
