@@ -35,7 +35,7 @@ import (
 
 var (
 	only     = flag.String("only", "", "comma-separated program names to run (default all)")
-	variants = flag.String("variants", "trace,full", "learning variants: trace (the trace alone: --generalize=none --baseline=none --static=off), full (the defaults)")
+	variants = flag.String("variants", "trace,full", "learning variants: trace (the trace alone: --generalize=none --baseline=none --static=off), full (the defaults); families, baseline, static (the trace and that mechanism alone)")
 	keep     = flag.Bool("keep", false, "keep the work directory (profiles, logs)")
 )
 
@@ -43,6 +43,10 @@ var (
 var variantFlags = map[string][]string{
 	"trace": {"--generalize=none", "--baseline=none", "--static=off"},
 	"full":  nil,
+	// One mechanism on top of the trace: what it alone prevents and adds.
+	"families": {"--baseline=none", "--static=off"},
+	"baseline": {"--generalize=none", "--static=off"},
+	"static":   {"--generalize=none", "--baseline=none"},
 }
 
 // op is one operation of a load: it fails with an error. A tool's op is a
