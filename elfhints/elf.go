@@ -81,6 +81,10 @@ type Binary struct {
 	// not found.
 	Libraries []*Binary
 	Missing   []string
+	// Others are, with Options.FrontEnds, the direct libraries read but
+	// not a front end's (IsFrontEnd): their imports are not hints, but say
+	// what code the program runs can reach (Reach).
+	Others []*Binary
 	// Provides is, for a library read for a binary, how many of the
 	// binary's imports it is the first of the binary's libraries to define
 	// (the dynamic linker binds each import to the first definition in
@@ -376,7 +380,15 @@ func readLibraries(r opener, b *Binary, frontEnds bool) {
 	}
 	b.defines = nil
 	if frontEnds {
-		b.Libraries = slices.DeleteFunc(b.Libraries, func(lib *Binary) bool { return !IsFrontEnd(b, lib) })
+		var keep []*Binary
+		for _, lib := range b.Libraries {
+			if IsFrontEnd(b, lib) {
+				keep = append(keep, lib)
+			} else {
+				b.Others = append(b.Others, lib)
+			}
+		}
+		b.Libraries = keep
 	}
 }
 

@@ -264,8 +264,14 @@ func TestFrontEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b.Libraries) != 0 {
-		t.Errorf("importer: read %+v, want no library (1 function of libswlib, many of glibc)", b.Libraries)
+	if len(b.Libraries) != 0 || len(b.Others) != 1 {
+		t.Errorf("importer: hinted %+v, others %+v, want libswlib among the others only (1 function of libswlib, many of glibc)", b.Libraries, b.Others)
+	}
+	if hints, _ := Hints(b); slices.ContainsFunc(hints, func(h Hint) bool { return h.Syscall == "fdatasync" }) {
+		t.Errorf("fdatasync hinted from a library the binary is no front end to: %v", hints)
+	}
+	if r := OthersReach(b); !slices.Contains(r, "fdatasync") {
+		t.Errorf("others reach %v, want libswlib's fdatasync", r)
 	}
 	b, err = Read(imp, &Options{Libraries: true})
 	if err != nil {

@@ -98,6 +98,21 @@ func (b *Binary) KnownLibc() bool {
 	return b.Kind == KindGo || b.Kind == KindDynamic && slices.Contains(b.Needed, "libc.so.6") && !linksMusl(b)
 }
 
+// OthersReach lists the syscalls the imports of b.Others (the libraries
+// read but not hinted) can reach, sorted.
+func OthersReach(b *Binary) []string {
+	if len(b.Others) == 0 {
+		return nil
+	}
+	hints, _ := Hints(&Binary{Path: b.Path, Kind: KindDynamic, Libraries: b.Others})
+	var out []string
+	for _, h := range hints {
+		out = append(out, h.Syscall)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // linksMusl reports whether b links musl (Alpine), whose imports carry no
 // version and which the table does not describe.
 func linksMusl(b *Binary) bool {

@@ -181,6 +181,9 @@ type WidenOptions struct {
 	// calls through glibc or Go, and static hints read their imports.
 	// False (the default, and --static off) widens to every member.
 	Generations bool
+	// Member, when not nil, says whether seed may widen to member (after
+	// Generations): learn's rule for seeds static hints explain.
+	Member func(seed, member string) bool
 }
 
 // BaselineSyscall is one call of the self-query baseline and why it is
@@ -365,6 +368,9 @@ func WidenFamiliesWith(p *Profile, seeds []string, opts *WidenOptions) []string 
 		}
 		for _, m := range families[i].Members {
 			if opts.Generations && legacyMembers[m] != legacyMembers[seed] {
+				continue
+			}
+			if opts.Member != nil && m != seed && !opts.Member(seed, m) {
 				continue
 			}
 			if m != seed {
