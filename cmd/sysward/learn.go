@@ -48,7 +48,10 @@ siblings of those calls (writev for write, epoll_pwait for epoll_wait,
 mremap for mmap) and harmless queries of its own state (gettid, getrusage).
 --generalize families (default) adds the other members of each traced
 call's family (sysward's documented table: no member adds a capability over
-the others, none is dangerous), --baseline self (default) adds the
+the others, none is dangerous; with static hints over glibc or Go binaries,
+only members of the call's generation, legacy or modern, and for a call an
+import explains only those a linked library can reach), --baseline self
+(default) adds the
 self-query baseline; each added call's "sources" in the profile says why
 (family:<traced call>, baseline), and the report at the end counts them
 and says how long the workload ran without a new syscall (a warning when
