@@ -37,9 +37,11 @@ bench: build
 
 # Learned profiles on six real Debian servers, learned once under a small load and
 # enforced under a broader one (minutes; not part of make test). Root.
+# make realworld [ONLY=redis,sqlite3] [VARIANTS=trace,full,families,baseline,static]
+VARIANTS ?= trace,full
 realworld: build
 	@scripts/deps.sh realworld
-	$(GO) test -tags realworld -count=1 -timeout 60m ./bench/realworld -run TestRealWorld -v $(if $(ONLY),-args -only $(ONLY))
+	$(GO) test -tags realworld -count=1 -timeout 60m ./bench/realworld -run TestRealWorld -v -args -only '$(ONLY)' -variants '$(VARIANTS)'
 
 # Re-learns the DaemonSet agent's own seccomp profile (deploy/base/sysward-agent.json)
 # through the workload of TestAgentUnderItsOwnProfile. Root.

@@ -81,6 +81,19 @@ type Binary struct {
 	// not found.
 	Libraries []*Binary
 	Missing   []string
+	// Others are, with Options.FrontEnds, the direct libraries read but
+	// not a front end's (IsFrontEnd): their imports are not hints, but say
+	// what code the program runs can reach (Reach).
+	Others []*Binary
+	// Provides is, for a library read for a binary, how many of the
+	// binary's imports it is the first of the binary's libraries to define
+	// (the dynamic linker binds each import to the first definition in
+	// DT_NEEDED order).
+	Provides int
+
+	// defines are the global symbols a shared object defines, kept while
+	// its binary's libraries are read (for Provides).
+	defines map[string]bool
 }
 
 // Options configure Read. A nil *Options means the defaults.
@@ -95,6 +108,10 @@ type Options struct {
 	// in are their implementation (libsystemd's dependencies alone reach
 	// 60 more syscalls for redis-server).
 	Libraries bool
+	// FrontEnds reads only the DT_NEEDED libraries the binary is a front
+	// end to (IsFrontEnd: the sqlite3 shell over libsqlite3), when
+	// Libraries is false.
+	FrontEnds bool
 }
 
 // glibcSonames are glibc's own libraries: their exports are the libc
@@ -160,8 +177,8 @@ func read(name string, f *os.File, opts *Options) (*Binary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Libraries && len(b.Needed) > 0 { // dynamic C, or Go with cgo
-		readLibraries(r, b)
+	if (opts.Libraries || opts.FrontEnds) && len(b.Needed) > 0 { // dynamic C, or Go with cgo
+		readLibraries(r, b, !opts.Libraries)
 	}
 	return b, nil
 }
@@ -275,7 +292,16 @@ func parse(ra io.ReaderAt) (b *Binary, err error) {
 		}
 		for _, s := range syms {
 			bind := elf.ST_BIND(s.Info)
-			if s.Section != elf.SHN_UNDEF || s.Name == "" || (bind != elf.STB_GLOBAL && bind != elf.STB_WEAK) {
+			if s.Name == "" || (bind != elf.STB_GLOBAL && bind != elf.STB_WEAK) {
+				continue
+			}
+			if s.Section != elf.SHN_UNDEF {
+				if f.Type == elf.ET_DYN {
+					if b.defines == nil {
+						b.defines = map[string]bool{}
+					}
+					b.defines[s.Name] = true
+				}
 				continue
 			}
 			b.Imports = append(b.Imports, Import{Name: s.Name, Version: s.Version, Library: s.Library})
@@ -322,8 +348,10 @@ func goFuncs(f *elf.File) ([]string, bool, error) {
 	return slices.Compact(out), true, nil
 }
 
-// readLibraries reads b's direct DT_NEEDED libraries, glibc's left out.
-func readLibraries(r opener, b *Binary) {
+// readLibraries reads b's direct DT_NEEDED libraries, glibc's left out,
+// and counts what each provides; with frontEnds, it keeps only those b is
+// a front end to.
+func readLibraries(r opener, b *Binary, frontEnds bool) {
 	seen := map[string]bool{}
 	for _, so := range b.Needed {
 		if len(b.Libraries) >= maxNeeded {
@@ -340,6 +368,47 @@ func readLibraries(r opener, b *Binary) {
 		}
 		b.Libraries = append(b.Libraries, lib)
 	}
+	bound := map[string]bool{}
+	for _, lib := range b.Libraries {
+		for _, im := range b.Imports {
+			if !bound[im.Name] && !strings.HasPrefix(im.Version, "GLIBC_") && lib.defines[im.Name] {
+				bound[im.Name] = true
+				lib.Provides++
+			}
+		}
+		lib.defines = nil
+	}
+	b.defines = nil
+	if frontEnds {
+		var keep []*Binary
+		for _, lib := range b.Libraries {
+			if IsFrontEnd(b, lib) {
+				keep = append(keep, lib)
+			} else {
+				b.Others = append(b.Others, lib)
+			}
+		}
+		b.Libraries = keep
+	}
+}
+
+// IsFrontEnd reports whether b is a front end to its library lib: lib
+// provides at least as many of b's imports as glibc does (the sqlite3
+// shell takes 166 functions from libsqlite3 and 66 from glibc). The
+// program's work is then in lib, whose own imports say what it can reach
+// (WAL needs ftruncate, which only libsqlite3 imports). A server that uses
+// a library for one concern (redis-server: 33 functions of libssl, 201 of
+// glibc; postgres: 86 of libcrypto, 240 of glibc) is not a front end to
+// it: reading all its libraries (Options.Libraries) reaches everything
+// libsystemd or libcrypto can do.
+func IsFrontEnd(b, lib *Binary) bool {
+	glibc := 0
+	for _, im := range b.Imports {
+		if strings.HasPrefix(im.Version, "GLIBC_") {
+			glibc++
+		}
+	}
+	return lib.Provides > 0 && lib.Provides >= glibc
 }
 
 func findLibrary(r opener, soname string, runPath []string) *Binary {

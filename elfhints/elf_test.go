@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,8 +50,8 @@ func TestReadDynamicC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Kind != KindDynamic {
-		t.Fatalf("kind %s, want dynamic", b.Kind)
+	if b.Kind != KindDynamic || !b.KnownLibc() {
+		t.Fatalf("kind %s (known libc %v), want dynamic over glibc", b.Kind, b.KnownLibc())
 	}
 	if !slices.Contains(b.Needed, "libc.so.6") || !slices.Contains(b.Needed, "libswlib.so") {
 		t.Errorf("DT_NEEDED %v, want libc.so.6 and libswlib.so", b.Needed)
@@ -105,8 +106,8 @@ func TestReadStaticGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Kind != KindGo || len(b.Imports) != 0 {
-		t.Fatalf("kind %s with %d imports, want a static go binary", b.Kind, len(b.Imports))
+	if b.Kind != KindGo || len(b.Imports) != 0 || !b.KnownLibc() {
+		t.Fatalf("kind %s with %d imports (known libc %v), want a static go binary", b.Kind, len(b.Imports), b.KnownLibc())
 	}
 	if !slices.Contains(b.GoFuncs, "syscall.Fsync") {
 		t.Errorf("syscall.Fsync not among the Go wrappers of a stripped binary: %v", b.GoFuncs)
@@ -134,6 +135,9 @@ func TestReadStaticC(t *testing.T) {
 	}
 	if b.Kind != KindStatic {
 		t.Fatalf("kind %s, want static (is /bin/busybox busybox-static?)", b.Kind)
+	}
+	if b.KnownLibc() {
+		t.Error("busybox: KnownLibc, want false (its C library makes legacy calls: open, stat, poll)")
 	}
 	hints, notes := Hints(b)
 	if len(hints) != 0 || len(notes) != 1 || !strings.Contains(notes[0], "no static hints are possible") {
@@ -225,5 +229,80 @@ func TestParseBoundsSections(t *testing.T) {
 	binary.LittleEndian.PutUint64(data[shoff+uint64(idx)*shentsize+32:], 1<<40)
 	if _, err := parse(bytes.NewReader(data)); !errors.Is(err, ErrNotELF) || !strings.Contains(err.Error(), ".dynstr") {
 		t.Errorf("huge .dynstr: %v, want ErrNotELF naming it", err)
+	}
+}
+
+// TestFrontEnds: a thin program over a library (more of its imports from
+// the library than from glibc) gets the library's imports with FrontEnds;
+// a program using a library for one function (importer over libswlib)
+// does not.
+func TestFrontEnds(t *testing.T) {
+	testutil.Require(t, testutil.Binary("cc"))
+	dir := t.TempDir()
+	so := filepath.Join(dir, "libfrontlib.so")
+	if out, err := exec.Command("cc", "-shared", "-fPIC", "-o", so, "testdata/frontlib.c").CombinedOutput(); err != nil {
+		t.Fatalf("compiling frontlib: %v\n%s", err, out)
+	}
+	fe := filepath.Join(dir, "frontend")
+	if out, err := exec.Command("cc", "-O0", "-o", fe, "testdata/frontend.c", "-L"+dir, "-lfrontlib", "-Wl,--enable-new-dtags,-rpath,$ORIGIN").CombinedOutput(); err != nil {
+		t.Fatalf("compiling frontend: %v\n%s", err, out)
+	}
+	b, err := Read(fe, &Options{FrontEnds: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Libraries) != 1 || b.Libraries[0].Provides != 8 || !IsFrontEnd(b, b.Libraries[0]) {
+		t.Fatalf("libraries %+v, want libfrontlib providing the 8 fl_ functions", b.Libraries)
+	}
+	hints, _ := Hints(b)
+	if !hasHint(hints, "ftruncate", so, "ftruncate") {
+		t.Errorf("no ftruncate hint from libfrontlib: %v", hints)
+	}
+
+	imp := buildImporter(t, t.TempDir(), true)
+	b, err = Read(imp, &Options{FrontEnds: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Libraries) != 0 || len(b.Others) != 1 {
+		t.Errorf("importer: hinted %+v, others %+v, want libswlib among the others only (1 function of libswlib, many of glibc)", b.Libraries, b.Others)
+	}
+	if hints, _ := Hints(b); slices.ContainsFunc(hints, func(h Hint) bool { return h.Syscall == "fdatasync" }) {
+		t.Errorf("fdatasync hinted from a library the binary is no front end to: %v", hints)
+	}
+	if r := OthersReach(b); !slices.Contains(r, "fdatasync") {
+		t.Errorf("others reach %v, want libswlib's fdatasync", r)
+	}
+	b, err = Read(imp, &Options{Libraries: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Libraries) != 1 || b.Libraries[0].Provides != 1 || IsFrontEnd(b, b.Libraries[0]) {
+		t.Errorf("importer with Libraries: %+v, want libswlib read, providing 1, no front end", b.Libraries)
+	}
+}
+
+// The sqlite3 shell is a front end to libsqlite3 (whose imports hold WAL's
+// ftruncate); redis-server to none of its libraries.
+func TestFrontEndsDebian(t *testing.T) {
+	for _, c := range []struct {
+		bin  string
+		want []string
+	}{
+		{"/usr/bin/sqlite3", []string{"libsqlite3.so.0"}},
+		{"/usr/bin/redis-server", nil},
+	} {
+		testutil.Require(t, testutil.File(c.bin))
+		b, err := Read(c.bin, &Options{FrontEnds: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range b.Libraries {
+			got = append(got, path.Base(l.Path))
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: front end to %v, want %v", c.bin, got, c.want)
+		}
 	}
 }

@@ -88,6 +88,31 @@ func Hints(b *Binary) ([]Hint, []string) {
 	return slices.Compact(hints), notes
 }
 
+// KnownLibc reports whether b's system calls go through glibc (a dynamic
+// binary linking libc.so.6) or Go's syscall package and runtime: both make
+// the modern *at, pipe2, dup3, epoll_pwait forms where x86_64 also has a
+// legacy one (see profiles.LegacyMember). A static non-Go binary (its C
+// library is unknown: busybox, static musl) and a dynamic one without glibc
+// (musl) do not: false.
+func (b *Binary) KnownLibc() bool {
+	return b.Kind == KindGo || b.Kind == KindDynamic && slices.Contains(b.Needed, "libc.so.6") && !linksMusl(b)
+}
+
+// OthersReach lists the syscalls the imports of b.Others (the libraries
+// read but not hinted) can reach, sorted.
+func OthersReach(b *Binary) []string {
+	if len(b.Others) == 0 {
+		return nil
+	}
+	hints, _ := Hints(&Binary{Path: b.Path, Kind: KindDynamic, Libraries: b.Others})
+	var out []string
+	for _, h := range hints {
+		out = append(out, h.Syscall)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // linksMusl reports whether b links musl (Alpine), whose imports carry no
 // version and which the table does not describe.
 func linksMusl(b *Binary) bool {

@@ -2,6 +2,7 @@ package profiler
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sysward/sysward/profiles"
@@ -48,13 +49,44 @@ func generalize(res *Result, opts *LearnOptions, prov profiles.Provenance) {
 			}
 		}
 	}
+	// When static hints read the workload's binaries and each makes its
+	// calls through glibc or Go, the form of a call (legacy open or modern
+	// openat) is its libc function's, and the other form's function is
+	// among the imports static hints read: widen within a generation.
+	wo := &profiles.WidenOptions{Generations: res.Static != nil && len(res.Static.Binaries) > 0 && !res.Static.LegacyLibc}
 	if opts.Generalize != profiles.GeneralizeNone {
-		res.FamilyAdded = profiles.WidenFamilies(res.Profile, traced)
+		fo := *wo
+		fo.Member = explainedRule(res.Static, wo)
+		res.FamilyAdded = profiles.WidenFamiliesWith(res.Profile, traced, &fo)
 	}
 	if opts.Baseline != profiles.BaselineNone {
-		res.BaselineAdded = profiles.AddBaseline(res.Profile)
+		res.BaselineAdded = profiles.AddBaselineWith(res.Profile, wo)
 	}
 	res.Coverage = coverage(res, prov)
+}
+
+// explainedRule is how families widen a traced call when static hints
+// read every binary and each goes through glibc or Go (nil otherwise:
+// every member). A call no import explains (StaticReport.Explained) comes
+// from code static hints cannot see (the dynamic loader, a raw syscall(),
+// a dlopen'd module) and widens to every member of its generation. A call
+// an import explains was made through a libc function: every call that
+// function can make is in its row, and a sibling made by another function
+// the binary imports is already a static hint; only a library the program
+// links but static hints do not read (libssl, libsystemd ...) may make the
+// sibling through a function the binary does not import, so the sibling is
+// added only when such a library can reach it (StaticReport.LibraryReach).
+func explainedRule(st *StaticReport, wo *profiles.WidenOptions) func(seed, member string) bool {
+	if st == nil || !wo.Generations {
+		return nil
+	}
+	return func(seed, member string) bool {
+		if _, ok := slices.BinarySearch(st.Explained, seed); !ok {
+			return true
+		}
+		_, ok := slices.BinarySearch(st.LibraryReach, member)
+		return ok
+	}
 }
 
 // coverage fills Result.Coverage from the finished session.

@@ -3,6 +3,7 @@ package profiler
 import (
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +102,90 @@ func containsStr(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestLearnGenerations learns ls (glibc, dynamic) for real: with static
+// hints reading it, openat widens to openat2 but not to the legacy open and
+// creat, which glibc 2.36 never makes for it; without static hints (nothing
+// says which libc the calls go through) to every member.
+func TestLearnGenerations(t *testing.T) {
+	requireBPF(t)
+	res, err := Learn(context.Background(), Target{Command: []string{"ls", "/"}}, &LearnOptions{Static: StaticHints})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Static == nil || res.Static.LegacyLibc || len(res.Static.Binaries) == 0 {
+		t.Fatalf("static report %+v: want ls read, a known libc", res.Static)
+	}
+	if !res.Seen.Has(profiles.ArchX86_64, 257) { // openat
+		t.Fatalf("ls made no openat: %v", res.Seen.Names(profiles.ArchX86_64))
+	}
+	st := res.Profile.Sysward.Stats
+	// Families widened, within their generation, the calls no import of
+	// ls explains (the dynamic loader's), and the others only to what a
+	// library static hints do not read can reach.
+	for _, n := range res.FamilyAdded {
+		for _, src := range st[n].Sources {
+			seed, ok := strings.CutPrefix(src, profiles.SourceFamilyPrefix)
+			if !ok {
+				continue
+			}
+			_, explained := slices.BinarySearch(res.Static.Explained, seed)
+			if _, lib := slices.BinarySearch(res.Static.LibraryReach, n); explained && !lib {
+				t.Errorf("%s added from %s, which an import of ls explains, and no library of ls reaches it", n, seed)
+			}
+			if profiles.LegacyMember(n) != profiles.LegacyMember(seed) {
+				t.Errorf("%s added from %s: across generations", n, seed)
+			}
+		}
+	}
+	for _, n := range []string{"open", "creat", "time"} {
+		if _, ok := st[n]; ok || res.Profile.Decide(profiles.ArchX86_64, n).Action == profiles.ActAllow {
+			t.Errorf("%s allowed (sources %v): a legacy form glibc never makes for ls", n, st[n].Sources)
+		}
+	}
+
+	res, err = Learn(context.Background(), Target{Command: []string{"ls", "/"}}, &LearnOptions{Static: StaticOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsStr(res.FamilyAdded, "open") || !containsStr(res.FamilyAdded, "creat") {
+		t.Errorf("static off: family added %v, want every member of open's family", res.FamilyAdded)
+	}
+}
+
+// TestExplainedRule: with static hints over a known libc, a traced call an
+// import explains widens only to siblings a library static hints do not
+// read can reach; an unexplained call to every member; without static
+// hints, or with an unknown libc, no rule.
+func TestExplainedRule(t *testing.T) {
+	traced := []string{"mmap", "pread64", "write"}
+	st := &StaticReport{
+		Binaries:     []StaticBinary{{Path: "/usr/bin/x"}},
+		Explained:    []string{"close", "write", "writev"},
+		LibraryReach: []string{"sendfile"},
+	}
+	gen := &profiles.WidenOptions{Generations: true}
+	if explainedRule(st, &profiles.WidenOptions{}) != nil || explainedRule(nil, gen) != nil {
+		t.Error("a rule without static hints or with an unknown libc")
+	}
+	p := profiles.New(profiles.ActErrno, profiles.ArchX86_64)
+	p.Allow(traced...)
+	seen := &SyscallSet{}
+	for _, n := range traced {
+		nr, _ := profiles.SyscallNumber(profiles.ArchX86_64, n)
+		seen.Add(profiles.ArchX86_64, nr)
+	}
+	res := &Result{Profile: p, Seen: seen, Static: st}
+	generalize(res, &LearnOptions{}, profiles.Provenance{})
+	for _, w := range []string{"preadv", "readv", "mremap", "sendfile"} {
+		if !containsStr(res.FamilyAdded, w) {
+			t.Errorf("family added %v lacks %s", res.FamilyAdded, w)
+		}
+	}
+	for _, n := range []string{"writev", "pwrite64", "pwritev"} {
+		if containsStr(res.FamilyAdded, n) {
+			t.Errorf("family added %s (%v): write is explained and no unread library reaches it", n, res.FamilyAdded)
+		}
+	}
 }

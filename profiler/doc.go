@@ -126,9 +126,13 @@
 // then mergeRuntimeBase, then generalize in coverage.go): every traced call
 // has the source "traced"; the runtime base's calls "runtime-base"; unless
 // LearnOptions.Generalize or Baseline say none, the traced calls' family
-// siblings and the self-query baseline are added (profiles.WidenFamilies,
-// profiles.AddBaseline). Result.Coverage counts the sources and says how
-// long before the end the last new syscall came.
+// siblings and the self-query baseline are added (profiles.WidenFamiliesWith,
+// profiles.AddBaselineWith). Static hints run first: when they read every
+// binary and each goes through glibc or Go, families widen within a
+// generation (legacy or modern), and a traced call an import explains only
+// to what a library static hints do not read can reach (explainedRule).
+// Result.Coverage counts the sources and says how long before the end the
+// last new syscall came.
 //
 // # Denied calls (watch)
 //

@@ -23,7 +23,9 @@ import (
 const (
 	// StaticHints (sysward learn's default) adds the syscalls the workload's binaries
 	// import from glibc (or link as Go wrappers) that the session did not
-	// make, dangerous ones excepted (those are listed as reachable).
+	// make, dangerous ones excepted (those are listed as reachable), and
+	// the imports of each library a binary is a front end to
+	// (elfhints.IsFrontEnd: the sqlite3 shell over libsqlite3).
 	StaticHints = "hints"
 	// StaticLibs is StaticHints plus the imports of each binary's direct
 	// DT_NEEDED libraries (for programs whose work is in a library, such
@@ -58,6 +60,18 @@ type StaticReport struct {
 	// Notes say what could not be done (a static C binary, raw syscall()
 	// imports, unreadable binaries, missing libraries).
 	Notes []string
+	// Explained are the syscalls a binary's imports or Go wrappers can
+	// make (allowed before or not), sorted: a traced call among them is
+	// one the libc table describes, and families do not widen it (see
+	// generalize).
+	Explained []string
+	// LibraryReach are the syscalls the binaries' other direct libraries
+	// (read, not hinted: elfhints.Binary.Others) can reach, sorted.
+	LibraryReach []string
+	// LegacyLibc is true when a binary read does not make its calls
+	// through glibc or Go (elfhints.Binary.KnownLibc): families then widen
+	// across generations (profiles.WidenOptions).
+	LegacyLibc bool
 }
 
 // StaticBinary is one executable read for static hints.
@@ -441,7 +455,7 @@ func (s *execScanner) read(f *os.File, name, root string, named bool) {
 	}
 	s.files[key] = true
 	s.mu.Unlock()
-	b, err := elfhints.ReadFile(f, name, &elfhints.Options{Root: root, Libraries: s.libs})
+	b, err := elfhints.ReadFile(f, name, &elfhints.Options{Root: root, Libraries: s.libs, FrontEnds: true})
 	if err != nil {
 		s.note(fmt.Sprintf("no static hints from %v", err))
 		return
@@ -482,11 +496,23 @@ func mergeStatic(p *profiles.Profile, s *execScanner, mode string) *StaticReport
 	}
 	added := map[string][]string{}
 	reach := map[string][]string{}
+	explained := map[string]bool{}
+	defer func() {
+		for n := range explained {
+			rep.Explained = append(rep.Explained, n)
+		}
+		slices.Sort(rep.Explained)
+		slices.Sort(rep.LibraryReach)
+		rep.LibraryReach = slices.Compact(rep.LibraryReach)
+	}()
 	for _, b := range s.binaries {
 		rep.Binaries = append(rep.Binaries, StaticBinary{Path: b.Path, Kind: b.Kind})
+		rep.LegacyLibc = rep.LegacyLibc || !b.KnownLibc()
+		rep.LibraryReach = append(rep.LibraryReach, elfhints.OthersReach(b)...)
 		hints, notes := elfhints.Hints(b)
 		rep.Notes = append(rep.Notes, notes...)
 		for _, h := range hints {
+			explained[h.Syscall] = true
 			switch {
 			case have[h.Syscall]:
 			case isDangerous(h.Syscall):

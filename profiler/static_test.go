@@ -216,12 +216,18 @@ func TestMergeStatic(t *testing.T) {
 	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.Contains(n, "/bin/busybox") }) {
 		t.Errorf("notes %v", rep.Notes)
 	}
+	if !rep.LegacyLibc {
+		t.Error("busybox read: LegacyLibc false, want true (families widen to legacy members)")
+	}
 
 	// clone3 reachable (posix_spawn) and not allowed: ENOSYS, not EPERM,
 	// so that glibc falls back to clone (which the hint allows).
-	scan.binaries = []*elfhints.Binary{{Path: "/usr/bin/c", Kind: elfhints.KindDynamic, Imports: imp("posix_spawn")}}
+	scan.binaries = []*elfhints.Binary{{Path: "/usr/bin/c", Kind: elfhints.KindDynamic, Needed: []string{"libc.so.6"}, Imports: imp("posix_spawn")}}
 	c := profiles.New(profiles.ActErrno, profiles.ArchX86_64)
 	rep = mergeStatic(c, scan, StaticHints)
+	if rep.LegacyLibc {
+		t.Error("a glibc binary only: LegacyLibc true, want false")
+	}
 	if !slices.Contains(rep.Reachable, "clone3") || !slices.Contains(rep.Added, "clone") {
 		t.Fatalf("posix_spawn: added %v reachable %v", rep.Added, rep.Reachable)
 	}

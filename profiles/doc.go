@@ -95,7 +95,10 @@
 //
 // families.go holds the syscall family table (Families, FamilyOf: calls
 // that are alternative ways to do one thing, each family with why) and the
-// self-query baseline (Baseline). WidenFamilies and AddBaseline modify the
+// self-query baseline (Baseline), and which members are x86_64's legacy
+// forms (LegacyMember; WidenOptions.Generations widens within a generation,
+// WidenOptions.Member filters further). WidenFamilies and AddBaseline (and
+// their ...With forms) modify the
 // profile they are given (the learner's own, being built): they add only
 // names no entry mentions yet, on the profile's architectures that have
 // them, and record why in SyscallStats.Sources ("family:<member>",

@@ -129,6 +129,63 @@ var families = []Family{
 		"set the calling thread's own signal mask; sigprocmask is the old 32-bit ABI"},
 }
 
+// Legacy members. x86_64 kept, for old binaries, syscalls that a newer
+// member of the same family does with fixed arguments (open is openat at
+// AT_FDCWD, poll is ppoll without a mask, pipe is pipe2 without flags ...).
+// The kernel's generic syscall table, which arm64 and riscv64 use, never had
+// them. Which form a call takes is decided by the C library function that
+// makes it, not by the program: glibc 2.36 on x86_64 opens with openat and
+// stats with newfstatat, but still unlinks with unlink, polls with poll and
+// waits with epoll_wait; Go makes the modern forms. So when every binary of
+// the workload makes its calls through glibc or Go (WidenOptions.Generations),
+// a seed widens within its generation only: a modern seed to the
+// modern members, a legacy seed to the legacy ones (epoll_wait to poll and
+// select: glibc's poll() and select() are imports the same code may use; not
+// to epoll_pwait, which only glibc's epoll_pwait() makes). A member of the
+// other generation is reached through another libc function, which static
+// hints see among the binary's imports (elfhints' table, checked against
+// strace, says which form each function makes). Widening across would allow
+// calls the workload can never make: open, creat, stat and lstat for nearly
+// every glibc program. With a binary whose C library is not described (a
+// static non-Go binary, musl), or without static hints (--static off), seeds
+// widen to every member.
+//
+// What this cannot see: code in a library static hints do not read (only a
+// library the program is a front end to is read by default) that calls a
+// libc function of the other generation the program itself does not
+// import. Complain mode and `sysward profile absorb` are the answer there.
+//
+// Every name here is a member of a family, an x86_64 syscall, absent from
+// arm64's table, with a sibling that is there (TestLegacyMembers); fork and
+// vfork, whose modern form clone is no family member, are not listed.
+var legacyMembers = map[string]bool{
+	"open": true, "creat": true, "stat": true, "lstat": true,
+	"access": true, "unlink": true, "rmdir": true, "mkdir": true,
+	"rename": true, "link": true, "symlink": true, "readlink": true,
+	"chmod": true, "chown": true, "lchown": true,
+	"utime": true, "utimes": true, "futimesat": true, "getdents": true,
+	"select": true, "poll": true, "epoll_wait": true, "epoll_create": true,
+	"eventfd": true, "signalfd": true, "inotify_init": true,
+	"dup2": true, "pipe": true, "time": true,
+}
+
+// LegacyMember reports whether name is a legacy member of its family (see
+// legacyMembers).
+func LegacyMember(name string) bool { return legacyMembers[name] }
+
+// WidenOptions configure WidenFamiliesWith. A nil *WidenOptions means the
+// defaults.
+type WidenOptions struct {
+	// Generations widens each seed within its generation only (legacy or
+	// modern, see legacyMembers): every binary of the workload makes its
+	// calls through glibc or Go, and static hints read their imports.
+	// False (the default, and --static off) widens to every member.
+	Generations bool
+	// Member, when not nil, says whether seed may widen to member (after
+	// Generations): learn's rule for seeds static hints explain.
+	Member func(seed, member string) bool
+}
+
 // BaselineSyscall is one call of the self-query baseline and why it is
 // harmless.
 type BaselineSyscall struct {
@@ -284,12 +341,21 @@ func addWithSource(p *Profile, named map[string]bool, added map[string]bool, nam
 	return true
 }
 
-// WidenFamilies allows, for each of seeds (syscalls the workload was seen
-// making), the other members of its family that exist on p's architectures
-// and that no entry of p names yet. Each added syscall's stats get the
-// source "family:<seed>" (one per seed that brought it) and the
-// architectures it exists on. It returns the names added, sorted.
+// WidenFamilies is WidenFamiliesWith with the default options.
 func WidenFamilies(p *Profile, seeds []string) []string {
+	return WidenFamiliesWith(p, seeds, nil)
+}
+
+// WidenFamiliesWith allows, for each of seeds (syscalls the workload was
+// seen making), the other members of its family that exist on p's
+// architectures and that no entry of p names yet; with opts.Generations,
+// only those of the seed's generation (LegacyMember). Each added syscall's
+// stats get the source "family:<seed>" (one per seed that brought it) and
+// the architectures it exists on. It returns the names added, sorted.
+func WidenFamiliesWith(p *Profile, seeds []string, opts *WidenOptions) []string {
+	if opts == nil {
+		opts = &WidenOptions{}
+	}
 	named := map[string]bool{}
 	for _, n := range p.Names() {
 		named[n] = true
@@ -301,6 +367,12 @@ func WidenFamilies(p *Profile, seeds []string) []string {
 			continue
 		}
 		for _, m := range families[i].Members {
+			if opts.Generations && legacyMembers[m] != legacyMembers[seed] {
+				continue
+			}
+			if opts.Member != nil && m != seed && !opts.Member(seed, m) {
+				continue
+			}
 			if m != seed {
 				addWithSource(p, named, added, m, SourceFamilyPrefix+seed)
 			}
@@ -309,16 +381,32 @@ func WidenFamilies(p *Profile, seeds []string) []string {
 	return sortedKeys(added)
 }
 
-// AddBaseline allows the self-query baseline's calls that exist on p's
+// legacyBaseline are the baseline's calls absent from the generic table
+// (arm64): glibc and Go make them only through their own wrapper (time(),
+// getpgrp()), which static hints see; with WidenOptions.Generations they
+// are not added.
+var legacyBaseline = map[string]bool{"time": true, "getpgrp": true}
+
+// AddBaseline is AddBaselineWith with the default options.
+func AddBaseline(p *Profile) []string { return AddBaselineWith(p, nil) }
+
+// AddBaselineWith allows the self-query baseline's calls that exist on p's
 // architectures and that no entry of p names yet, with the source
-// "baseline". It returns the names added, sorted.
-func AddBaseline(p *Profile) []string {
+// "baseline"; with opts.Generations, not the legacy ones (legacyBaseline).
+// It returns the names added, sorted.
+func AddBaselineWith(p *Profile, opts *WidenOptions) []string {
+	if opts == nil {
+		opts = &WidenOptions{}
+	}
 	named := map[string]bool{}
 	for _, n := range p.Names() {
 		named[n] = true
 	}
 	added := map[string]bool{}
 	for _, b := range baseline {
+		if opts.Generations && legacyBaseline[b.Name] {
+			continue
+		}
 		addWithSource(p, named, added, b.Name, SourceBaseline)
 	}
 	return sortedKeys(added)

@@ -264,3 +264,78 @@ func TestSourcesShownByExplainAndDiff(t *testing.T) {
 		}
 	}
 }
+
+// Every legacy member is a family member, an x86_64 syscall, absent from
+// the generic table arm64 uses, and has a modern sibling that is there.
+func TestLegacyMembers(t *testing.T) {
+	for name := range legacyMembers {
+		f, ok := FamilyOf(name)
+		if !ok {
+			t.Errorf("legacy %s is in no family", name)
+			continue
+		}
+		if _, ok := SyscallNumber(ArchX86_64, name); !ok {
+			t.Errorf("legacy %s is not an x86_64 syscall", name)
+		}
+		if _, ok := SyscallNumber(ArchAARCH64, name); ok {
+			t.Errorf("legacy %s is in arm64's (generic) table: not legacy", name)
+		}
+		modern := false
+		for _, m := range f.Members {
+			if _, ok := SyscallNumber(ArchAARCH64, m); ok && !legacyMembers[m] {
+				modern = true
+			}
+		}
+		if !modern {
+			t.Errorf("legacy %s: family %s has no modern member on arm64", name, f.Name)
+		}
+	}
+}
+
+func TestWidenFamiliesGenerations(t *testing.T) {
+	seeds := []string{"openat", "newfstatat", "epoll_wait", "pipe2", "unlink", "dup3", "clock_gettime", "write"}
+	gen := &WidenOptions{Generations: true}
+	for _, c := range []struct {
+		name   string
+		opts   *WidenOptions
+		want   []string // added
+		absent []string // not added
+	}{
+		{"generations", gen,
+			// modern from modern, legacy from legacy (epoll_wait, unlink)
+			[]string{"openat2", "statx", "fstat", "writev", "sendfile", "poll", "select", "rmdir", "dup"},
+			// legacy from modern, modern from legacy
+			[]string{"open", "creat", "stat", "lstat", "pipe", "dup2", "time", "epoll_pwait", "ppoll", "unlinkat"}},
+		{"every member (default, --static off, unknown libc)", nil,
+			[]string{"open", "creat", "stat", "lstat", "pipe", "dup2", "time", "epoll_pwait", "ppoll", "unlinkat", "poll"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := learnedSample(seeds...)
+			added := WidenFamiliesWith(p, seeds, c.opts)
+			for _, w := range c.want {
+				if !containsString(added, w) {
+					t.Errorf("added %v lacks %s", added, w)
+				}
+			}
+			for _, n := range c.absent {
+				if containsString(added, n) {
+					t.Errorf("added %s: %v", n, added)
+				}
+			}
+		})
+	}
+
+	p := learnedSample("read")
+	added := AddBaselineWith(p, gen)
+	if containsString(added, "time") || containsString(added, "getpgrp") || !containsString(added, "gettid") {
+		t.Errorf("baseline with generations %v: want gettid, not time nor getpgrp", added)
+	}
+	if added := AddBaseline(learnedSample("read")); !containsString(added, "time") || !containsString(added, "getpgrp") {
+		t.Errorf("baseline %v: want time and getpgrp", added)
+	}
+	for n := range legacyBaseline {
+		if _, ok := SyscallNumber(ArchAARCH64, n); ok {
+			t.Errorf("legacy baseline %s is in arm64's table", n)
+		}
+	}
+}

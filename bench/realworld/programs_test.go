@@ -186,7 +186,7 @@ func staticLearn(port int) []op {
 
 // staticBroad is the broader load: listings, a 20 MB file, ranges,
 // compression, errors, concurrency, HEAD, a reload.
-func staticBroad(port int) []op {
+func staticBroad(dir string, port int) []op {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	return []op{
 		httpOp("small file", "GET", base+"/index.html", nil, 200, "sysward", -1),
@@ -197,7 +197,16 @@ func staticBroad(port int) []op {
 		httpOp("HEAD", "HEAD", base+"/big.bin", nil, 200, "", 0),
 		httpOp("gzip", "GET", base+"/text.txt", map[string]string{"Accept-Encoding": "gzip"}, 200, "", -1),
 		httpOp("404", "GET", base+"/missing.html", nil, 404, "", -1),
-		httpOp("conditional GET", "GET", base+"/a.txt", map[string]string{"If-Modified-Since": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, 304, "", 0),
+		op{name: "conditional GET", run: func(ctx context.Context) error {
+			// The file's own time: nginx answers 304 only to an exact
+			// match (if_modified_since exact).
+			st, err := os.Stat(filepath.Join(dir, "www", "a.txt"))
+			if err != nil {
+				return err
+			}
+			ims := st.ModTime().UTC().Format(http.TimeFormat)
+			return httpOp("", "GET", base+"/a.txt", map[string]string{"If-Modified-Since": ims}, 304, "", 0).run(ctx)
+		}},
 		parallel("50 concurrent clients", 50, repeat("", 5, httpOp("", "GET", base+"/a.txt", nil, 200, "small", -1))),
 		parallel("4 concurrent 20 MB", 4, httpOp("", "GET", base+"/big.bin", nil, 200, "", 20<<20)),
 	}
@@ -234,12 +243,45 @@ func redis() program {
 				cmdOp("RPUSH 1000", bad, append(cli(port, "RPUSH", "l"), strings.Fields(strings.Repeat("item ", 1000))...)...),
 				cmdOp("LRANGE 0 -1 (large reply)", bad, cli(port, "LRANGE", "l", "0", "-1")...),
 				cmdOp("MSET/MGET", bad, cli(port, "MSET", "k1", "v1", "k2", "v2", "k3", "v3")...),
-				cmdOp("SET 1 MB value", bad, cli(port, "SET", "big", big)...),
-				cmdOp("GET 1 MB value", bad, cli(port, "GET", "big")...),
+				op{name: "SET 1 MB value", run: func(ctx context.Context) error {
+					// -x: the value from stdin (1 MB is more than one
+					// argument may be).
+					cmd := exec.CommandContext(ctx, "redis-cli", "-p", p, "-x", "SET", "big")
+					cmd.Stdin = strings.NewReader(big)
+					out, err := cmd.CombinedOutput()
+					if err != nil || strings.TrimSpace(string(out)) != "OK" {
+						return fmt.Errorf("redis-cli -x SET: %v: %q", err, lastLines(string(out), 3))
+					}
+					return nil
+				}},
+				op{name: "GET 1 MB value", run: func(ctx context.Context) error {
+					out, err := run(ctx, bad, "redis-cli", "-p", p, "GET", "big")
+					// -x sends stdin as it is: no newline added.
+					if err == nil && strings.TrimSuffix(out, "\n") != big {
+						return fmt.Errorf("GET big: %d bytes, want %d", len(out), len(big))
+					}
+					return err
+				}},
 				cmdOp("KEYS *", bad, cli(port, "KEYS", "*")...),
 				cmdOp("SCAN", bad, cli(port, "SCAN", "0", "COUNT", "100")...),
-				cmdOp("EXPIRE/TTL", bad, cli(port, "EXPIRE", "k1", "100")...),
-				cmdOp("INFO", bad, cli(port, "INFO", "all")...),
+				op{name: "EXPIRE/TTL", run: func(ctx context.Context) error {
+					if _, err := run(ctx, bad, "redis-cli", "-p", p, "EXPIRE", "k1", "100"); err != nil {
+						return err
+					}
+					out, err := run(ctx, bad, "redis-cli", "-p", p, "TTL", "k1")
+					if n, _ := strconv.Atoi(strings.TrimSpace(out)); err == nil && (n <= 0 || n > 100) {
+						return fmt.Errorf("TTL %q, want 1..100", strings.TrimSpace(out))
+					}
+					return err
+				}},
+				op{name: "INFO", run: func(ctx context.Context) error {
+					// Not bad: INFO all has an "# Errorstats" section.
+					out, err := run(ctx, nil, "redis-cli", "-p", p, "INFO", "all")
+					if err == nil && !strings.Contains(out, "redis_version:") {
+						return fmt.Errorf("INFO: %q", lastLines(out, 3))
+					}
+					return err
+				}},
 				cmdOp("CONFIG GET *", bad, cli(port, "CONFIG", "GET", "*")...),
 				cmdOp("CLIENT LIST", bad, cli(port, "CLIENT", "LIST")...),
 				cmdOp("SAVE", bad, cli(port, "SAVE")...),
@@ -247,26 +289,43 @@ func redis() program {
 					if _, err := run(ctx, bad, "redis-cli", "-p", p, "BGSAVE"); err != nil {
 						return err
 					}
-					for {
-						out, err := run(ctx, bad, "redis-cli", "-p", p, "INFO", "persistence")
-						if err != nil {
-							return err
-						}
-						if strings.Contains(out, "rdb_bgsave_in_progress:0") {
-							if !strings.Contains(out, "rdb_last_bgsave_status:ok") {
-								return fmt.Errorf("bgsave failed: %s", out)
-							}
-							return nil
-						}
-						time.Sleep(100 * time.Millisecond)
-					}
+					return waitInfo(ctx, p, "rdb_bgsave_in_progress:0", "rdb_last_bgsave_status:ok")
 				}},
-				cmdOp("BGREWRITEAOF", bad, cli(port, "BGREWRITEAOF")...),
+				op{name: "BGREWRITEAOF", run: func(ctx context.Context) error {
+					// The reply only says it started: wait for the child
+					// to finish and check it succeeded.
+					if _, err := run(ctx, bad, "redis-cli", "-p", p, "BGREWRITEAOF"); err != nil {
+						return err
+					}
+					return waitInfo(ctx, p, "aof_rewrite_in_progress:0", "aof_last_bgrewrite_status:ok")
+				}},
 				cmdOp("redis-benchmark pipelined lrange,mset", bad, "redis-benchmark", "-p", p, "-t", "lrange_100,mset,rpush,hset", "-n", "3000", "-P", "16", "-c", "20", "-q"),
 				cmdOp("FLUSHALL ASYNC", bad, cli(port, "FLUSHALL", "ASYNC")...),
 				cmdOp("DBSIZE", bad, cli(port, "DBSIZE")...),
 			}
 		},
+	}
+}
+
+// waitInfo polls redis INFO persistence until it shows done, then checks
+// it shows ok (a background save or rewrite finished and succeeded).
+func waitInfo(ctx context.Context, port, done, ok string) error {
+	for {
+		out, err := run(ctx, nil, "redis-cli", "-p", port, "INFO", "persistence")
+		if err != nil {
+			return err
+		}
+		if strings.Contains(out, done) {
+			if !strings.Contains(out, ok) {
+				return fmt.Errorf("want %s: %s", ok, lastLines(out, 20))
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
@@ -311,7 +370,7 @@ http {
 		ready: httpUp,
 		learn: func(dir string, port int) []op { return staticLearn(port) },
 		broad: func(dir string, port int) []op {
-			return append(staticBroad(port), op{name: "reload (SIGHUP)", run: func(ctx context.Context) error {
+			return append(staticBroad(dir, port), op{name: "reload (SIGHUP)", run: func(ctx context.Context) error {
 				b, err := os.ReadFile(filepath.Join(dir, "nginx.pid"))
 				if err != nil {
 					return err
@@ -353,7 +412,7 @@ deflate.allowed-encodings = ("gzip")
 		},
 		ready: httpUp,
 		learn: func(dir string, port int) []op { return staticLearn(port) },
-		broad: func(dir string, port int) []op { return staticBroad(port) },
+		broad: func(dir string, port int) []op { return staticBroad(dir, port) },
 	}
 }
 
@@ -429,7 +488,7 @@ func memcached() program {
 				named("set 500 KB item", mc(port, fmt.Sprintf("set big 0 0 %d\r\n%s\r\n", len(big), big), "STORED\r\n")),
 				named("get 500 KB item", mc(port, "get big\r\n", "END\r\n")),
 				named("incr/decr", mc(port, "set n 0 0 1\r\n5\r\nincr n 10\r\ndecr n 3\r\n", "12\r\n")),
-				named("cas", mc(port, "gets n\r\n", "END\r\n")),
+				named("gets (cas unique)", mc(port, "gets n\r\n", "END\r\n")),
 				named("touch", mc(port, "touch n 100\r\n", "TOUCHED\r\n")),
 				named("stats", mc(port, "stats\r\n", "END\r\n")),
 				named("stats slabs", mc(port, "stats slabs\r\n", "END\r\n")),
@@ -493,7 +552,8 @@ func postgres() program {
 				cmdOp("big sort to temp files", bad, psql(port, "SET work_mem='64kB'; SELECT count(*) FROM (SELECT payload FROM big ORDER BY payload) s")...),
 				cmdOp("parallel seq scan", bad, psql(port, "SET max_parallel_workers_per_gather=2; SET parallel_setup_cost=0; SET parallel_tuple_cost=0; SELECT count(*) FROM big WHERE payload LIKE '%ab%'")...),
 				cmdOp("analyze", bad, psql(port, "ANALYZE big")...),
-				cmdOp("update + vacuum", bad, psql(port, "UPDATE big SET payload = 'x' WHERE id % 10 = 0")...),
+				cmdOp("update 50k rows", bad, psql(port, "UPDATE big SET payload = 'x' WHERE id % 10 = 0")...),
+				cmdOp("vacuum", bad, psql(port, "VACUUM big")...),
 				cmdOp("vacuum full", bad, psql(port, "VACUUM FULL big")...),
 				cmdOp("checkpoint", bad, psql(port, "CHECKPOINT")...),
 				cmdOp("copy out", bad, psql(port, "COPY (SELECT * FROM big LIMIT 1000) TO STDOUT")...),
@@ -517,7 +577,8 @@ func sqlite() program {
 		tool: true,
 		prepare: func(t *testing.T, dir string, port int) []string {
 			_ = os.Remove(filepath.Join(dir, "db.sqlite"))
-			write(t, filepath.Join(dir, "data.csv"), "1,one\n2,two\n3,three\n")
+			// .import makes the table from the header line, then 3 rows.
+			write(t, filepath.Join(dir, "data.csv"), "n,name\n1,one\n2,two\n3,three\n")
 			return nil
 		},
 		ready: func(int) bool { return true },

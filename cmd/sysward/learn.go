@@ -50,7 +50,10 @@ siblings of those calls (writev for write, epoll_pwait for epoll_wait,
 mremap for mmap) and harmless queries of its own state (gettid, getrusage).
 --generalize families (default) adds the other members of each traced
 call's family (sysward's documented table: no member adds a capability over
-the others, none is dangerous), --baseline self (default) adds the
+the others, none is dangerous; with static hints over glibc or Go binaries,
+only members of the call's generation, legacy or modern, and for a call an
+import explains only those a linked library can reach), --baseline self
+(default) adds the
 self-query baseline; each added call's "sources" in the profile says why
 (family:<traced call>, baseline), and the report at the end counts them
 and says how long the workload ran without a new syscall (a warning when
@@ -62,8 +65,10 @@ command, and every program its processes run, inside a container's root)
 and add the syscalls their glibc imports or Go syscall wrappers can make
 that the session did not, each marked "static:<binary>:<function>" in the
 profile's stats; a dangerous one (see profile lint) is not allowed but
-listed under the profile's sysward.reachable. libs also counts the
-imports of each binary's direct shared libraries; off reads nothing.
+listed under the profile's sysward.reachable. hints also counts the
+imports of a library the binary is a front end to (one it takes at least
+as many functions from as from glibc: the sqlite3 shell over libsqlite3);
+libs those of every direct shared library; off reads nothing.
 Statically linked C binaries (busybox) give no hints: learn says so.
 
 Stops when the command exits, the cgroup empties, after --duration, after
@@ -98,7 +103,7 @@ Example:
 			&cli.IntFlag{Name: "pid", Usage: "learn the cgroup of process `PID`"},
 			&cli.StringFlag{Name: "container", Usage: "learn the runc/containerd/podman container `ID` (or unique prefix)"},
 			&cli.StringFlag{Name: "runtime-base", Value: profiler.RuntimeBaseAuto, Usage: "merge the container runtime's base: `NAME` auto (runc's for a runc container), none, or runc (for any target, a command too: a program learned on the host for a runc container)"},
-			&cli.StringFlag{Name: "static", Value: profiler.StaticHints, Usage: "static hints from the workload's binaries: `MODE` hints (their own imports), libs (and their shared libraries'), or off"},
+			&cli.StringFlag{Name: "static", Value: profiler.StaticHints, Usage: "static hints from the workload's binaries: `MODE` hints (their own imports and a front-end library's), libs (and all their shared libraries'), or off"},
 			&cli.BoolFlag{Name: "runtime-itself", Usage: "learn a container runtime command (runc run, podman run, ctr run ...) as it is: the runtime's calls, not the container's (followed without it)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line"},
 		},
