@@ -183,3 +183,38 @@ func AllowedSet(p *profiles.Profile) (*SyscallSet, error) {
 	}
 	return &s, nil
 }
+
+// enosys is the errno of a syscall "not implemented".
+const enosys = 38
+
+// ExpectedSet is AllowedSet plus the syscalls the profile answers ENOSYS
+// for without conditions: "not implemented" is how a profile makes a
+// program fall back to an older call (glibc 2.34+ tries clone3 and falls
+// back to clone on ENOSYS only; Docker's default profile and sysward's
+// static hints answer clone3 so). Such a call is the program working as
+// the profile intends, not a deviation, so the watcher does not report it;
+// a call refused with any other errno, or killed, still is.
+func ExpectedSet(p *profiles.Profile) (*SyscallSet, error) {
+	s, err := AllowedSet(p)
+	if err != nil || profiles.Allows(p.DefaultAction) {
+		return s, err
+	}
+	arches := p.Arches()
+	if len(arches) == 0 {
+		arches = []profiles.Arch{profiles.ArchX86_64}
+	}
+	for _, a := range arches {
+		if _, ok := archIndex(a); !ok {
+			continue
+		}
+		for _, name := range profiles.Syscalls(a) {
+			d := p.Decide(a, name)
+			if d.Entry >= 0 && d.Action == profiles.ActErrno && d.ErrnoRet != nil && *d.ErrnoRet == enosys && len(d.Conditional) == 0 {
+				if nr, ok := profiles.SyscallNumber(a, name); ok {
+					s.Add(a, nr)
+				}
+			}
+		}
+	}
+	return s, nil
+}
