@@ -30,6 +30,14 @@ type Correlator struct {
 
 	mu     sync.Mutex
 	access map[podRef]*podAccess
+	raised uint64
+}
+
+// Raised is how many correlated alerts were sent.
+func (c *Correlator) Raised() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.raised
 }
 
 type podRef struct{ ns, pod string }
@@ -127,6 +135,7 @@ func (c *Correlator) Syscall(ev *detector.Event) {
 		a.alerted = map[string]bool{}
 	}
 	a.alerted[ev.Type] = true
+	c.raised++
 	acc := *a
 	c.mu.Unlock()
 

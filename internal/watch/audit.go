@@ -1,0 +1,141 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sysward/sysward/audit"
+	"github.com/sysward/sysward/detector"
+)
+
+// DefaultCorrelationWindow is how long after an exec, attach, port-forward
+// or ephemeral container into a pod a call outside that pod's profile is
+// correlated with it (NodeOptions.Audit.Window).
+const DefaultCorrelationWindow = 5 * time.Minute
+
+// AuditInput is the node agent's second event source: the kube-apiserver's
+// audit records, from its webhook backend (Webhook served on Listener)
+// and/or its log file (LogPath). Each record goes through the rules
+// (source k8s_audit) and into an audit.Correlator that the node's syscall
+// events feed too: an interactive access into a pod followed within Window
+// by a call outside that pod's profile raises one correlated alert.
+type AuditInput struct {
+	Webhook  *audit.Webhook
+	Listener net.Listener // required with Webhook
+	LogPath  string
+	// LogFromStart reads LogPath from its beginning, not its end.
+	LogFromStart bool
+	// Window (0: DefaultCorrelationWindow) and MaxPods (0: the
+	// correlator's default) bound the correlation.
+	Window  time.Duration
+	MaxPods int
+	// Warn receives what goes wrong with an input while it runs (the
+	// log file vanishing, a bad line); nil discards.
+	Warn func(msg string, args ...any)
+}
+
+// auditSource runs an AuditInput: its goroutines feed eng (the k8s_audit
+// rules) and corr.
+type auditSource struct {
+	in   *AuditInput
+	eng  *detector.Engine
+	corr *audit.Correlator
+
+	wg      sync.WaitGroup
+	fst     audit.FollowStats
+	records uint64 // from the log, decoded
+	bad     uint64 // log lines that are not audit records
+	mu      sync.Mutex
+}
+
+func newAuditSource(in *AuditInput, eng *detector.Engine, sink detector.AlertSink, hostname string) *auditSource {
+	w := in.Window
+	if w <= 0 {
+		w = DefaultCorrelationWindow
+	}
+	return &auditSource{in: in, eng: eng,
+		corr: &audit.Correlator{Window: w, MaxPods: in.MaxPods, Hostname: hostname, Sink: sink}}
+}
+
+func (s *auditSource) warn(msg string, args ...any) {
+	if s.in.Warn != nil {
+		s.in.Warn(msg, args...)
+	}
+}
+
+// handle is one audit record: the rules, then the correlator. The engine
+// is not shared with the syscall path (its own instance over the same
+// rules), so the two inputs never wait for each other.
+func (s *auditSource) handle(ev *detector.Event) {
+	s.eng.Process(ev)
+	s.corr.Audit(ev)
+}
+
+// start runs the inputs until ctx is done; wait waits for them.
+func (s *auditSource) start(ctx context.Context) {
+	if wh := s.in.Webhook; wh != nil {
+		s.wg.Add(2)
+		go func() {
+			defer s.wg.Done()
+			if err := wh.Serve(ctx, s.in.Listener); err != nil && ctx.Err() == nil {
+				s.warn("audit webhook stopped", "err", err)
+			}
+		}()
+		go func() {
+			defer s.wg.Done()
+			for {
+				b, ok := wh.Next(ctx)
+				if !ok {
+					return
+				}
+				for i := range b {
+					s.handle(&b[i])
+				}
+			}
+		}()
+	}
+	if s.in.LogPath != "" {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			err := audit.FollowEvents(ctx, s.in.LogPath, &audit.FollowOptions{FromStart: s.in.LogFromStart}, &s.fst,
+				func(ev *detector.Event) {
+					s.mu.Lock()
+					s.records++
+					s.mu.Unlock()
+					s.handle(ev)
+				},
+				func(n uint64, err error) {
+					s.mu.Lock()
+					s.bad++
+					first := s.bad <= 20
+					s.mu.Unlock()
+					if first {
+						s.warn("audit log line is not an audit record", "file", s.in.LogPath, "record", n, "err", err)
+					}
+				})
+			if err != nil && ctx.Err() == nil {
+				s.warn("audit log follower stopped", "file", s.in.LogPath, "err", err)
+			}
+		}()
+	}
+}
+
+// summary is the audit line of the agent's exit summary.
+func (s *auditSource) summary(w io.Writer) {
+	fmt.Fprintf(w, "  audit: %d alerts from k8s_audit rules, %d correlated", s.eng.Stats().Matches, s.corr.Raised())
+	if wh := s.in.Webhook; wh != nil {
+		st := wh.Stats()
+		fmt.Fprintf(w, "; webhook %d batches, %d events, %d dropped (queue full)", st.Batches, st.Events, st.Dropped)
+	}
+	if s.in.LogPath != "" {
+		s.mu.Lock()
+		fmt.Fprintf(w, "; log %d records, %d not audit records, %d rotations, %d truncations", s.records, s.bad, s.fst.Rotations.Load(), s.fst.Truncated.Load())
+		s.mu.Unlock()
+	}
+	fmt.Fprintln(w)
+}
