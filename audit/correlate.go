@@ -113,6 +113,12 @@ func (c *Correlator) Audit(ev *detector.Event) {
 	}
 	c.mu.Lock()
 	st := c.state(podRef{r.ObjectRef.Namespace, r.ObjectRef.Name}, ev.Time)
+	if st.access != nil && st.access.auditID == a.auditID {
+		// The same record again (both inputs given, or redelivered):
+		// what it raised is not raised twice.
+		c.mu.Unlock()
+		return
+	}
 	st.access = a
 	var raise []deviation
 	for _, d := range st.recent {
