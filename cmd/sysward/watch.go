@@ -266,6 +266,9 @@ func nodeAction(c *cli.Context) error {
 	if nopts.Audit, err = auditInput(c); err != nil {
 		return err
 	}
+	if nopts.Audit != nil && nopts.Audit.Listener != nil {
+		defer nopts.Audit.Listener.Close() // closed by the webhook too, unless the session never started
+	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	pods, err := startPods(ctx, c, cfg.Logger)

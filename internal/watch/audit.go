@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sysward/sysward/audit"
 	"github.com/sysward/sysward/detector"
 )
@@ -125,12 +127,51 @@ func (s *auditSource) start(ctx context.Context) {
 	}
 }
 
+// metrics are the audit input's Prometheus counters, read when scraped.
+func (s *auditSource) metrics() []prometheus.Collector {
+	cs := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sysward_audit_correlated_alerts_total",
+			Help: "Correlated alerts raised: an exec, attach, port-forward or ephemeral container into a pod, then a call outside its profile."},
+			func() float64 { return float64(s.corr.Raised()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sysward_audit_rule_alerts_total",
+			Help: "Alerts raised by k8s_audit rules on the audit input."},
+			func() float64 { return float64(s.eng.Stats().Matches) }),
+	}
+	if wh := s.in.Webhook; wh != nil {
+		cs = append(cs,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sysward_audit_webhook_events_total", Help: "Audit events accepted by the webhook."},
+				func() float64 { return float64(wh.Stats().Events) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sysward_audit_webhook_dropped_total", Help: "Audit events refused by the webhook because its queue was full (429; the apiserver retries)."},
+				func() float64 { return float64(wh.Stats().Dropped) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sysward_audit_webhook_refused_total", Help: "Webhook requests refused (bad client certificate or token, malformed, too large, busy)."},
+				func() float64 {
+					var n uint64
+					for _, v := range wh.Stats().Rejected {
+						n += v
+					}
+					return float64(n)
+				}))
+	}
+	if s.in.LogPath != "" {
+		cs = append(cs,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sysward_audit_log_records_total", Help: "Audit records read from --audit-log."},
+				func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(s.records) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sysward_audit_log_bad_lines_total", Help: "Lines of --audit-log that are not audit records."},
+				func() float64 { s.mu.Lock(); defer s.mu.Unlock(); return float64(s.bad) }))
+	}
+	return cs
+}
+
 // summary is the audit line of the agent's exit summary.
 func (s *auditSource) summary(w io.Writer) {
 	fmt.Fprintf(w, "  audit: %d alerts from k8s_audit rules, %d correlated", s.eng.Stats().Matches, s.corr.Raised())
 	if wh := s.in.Webhook; wh != nil {
 		st := wh.Stats()
-		fmt.Fprintf(w, "; webhook %d batches, %d events, %d dropped (queue full)", st.Batches, st.Events, st.Dropped)
+		var refused uint64
+		for _, n := range st.Rejected {
+			refused += n
+		}
+		fmt.Fprintf(w, "; webhook %d batches, %d events, %d dropped (queue full), %d requests refused", st.Batches, st.Events, st.Dropped, refused)
 	}
 	if s.in.LogPath != "" {
 		s.mu.Lock()

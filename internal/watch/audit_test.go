@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/sysward/sysward/detector"
+	"github.com/sysward/sysward/detector/metrics"
 	"github.com/sysward/sysward/detector/output"
 	"github.com/sysward/sysward/enforcer"
 	"github.com/sysward/sysward/internal/testutil"
@@ -81,7 +82,8 @@ func TestNodeAuditLogCorrelation(t *testing.T) {
 	}
 	out := &lines{}
 	var sum strings.Builder
-	cfg := Config{Rules: base, Format: output.FormatJSON, Stdout: out, Stderr: &sum, DedupWindow: -1, Pods: podOf{a.id, "shop", "web-7d4b9"}}
+	met := metrics.New(&metrics.Options{NoRuntimeCollectors: true})
+	cfg := Config{Rules: base, Format: output.FormatJSON, Stdout: out, Stderr: &sum, DedupWindow: -1, Pods: podOf{a.id, "shop", "web-7d4b9"}, Metrics: met}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	nodes := make(chan *Node, 1)
@@ -123,6 +125,11 @@ func TestNodeAuditLogCorrelation(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return len(detailed(out.alerts(t), "Attach/Exec Pod")) >= 3 }) {
 		t.Fatalf("the records did not all go through the k8s_audit rules: %+v", out.alerts(t))
 	}
+	for name, want := range map[string]float64{"sysward_audit_correlated_alerts_total": 1, "sysward_audit_log_records_total": 3, "sysward_audit_log_bad_lines_total": 0} {
+		if got := counter(t, met, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("node session: %v", err)
@@ -141,4 +148,19 @@ func TestNodeAuditLogCorrelation(t *testing.T) {
 		t.Errorf("summary:\n%s", sum.String())
 	}
 	t.Logf("%s\nsummary: %s", c.Output, sum.String())
+}
+
+func counter(t *testing.T, met *metrics.Metrics, name string) float64 {
+	t.Helper()
+	mfs, err := met.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no counter %s", name)
+	return 0
 }

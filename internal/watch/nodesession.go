@@ -114,6 +114,14 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 		defer met.Registry().Unregister(badProfiles)
 	}
 
+	if aud != nil {
+		for _, c := range aud.metrics() {
+			if err := met.Registry().Register(c); err == nil {
+				defer met.Registry().Unregister(c)
+			}
+		}
+	}
+
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
 	stopMetrics, err := serveMetrics(ctx, cfg, met)
