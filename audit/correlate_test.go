@@ -122,7 +122,7 @@ func TestCorrelatorAuditLate(t *testing.T) {
 	if len(alerts) != 1 {
 		t.Fatalf("%d alerts when the exec's record arrived, want 1: %v", len(alerts), alerts)
 	}
-	c.Syscall(sys("web-7d4b9", "ptrace", 2*time.Second)) // again
+	c.Syscall(sys("web-7d4b9", "ptrace", 2*time.Second))    // again
 	for _, l := range bytes.Split(data, []byte("\n"))[:1] { // the same record again (log and webhook both given)
 		ev, err := DecodeEvent(bytes.Clone(l))
 		if err != nil {
