@@ -2,6 +2,7 @@ package watch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -40,12 +41,20 @@ type AuditInput struct {
 	Warn func(msg string, args ...any)
 }
 
+// AuditStoppedRule is the rule name of the internal alert raised when an
+// audit input stops while the agent runs (the webhook's listener failed,
+// the log file became unreadable or not a regular file): from then on its
+// records are neither alerted on nor correlated.
+const AuditStoppedRule = "sysward audit input stopped"
+
 // auditSource runs an AuditInput: its goroutines feed eng (the k8s_audit
 // rules) and corr.
 type auditSource struct {
-	in   *AuditInput
-	eng  *detector.Engine
-	corr *audit.Correlator
+	in       *AuditInput
+	eng      *detector.Engine
+	corr     *audit.Correlator
+	internal detector.AlertSink
+	hostname string
 
 	wg      sync.WaitGroup
 	fst     audit.FollowStats
@@ -59,7 +68,7 @@ func newAuditSource(in *AuditInput, eng *detector.Engine, sink detector.AlertSin
 	if w <= 0 {
 		w = DefaultCorrelationWindow
 	}
-	return &auditSource{in: in, eng: eng,
+	return &auditSource{in: in, eng: eng, internal: sink, hostname: hostname,
 		corr: &audit.Correlator{Window: w, MaxPods: in.MaxPods, Hostname: hostname, Sink: sink}}
 }
 
@@ -67,6 +76,19 @@ func (s *auditSource) warn(msg string, args ...any) {
 	if s.in.Warn != nil {
 		s.in.Warn(msg, args...)
 	}
+}
+
+// stopped reports an input that ended while the agent runs: logged and
+// raised as an internal alert.
+func (s *auditSource) stopped(input string, err error) {
+	msg := fmt.Sprintf("Audit input %s stopped: %v; its records are no longer alerted on or correlated (restart the agent once fixed)", input, err)
+	s.warn(msg)
+	s.internal.Send(&detector.Alert{
+		Time: time.Now(), Rule: AuditStoppedRule, Priority: detector.PriorityWarning, Source: "internal",
+		Hostname: s.hostname, Output: msg,
+		OutputFields: map[string]any{"sysward.audit_input": input, "sysward.error": err.Error()},
+		Tags:         []string{"sysward", "internal"},
+	})
 }
 
 // handle is one audit record: the rules, then the correlator. The engine
@@ -84,7 +106,7 @@ func (s *auditSource) start(ctx context.Context) {
 		go func() {
 			defer s.wg.Done()
 			if err := wh.Serve(ctx, s.in.Listener); err != nil && ctx.Err() == nil {
-				s.warn("audit webhook stopped", "err", err)
+				s.stopped("webhook "+s.in.Listener.Addr().String(), err)
 			}
 		}()
 		go func() {
@@ -120,8 +142,11 @@ func (s *auditSource) start(ctx context.Context) {
 						s.warn("audit log line is not an audit record", "file", s.in.LogPath, "record", n, "err", err)
 					}
 				})
-			if err != nil && ctx.Err() == nil {
-				s.warn("audit log follower stopped", "file", s.in.LogPath, "err", err)
+			if ctx.Err() == nil {
+				if err == nil {
+					err = errors.New("follower ended")
+				}
+				s.stopped("log "+s.in.LogPath, err)
 			}
 		}()
 	}

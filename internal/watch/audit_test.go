@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +49,8 @@ func execRecord(id, ns, pod string, at time.Time) string {
 // appended to the followed log afterwards (as the apiserver's batching
 // delivers it). One correlated alert names alice, the pod, the command and
 // the call; the same record again, and an exec into another pod, raise
-// nothing more; the record also went through the k8s_audit rules.
+// nothing more; the record also went through the k8s_audit rules. The log
+// then replaced by a FIFO stops the follower with an internal alert.
 func TestNodeAuditLogCorrelation(t *testing.T) {
 	requireWatch(t)
 	testutil.Require(t, testutil.Runc)
@@ -130,6 +132,22 @@ func TestNodeAuditLogCorrelation(t *testing.T) {
 		if got := counter(t, met, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
+	}
+	// The log replaced by a FIFO (what someone able to write there
+	// could do): the follower refuses it, stops, and says so in an
+	// internal alert; the agent keeps running and stops cleanly.
+	f.Close()
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(logPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return len(detailed(out.alerts(t), AuditStoppedRule)) > 0 }) {
+		t.Fatalf("no %q alert: %+v", AuditStoppedRule, out.alerts(t))
+	}
+	if st := detailed(out.alerts(t), AuditStoppedRule)[0]; !strings.Contains(st.Output, "Audit input log "+logPath+" stopped") || !strings.Contains(st.Output, "not a regular file") {
+		t.Errorf("stopped alert %s", st.Output)
 	}
 	cancel()
 	if err := <-done; err != nil {
