@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -74,7 +75,67 @@ func TestCorrelatorBounded(t *testing.T) {
 		ev.Time = ev.Time.Add(time.Duration(i) * time.Second)
 		c.Audit(&ev)
 	}
-	if len(c.access) != 3 || c.access[podRef{"shop", "pod-j"}] == nil || c.access[podRef{"shop", "pod-a"}] != nil {
-		t.Errorf("kept %v", c.access)
+	if len(c.pods) != 3 || c.pods[podRef{"shop", "pod-j"}] == nil || c.pods[podRef{"shop", "pod-a"}] != nil {
+		t.Errorf("kept %v", c.pods)
+	}
+	// A pod's calls outside its profile are kept once per system call,
+	// at most maxRecentPerPod.
+	for i := range 1000 {
+		ev := &detector.Event{Type: fmt.Sprintf("call%d", i%200), Time: time.Unix(int64(i), 0), K8s: detector.K8sInfo{Namespace: "shop", Pod: "pod-j"}}
+		c.Syscall(ev)
+	}
+	if n := len(c.pods[podRef{"shop", "pod-j"}].recent); n != maxRecentPerPod {
+		t.Errorf("%d calls kept for one pod, want %d", n, maxRecentPerPod)
+	}
+}
+
+// TestCorrelatorAuditLate: the order the apiserver's webhook delivers in.
+// The exec'd command's call outside the profile reaches the correlator
+// before the exec's audit record (the webhook batches for up to 30 s, the
+// kernel's event comes at once): the alert is raised when the record
+// arrives, once (the same record delivered again raises nothing); a call
+// made before the exec request and one in another pod are not.
+func TestCorrelatorAuditLate(t *testing.T) {
+	data, err := os.ReadFile("testdata/replay/crafted.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alerts []*detector.Alert
+	c := &Correlator{Window: time.Minute, Sink: detector.AlertFunc(func(a *detector.Alert) { alerts = append(alerts, a) })}
+	requestAt := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	sys := func(pod, call string, after time.Duration) *detector.Event {
+		ev := &detector.Event{Type: call, Time: requestAt.Add(after), Profile: "web.json", Denied: true,
+			Proc: detector.ProcInfo{Name: "cat"}, K8s: detector.K8sInfo{Namespace: "shop", Pod: pod}}
+		ev.Normalize()
+		return ev
+	}
+	c.Syscall(sys("web-7d4b9", "mount", -time.Second))        // before the exec request
+	c.Syscall(sys("web-7d4b9", "ptrace", 5*time.Millisecond)) // by the exec'd command, before its stream was recorded
+	c.Syscall(sys("db-0", "ptrace", 5*time.Millisecond))      // another pod
+	for _, l := range bytes.Split(data, []byte("\n"))[:2] {   // the exec, delivered late
+		ev, err := DecodeEvent(bytes.Clone(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Audit(&ev)
+	}
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts when the exec's record arrived, want 1: %v", len(alerts), alerts)
+	}
+	c.Syscall(sys("web-7d4b9", "ptrace", 2*time.Second))    // again
+	for _, l := range bytes.Split(data, []byte("\n"))[:1] { // the same record again (log and webhook both given)
+		ev, err := DecodeEvent(bytes.Clone(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Audit(&ev)
+	}
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts: %v", len(alerts), alerts)
+	}
+	a := alerts[0]
+	if a.OutputFields["evt.type"] != "ptrace" || a.OutputFields["k8s.pod.name"] != "web-7d4b9" || a.OutputFields["ka.user.name"] != "alice" ||
+		a.OutputFields["sysward.denied"] != true || !strings.Contains(a.Output, "denied by seccomp") || c.Raised() != 1 {
+		t.Errorf("alert %s %v", a.Output, a.OutputFields)
 	}
 }

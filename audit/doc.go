@@ -22,6 +22,12 @@
 // Event holds its record's bytes (jevt.obj), so callers hand over a buffer
 // they will not reuse. Errors wrap ErrMalformed, ErrAPIVersion or ErrTooMany.
 //
+// Correlator joins the two sources in the node agent (internal/watch
+// AuditInput): an exec, attach, port-forward or ephemeral container into a
+// pod followed within a window by a call outside the pod's profile is one
+// alert. It accepts the two in either order (the webhook's batching delivers
+// the record late) and bounds its memory by pods and calls per pod.
+//
 // deploy/audit holds the audit policy those rules need and the webhook
 // kubeconfig; testdata/falco holds Falco's k8s_audit_rules.yaml
 // (Apache-2.0), which the tests load.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/sysward/sysward/detector"
 )
@@ -47,12 +48,28 @@ func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"ResponseComplete","stageTimestamp":"2026-01-01T00:00:00Z","requestObject":{"spec":{"containers":[{"securityContext":null},7,[]],"volumes":"x"}},"responseObject":[]}`))
 	f.Add([]byte(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","stage":"ResponseStarted","stageTimestamp":"2026-01-01T00:00:00Z","requestURI":"/x?%zz&command=a","objectRef":{"resource":"pods","subresource":"exec"}}`))
 	eng := fuzzEngine(f)
+	// The correlator takes every record too, and a call outside the
+	// profile in the record's pod, after and before it.
+	alerts := 0
+	c := &Correlator{MaxPods: 4, Sink: detector.AlertFunc(func(a *detector.Alert) { a.AppendJSON(nil); alerts++ })}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		ev, err := DecodeEvent(bytes.Clone(line))
 		if err != nil {
 			return
 		}
 		eng.Process(&ev)
+		alerts = 0
+		sys := &detector.Event{Type: "ptrace", Time: ev.Time.Add(time.Millisecond)}
+		if r := ev.Audit.Event; r.ObjectRef != nil {
+			sys.K8s.Namespace, sys.K8s.Pod = r.ObjectRef.Namespace, r.ObjectRef.Name
+		}
+		c.Syscall(sys)
+		c.Audit(&ev)
+		sys.Type = "mount"
+		c.Syscall(sys)
+		if alerts > 2 || len(c.pods) > 4 {
+			t.Fatalf("%d alerts, %d pods kept", alerts, len(c.pods))
+		}
 	})
 }
 

@@ -59,7 +59,7 @@ func watchCommand() *cli.Command {
 		&cli.StringSliceFlag{Name: "container-root", Usage: "with --all-containers: runtime state `DIR` to discover containers in (repeatable; default /run/runc, /run/containerd/runc, /run/crun, /run/user/0/{runc,crun})"},
 		&cli.BoolFlag{Name: "runtime-itself", Usage: "watch a container runtime command (runc run, podman run, ctr run ...) as it is: the runtime's calls, not the container's (refused without it)"},
 		&cli.IntFlag{Name: "max-containers", Value: watch.DefaultMaxContainers, Usage: "with --all-containers: watch at most `N` containers (beyond: a warning alert and the sysward_containers_untracked metric)"},
-	}, append(kubeFlags(), watchFlags()...)...)
+	}, append(append(kubeFlags(), auditInputFlags()...), watchFlags()...)...)
 	return &cli.Command{
 		Name:      "watch",
 		Usage:     "watch a workload for syscalls outside its profile and alert with Falco-style rules",
@@ -68,6 +68,7 @@ func watchCommand() *cli.Command {
               [--metrics-addr ADDR] [--record FILE] (-- CMD ARGS... | --cgroup PATH | --container ID)
    sysward watch --all-containers [--profiles-dir DIR] [--container-root DIR...] [--rules FILE...]
               [--outputs FILE] [--metrics-addr ADDR] [--kubeconfig FILE] [--node-name NAME]
+              [--audit-listen ADDR --audit-cert FILE --audit-key FILE | --audit-log FILE]
 
 Puts the profile's allowed syscalls into the kernel's state for the
 workload's cgroup (eBPF). A call outside the profile sets a bit in a
@@ -106,6 +107,16 @@ alerts: k8s.ns.name, k8s.pod.name, k8s.pod.uid, k8s.pod.labels,
 container.name, container.image.*, and sysward.workload becomes
 namespace/kind/name of the owning workload (deployment, statefulset,
 daemonset, cronjob, job, or pod for a bare pod).
+With --audit-listen (the kube-apiserver's audit webhook, as sysward audit
+serve) and/or --audit-log (its audit log file, as sysward audit follow) the
+agent also reads the API server's audit records: they go through the
+k8s_audit rules of --rules (e.g. Falco's k8s_audit_rules.yaml), and an exec,
+attach, port-forward or ephemeral container into a pod followed within
+--correlation-window by a call outside that pod's profile raises one
+Critical alert "Syscall outside profile after interactive access to pod"
+naming the Kubernetes user, the pod, the command and the call (needs the
+pod informer: --kubeconfig or the service account). Which agent should
+receive the audit stream: docs/audit.md.
 
 Example:
    sysward watch --profile app.json -- ./app --serve
@@ -124,7 +135,7 @@ func watchAction(c *cli.Context) error {
 		}
 		return nodeAction(c)
 	}
-	for _, f := range []string{"container-root", "max-containers", "kubeconfig", "node-name"} {
+	for _, f := range append([]string{"container-root", "max-containers", "kubeconfig", "node-name"}, auditInputFlagNames...) {
 		if c.IsSet(f) {
 			return usagef("watch: --%s needs --all-containers", f)
 		}
@@ -251,6 +262,12 @@ func nodeAction(c *cli.Context) error {
 	nopts := watch.NodeOptions{ProfilesDir: dir, MaxContainers: c.Int("max-containers"), Logger: cfg.Logger}
 	if roots := c.StringSlice("container-root"); len(roots) > 0 {
 		nopts.Roots = roots
+	}
+	if nopts.Audit, err = auditInput(c); err != nil {
+		return err
+	}
+	if nopts.Audit != nil && nopts.Audit.Listener != nil {
+		defer nopts.Audit.Listener.Close() // closed by the webhook too, unless the session never started
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

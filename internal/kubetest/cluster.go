@@ -83,6 +83,7 @@ type Cluster struct {
 	netUp   bool
 	started time.Time
 	last    time.Time
+	opts    Options
 }
 
 // Timing is how long one start step took.
@@ -103,7 +104,20 @@ type proc struct {
 // piece does not come up, with the tail of that piece's log.
 func Start(t testing.TB, m Mode) *Cluster {
 	t.Helper()
-	c := &Cluster{Mode: m, t: t, started: time.Now()}
+	return StartWith(t, m, Options{})
+}
+
+// Options are what a test adds to the cluster Start makes.
+type Options struct {
+	// APIServerArgs are appended to kube-apiserver's flags (e.g. its
+	// audit policy, webhook and log backends).
+	APIServerArgs []string
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, m Mode, opts Options) *Cluster {
+	t.Helper()
+	c := &Cluster{Mode: m, t: t, started: time.Now(), opts: opts}
 	c.last = c.started
 	var err error
 	// The lock also serializes the binary build: test packages run in
@@ -334,20 +348,20 @@ func (c *Cluster) startEtcd() error {
 
 func (c *Cluster) startAPIServer() error {
 	pk := c.pki.path
-	p, err := c.run("kube-apiserver", filepath.Join(c.Bin, "kube-apiserver"),
+	p, err := c.run("kube-apiserver", filepath.Join(c.Bin, "kube-apiserver"), append([]string{
 		"--etcd-servers=http://127.0.0.1:2379",
 		"--bind-address=127.0.0.1", "--secure-port=6443", "--advertise-address=127.0.0.1",
 		"--endpoint-reconciler-type=none",
-		"--client-ca-file="+pk("ca.crt"),
-		"--tls-cert-file="+pk("apiserver.crt"), "--tls-private-key-file="+pk("apiserver.key"),
-		"--kubelet-client-certificate="+pk("apiserver-kubelet-client.crt"), "--kubelet-client-key="+pk("apiserver-kubelet-client.key"),
-		"--kubelet-certificate-authority="+pk("ca.crt"),
+		"--client-ca-file=" + pk("ca.crt"),
+		"--tls-cert-file=" + pk("apiserver.crt"), "--tls-private-key-file=" + pk("apiserver.key"),
+		"--kubelet-client-certificate=" + pk("apiserver-kubelet-client.crt"), "--kubelet-client-key=" + pk("apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority=" + pk("ca.crt"),
 		"--kubelet-preferred-address-types=Hostname,InternalIP",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+pk("sa.pub"), "--service-account-signing-key-file="+pk("sa.key"),
-		"--service-cluster-ip-range="+svcCIDR,
+		"--service-account-key-file=" + pk("sa.pub"), "--service-account-signing-key-file=" + pk("sa.key"),
+		"--service-cluster-ip-range=" + svcCIDR,
 		"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
-		"--allow-privileged=true", "--profiling=false")
+		"--allow-privileged=true", "--profiling=false"}, c.opts.APIServerArgs...)...)
 	if err != nil {
 		return err
 	}

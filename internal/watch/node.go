@@ -61,6 +61,10 @@ type NodeOptions struct {
 	// (profiler.Options.HoldNewCgroups) may stay unmatched by any
 	// container before it is released as no container (0: 5 s).
 	PendingGrace time.Duration
+	// Audit, if set, adds the kube-apiserver's audit records as a second
+	// source, through the rules and correlated with the containers'
+	// calls outside their profiles (NodeSession).
+	Audit *AuditInput
 }
 
 // PendingRule is the rule name of the internal alert raised when new

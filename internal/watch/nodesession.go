@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sysward/sysward/detector"
 	"github.com/sysward/sysward/detector/output"
 	"github.com/sysward/sysward/profiler"
 )
@@ -54,6 +55,20 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 		}
 	}()
 
+	var aud *auditSource
+	var correlate func(*detector.Event)
+	if nopts.Audit != nil {
+		aeng, err := detector.NewEngine(cfg.Rules, &detector.EngineOptions{MinPriority: cfg.MinPriority, Hostname: eng.Hostname(), Sink: disp, ExtraFields: cfg.ExtraFields})
+		if err != nil {
+			return nil, fmt.Errorf("audit rules: %w", err)
+		}
+		aud = newAuditSource(nopts.Audit, aeng, disp, eng.Hostname())
+		if aud.in.Warn == nil && cfg.Logger != nil {
+			aud.in.Warn = cfg.Logger.Warn
+		}
+		correlate = aud.corr.Syscall
+	}
+
 	// Containers carry their runtime's filters: keep the exit hooks, so
 	// refused calls and SIGSYS kills are seen.
 	// New cgroups are held by the kernel from their creation, so a
@@ -62,7 +77,7 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	var node *Node
 	w, err := New(Options{Profiler: cfg.Profiler, RingBufferSize: cfg.RingBufferSize, Engine: eng,
 		Internal: disp, Metrics: met, Record: cfg.Record, RecordMax: cfg.RecordMax, FirstOnly: cfg.FirstOnly,
-		HoldNewCgroups: true, OnHeld: func(uint64) { node.Poke() }, Pods: cfg.Pods})
+		HoldNewCgroups: true, OnHeld: func(uint64) { node.Poke() }, Pods: cfg.Pods, Correlate: correlate})
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +114,14 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 		defer met.Registry().Unregister(badProfiles)
 	}
 
+	if aud != nil {
+		for _, c := range aud.metrics() {
+			if err := met.Registry().Register(c); err == nil {
+				defer met.Registry().Unregister(c)
+			}
+		}
+	}
+
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
 	stopMetrics, err := serveMetrics(ctx, cfg, met)
@@ -127,6 +150,12 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	if err := node.Sync(); err != nil {
 		node.log.Warn("container discovery", "err", err)
 	}
+	if aud != nil {
+		// Stopped and waited for before the dispatcher closes (defers
+		// run last first).
+		aud.start(runCtx)
+		defer func() { stopRun(); aud.wg.Wait() }()
+	}
 	if ready != nil {
 		ready(node)
 	}
@@ -141,6 +170,9 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	}
 	stopRun()
 	<-nodeDone
+	if aud != nil {
+		aud.wg.Wait()
+	}
 	if !ran {
 		runErr = <-runDone
 	}
@@ -170,6 +202,9 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 		fmt.Fprintf(stderr, ", not recorded %d (--record file full)", d)
 	}
 	fmt.Fprintln(stderr)
+	if aud != nil {
+		aud.summary(stderr)
+	}
 	for _, n := range names {
 		st := res.OutputStats[n]
 		fmt.Fprintf(stderr, "  output %s: %d sent, %d dropped\n", n, st.Sent, st.Dropped)

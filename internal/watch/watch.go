@@ -116,6 +116,10 @@ type Options struct {
 	// OnHeld, if set, is called from Run the first time an event of a
 	// cgroup not added yet is held. It must not block.
 	OnHeld func(cgroupID uint64)
+	// Correlate, if set, sees every event after the engine (the node
+	// agent's audit correlator, audit.Correlator.Syscall). The event is
+	// reused afterwards: it must copy what it keeps, and not block.
+	Correlate func(*detector.Event)
 }
 
 // MaxHeldEvents bounds the events held per cgroup not added yet
@@ -384,6 +388,9 @@ func (w *Watcher) process(ev *detector.Event) {
 		w.rec.Write(ev)
 	}
 	w.opts.Engine.Process(ev)
+	if w.opts.Correlate != nil {
+		w.opts.Correlate(ev)
+	}
 }
 
 // Release drops what is held for a cgroup that will not be added (not a
