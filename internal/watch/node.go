@@ -47,6 +47,11 @@ type NodeOptions struct {
 	// config.json linux.seccomp has the same content hash as one of them is
 	// held to it. "" matches nothing.
 	ProfilesDir string
+	// InstallFrom is a directory of profiles to install into
+	// ProfilesDir/sysward/ (a ConfigMap volume: "<namespace>.<name>.json"
+	// per profile); installed files it no longer holds are removed when
+	// no running container uses them. "" installs and removes nothing.
+	InstallFrom string
 	// MaxContainers caps the tracked containers (0: DefaultMaxContainers).
 	MaxContainers int
 	// Interval between discovery passes (0: one second).
@@ -124,6 +129,13 @@ type Node struct {
 	badProfiles int                    // files under ProfilesDir skipped by the last index
 	capWarned   bool
 
+	installKey     string                   // fingerprint of InstallFrom when last installed
+	installErr     string                   // last error reading InstallFrom (logged once)
+	sources        map[string]installSource // file under InstallFrom -> what installing it gave
+	wanted         map[string]bool          // installed names InstallFrom holds; nil: unknown
+	keptLogged     map[string]bool          // stale profiles in use, already logged
+	installSkipped uint64                   // refused versions of files under InstallFrom
+
 	pending   map[uint64]*pendingCgroup // held by the kernel, not matched yet
 	goneAt    map[string]time.Time      // tracked containers found gone, when
 	poke      chan struct{}             // a new cgroup or a held event: look now
@@ -151,7 +163,7 @@ func NewNode(w *Watcher, opts NodeOptions) *Node {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{w: w, opts: opts, log: log, containers: map[string]*NodeContainer{},
-		index: map[string]string{}, indexed: map[string]indexedFile{},
+		index: map[string]string{}, indexed: map[string]indexedFile{}, keptLogged: map[string]bool{},
 		pending: map[uint64]*pendingCgroup{}, goneAt: map[string]time.Time{}, poke: make(chan struct{}, 1)}
 	n.lastPass.Store(time.Now().UnixNano())
 	return n
@@ -263,6 +275,7 @@ func (n *Node) sync(full bool) error {
 	defer func() { n.lastPass.Store(time.Now().UnixNano()) }()
 	indexed := false
 	if full {
+		n.installProfiles()
 		n.refreshIndex()
 		indexed = true
 	}
@@ -343,6 +356,7 @@ func (n *Node) sync(full bool) error {
 	if full {
 		n.w.pruneHeld(2 * n.opts.PendingGrace)
 		n.sweepPending()
+		n.removeStale()
 	}
 	if warn {
 		n.warnCap(skipped)
