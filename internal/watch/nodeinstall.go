@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,8 +16,8 @@ import (
 
 // installSource is what the Node remembers of one file under InstallFrom.
 type installSource struct {
-	key  string // statKey when it was installed (or refused)
-	name string // base name of the installed file; "" when refused
+	key  fileVersion // statKey when it was installed (or refused)
+	name string      // base name of the installed file; "" when refused
 }
 
 // installProfiles installs the profiles under NodeOptions.InstallFrom into
@@ -42,18 +43,15 @@ func (n *Node) installProfiles() {
 		if n.installErr != err.Error() {
 			n.log.Warn("reading profiles to install: nothing installed or removed until it can be read", "err", err)
 		}
-		n.installErr, n.installKey, n.wanted = err.Error(), "", nil
+		n.installErr, n.installKeys, n.wanted = err.Error(), nil, nil
 		return
 	}
 	n.installErr = ""
-	var b strings.Builder
-	keys := make([]string, len(files))
+	keys := make([]profFile, len(files))
 	for i, f := range files {
-		keys[i] = statKey(filepath.Join(n.opts.InstallFrom, f))
-		b.WriteString(f + "\x00" + keys[i] + "\x00")
+		keys[i] = profFile{f, statKey(filepath.Join(n.opts.InstallFrom, f))}
 	}
-	fmt.Fprintf(&b, "over %d", over)
-	if b.String() == n.installKey {
+	if n.wanted != nil && over == n.installOver && slices.Equal(keys, n.installKeys) {
 		return
 	}
 	if over > 0 {
@@ -64,8 +62,8 @@ func (n *Node) installProfiles() {
 	installed, skipped := 0, uint64(0)
 	for i, f := range files {
 		s, ok := n.sources[f]
-		if !ok || s.key != keys[i] {
-			s = installSource{key: keys[i]}
+		if !ok || s.key != keys[i].key {
+			s = installSource{key: keys[i].key}
 			path := filepath.Join(n.opts.InstallFrom, f)
 			s.name, err = installOne(path, n.opts.ProfilesDir, f)
 			if err != nil {
@@ -83,7 +81,7 @@ func (n *Node) installProfiles() {
 	n.mu.Lock()
 	n.installSkipped += skipped
 	n.mu.Unlock()
-	n.sources, n.wanted, n.installKey = sources, wanted, b.String()
+	n.sources, n.wanted, n.installKeys, n.installOver = sources, wanted, keys, over
 	n.log.Info("profiles installed", "from", n.opts.InstallFrom, "profiles", len(wanted), "new", installed, "skipped", skipped)
 }
 
