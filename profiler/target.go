@@ -43,6 +43,10 @@ type Container struct {
 	// Bundle is the container's OCI bundle directory (config.json), "" when
 	// the runtime state does not say.
 	Bundle string
+	// Unchanged is set by ListCache.List when the state file is the version
+	// the previous List read: the same container instance, same init and
+	// cgroup.
+	Unchanged bool
 }
 
 // ListContainers returns every container found under roots (nil means
@@ -57,8 +61,9 @@ func ListContainers(roots []string) []*Container {
 // state file (state.json, crun's status) has the same inode, size and
 // modification time as at the last pass is not parsed again (runc and crun
 // replace the file by a rename on every state change, so a new inode is a
-// new state); its init is still checked live, in the same cgroup, every
-// pass. The zero value is ready; not safe for concurrent use.
+// new state); its init is still checked alive (kill 0) every pass. A pid
+// reused after the init died, while its state file stays unchanged, keeps
+// the container listed until the runtime removes its state. The zero value is ready; not safe for concurrent use.
 type ListCache struct {
 	entries map[string]cachedContainer // by state file path
 	seen    map[string]bool
@@ -109,9 +114,14 @@ func (lc *ListCache) List(roots []string) []*Container {
 			}
 			lc.seen[lc2.file] = true
 			if e, ok := lc.entries[lc2.file]; ok && e.key == lc2.key {
-				// Same state: its init must still run in that cgroup.
-				if cg, err := cgroups.OfPID(e.c.InitPID); err == nil && cg == e.c.Cgroup {
+				// Same state: its init must still be alive. kill(pid, 0),
+				// not a read of /proc/<pid>/cgroup: that read was a third of
+				// an idle agent's CPU with 60 containers. A live init (or its
+				// zombie) holds its pid; once it is reaped, ESRCH drops the
+				// container here (a pid reused meanwhile: see ListCache).
+				if err := unix.Kill(e.c.InitPID, 0); !errors.Is(err, unix.ESRCH) {
 					cc := e.c
+					cc.Unchanged = true
 					out = append(out, &cc)
 					continue
 				}

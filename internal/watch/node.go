@@ -304,6 +304,9 @@ func (n *Node) sync(full bool) error {
 		old := n.containers[c.ID]
 		count := len(n.containers)
 		n.mu.Unlock()
+		if old != nil && c.Unchanged && old.Cgroup == c.Cgroup {
+			continue // same state file as last pass: same instance, same cgroup
+		}
 		id, err := cgroups.ID(c.Cgroup)
 		if err != nil {
 			// Gone while we looked; a held cgroup is matched by its path.
