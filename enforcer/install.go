@@ -147,7 +147,7 @@ var ErrInstalledDiffers = errors.New("an installed profile with this name has di
 
 // installedName matches the file names Install writes:
 // "<namespace>-<name>-<sha256[:12]>.json".
-var installedName = regexp.MustCompile(`^[a-z0-9.-]+-([0-9a-f]{12})\.json$`)
+var installedName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*-([0-9a-f]{12})\.json$`)
 
 // InstalledHash returns the content hash in the name of a file Install
 // wrote (base name only), false for any other name (such as a profile
