@@ -48,8 +48,9 @@ var agentCaps = []string{"bpf", "perfmon", "sys_ptrace"}
 // does (watch --all-containers, outputs file with stdout and an HTTP output,
 // metrics on loopback, health alone on another port), with only the
 // DaemonSet's capabilities and enforced by its own profile, through a
-// workload that makes it do its whole job: index installed profiles (one
-// added while it runs, one broken), track a profiled container whose call
+// workload that makes it do its whole job: install the profiles of its
+// --install-from directory (one broken) and remove a stale one, index
+// installed profiles (one added while it runs, one broken), track a profiled container whose call
 // outside its profile is denied and a later unprofiled one whose shell
 // alerts, notice a container go, serve /metrics and /healthz, shut down on
 // SIGTERM. The agent must do all of that, and `sysward run --watch` around
@@ -90,7 +91,20 @@ http:
 	root := filepath.Join(dir, "runc")
 	profDir := filepath.Join(dir, "seccomp")
 	pA := allowAllBut("sync")
-	_, err := enforcer.Install(pA, enforcer.InstallOptions{Root: profDir, Namespace: "test", Name: "app-a"})
+	// A's profile comes from the --install-from directory (the DaemonSet's
+	// sysward-profiles ConfigMap): the agent installs it; a stale installed
+	// profile no container uses is removed.
+	installFrom := filepath.Join(dir, "install")
+	dataA, err := profiles.Marshal(pA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(installFrom, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(installFrom, "test.app-a.json"), string(dataA))
+	writeFile(t, filepath.Join(installFrom, "broken.json"), "{")
+	stale, err := enforcer.Install(allowAllBut("chdir"), enforcer.InstallOptions{Root: profDir, Namespace: "test", Name: "stale"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +114,7 @@ http:
 		t.Fatal(err)
 	}
 
-	agentArgs := []string{bin, "watch", "--all-containers", "--profiles-dir=" + profDir, "--container-root=" + root,
+	agentArgs := []string{bin, "watch", "--all-containers", "--profiles-dir=" + profDir, "--container-root=" + root, "--install-from=" + installFrom,
 		"--outputs=" + outputs, "--metrics-addr=" + metricsAddr, "--health-addr=" + healthAddr}
 	// setpriv leaves exactly the DaemonSet's capabilities (bounding,
 	// permitted, effective, inheritable and ambient sets).
@@ -180,6 +194,9 @@ http:
 	}
 	if !strings.Contains(stderr.String(), "container gone") {
 		t.Errorf("agent never noticed container B go; stderr:\n%s", stderr.String())
+	}
+	if _, err := os.Stat(stale.Path); !os.IsNotExist(err) || !strings.Contains(stderr.String(), "stale profile removed") {
+		t.Errorf("stale installed profile %s not removed (%v); stderr:\n%s", stale.Path, err, stderr.String())
 	}
 
 	if *updateAgentProfile {

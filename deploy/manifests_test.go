@@ -359,8 +359,21 @@ func TestDaemonSetHardening(t *testing.T) {
 
 	// Read-only host paths only, and only the ones it reads: not
 	// /run/containerd as a whole (containerd.sock: connect() needs no write
-	// permission).
+	// permission). The one writable host path is the sysward folder of the
+	// seccomp root, where --install-from installs the sysward-profiles
+	// ConfigMap's profiles.
+	const ownedDir = "/var/lib/kubelet/seccomp/sysward"
 	hostPaths := map[string]bool{}
+	installFrom := ""
+	for _, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, "--install-from="); ok {
+			installFrom = v
+		}
+	}
+	if installFrom == "" {
+		t.Errorf("agent args %q: no --install-from", c.Args)
+	}
+	installMounted := false
 	for _, vm := range c.VolumeMounts {
 		v, ok := vols[vm.Name]
 		if !ok {
@@ -369,18 +382,25 @@ func TestDaemonSetHardening(t *testing.T) {
 		}
 		if v.HostPath != nil {
 			hostPaths[v.HostPath.Path] = true
-			if !vm.ReadOnly {
+			if !vm.ReadOnly && v.HostPath.Path != ownedDir {
 				t.Errorf("hostPath %s is mounted read-write", v.HostPath.Path)
 			}
 			if vm.MountPath != v.HostPath.Path {
 				t.Errorf("hostPath %s mounted at %s: the agent reads paths the runtime names", v.HostPath.Path, vm.MountPath)
 			}
 		}
-		if v.ConfigMap != nil && m.configMaps[v.ConfigMap.Name] == nil && v.ConfigMap.Name != "sysward-agent-seccomp" {
+		if v.ConfigMap != nil && m.configMaps[v.ConfigMap.Name] == nil && v.ConfigMap.Name != "sysward-agent-seccomp" &&
+			(v.ConfigMap.Optional == nil || !*v.ConfigMap.Optional) {
 			t.Errorf("volume %s: ConfigMap %s is not in the manifests", v.Name, v.ConfigMap.Name)
 		}
+		if vm.MountPath == installFrom {
+			installMounted = v.ConfigMap != nil && v.ConfigMap.Name == "sysward-profiles" && vm.ReadOnly
+		}
 	}
-	want := []string{"/sys/kernel/btf", "/sys/fs/cgroup", "/var/lib/kubelet/seccomp", "/run/containerd/runc", "/run/containerd/io.containerd.runtime.v2.task"}
+	if !installMounted {
+		t.Errorf("--install-from=%s is not the sysward-profiles ConfigMap mounted read-only", installFrom)
+	}
+	want := []string{"/sys/kernel/btf", "/sys/fs/cgroup", "/var/lib/kubelet/seccomp", ownedDir, "/run/containerd/runc", "/run/containerd/io.containerd.runtime.v2.task"}
 	if got := slices.Sorted(maps.Keys(hostPaths)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
 		t.Errorf("host paths %v, want %v", got, want)
 	}

@@ -144,3 +144,18 @@ var ErrBadName = errors.New("bad profile name")
 
 // ErrInstalledDiffers: the versioned file exists with other content.
 var ErrInstalledDiffers = errors.New("an installed profile with this name has different content")
+
+// installedName matches the file names Install writes:
+// "<namespace>-<name>-<sha256[:12]>.json".
+var installedName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*-([0-9a-f]{12})\.json$`)
+
+// InstalledHash returns the content hash in the name of a file Install
+// wrote (base name only), false for any other name (such as a profile
+// copied by hand or the agent's own sysward-agent.json).
+func InstalledHash(name string) (string, bool) {
+	m := installedName.FindStringSubmatch(name)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -42,6 +43,10 @@ type Container struct {
 	// Bundle is the container's OCI bundle directory (config.json), "" when
 	// the runtime state does not say.
 	Bundle string
+	// Unchanged is set by ListCache.List when the state file is the version
+	// the previous List read: the same container instance, same init and
+	// cgroup.
+	Unchanged bool
 }
 
 // ListContainers returns every container found under roots (nil means
@@ -49,14 +54,89 @@ type Container struct {
 // id. A container that vanished or has no live init while being read is
 // left out: lists are snapshots of state directories that change under it.
 func ListContainers(roots []string) []*Container {
+	return (*ListCache)(nil).List(roots)
+}
+
+// ListCache makes repeated ListContainers passes cheap: a container whose
+// state file (state.json, crun's status) has the same inode, size and
+// modification time as at the last pass is not parsed again (runc and crun
+// replace the file by a rename on every state change, so a new inode is a
+// new state); its init is still checked alive (kill 0) every pass. A pid
+// reused after the init died, while its state file stays unchanged, keeps
+// the container listed until the runtime removes its state. The zero value is ready; not safe for concurrent use.
+type ListCache struct {
+	entries map[string]cachedContainer // by state file path
+	seen    map[string]bool
+}
+
+type cachedContainer struct {
+	key stateKey
+	c   Container
+}
+
+// stateKey identifies one version of a state file.
+type stateKey struct {
+	ino, size uint64
+	mtime     int64
+}
+
+func keyOf(fi os.FileInfo) stateKey {
+	k := stateKey{size: uint64(fi.Size()), mtime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		k.ino = st.Ino
+	}
+	return k
+}
+
+// List is ListContainers through the cache (a nil cache reads everything).
+func (lc *ListCache) List(roots []string) []*Container {
 	if roots == nil {
 		roots = DefaultContainerRoots
 	}
+	if lc != nil {
+		if lc.entries == nil {
+			lc.entries = map[string]cachedContainer{}
+		}
+		clear(lc.seen)
+		if lc.seen == nil {
+			lc.seen = map[string]bool{}
+		}
+	}
 	var out []*Container
 	for _, root := range roots {
-		for _, c := range listContainers(root) {
+		for _, lc2 := range listContainers(root) {
+			c := lc2.c
+			if lc == nil || lc2.file == "" {
+				if c.load() == nil {
+					out = append(out, c)
+				}
+				continue
+			}
+			lc.seen[lc2.file] = true
+			if e, ok := lc.entries[lc2.file]; ok && e.key == lc2.key {
+				// Same state: its init must still be alive. kill(pid, 0),
+				// not a read of /proc/<pid>/cgroup: that read was a third of
+				// an idle agent's CPU with 60 containers. A live init (or its
+				// zombie) holds its pid; once it is reaped, ESRCH drops the
+				// container here (a pid reused meanwhile: see ListCache).
+				if err := unix.Kill(e.c.InitPID, 0); !errors.Is(err, unix.ESRCH) {
+					cc := e.c
+					cc.Unchanged = true
+					out = append(out, &cc)
+					continue
+				}
+			}
+			delete(lc.entries, lc2.file)
 			if c.load() == nil {
+				lc.entries[lc2.file] = cachedContainer{key: lc2.key, c: *c}
 				out = append(out, c)
+			}
+		}
+	}
+	if lc != nil {
+		for f := range lc.entries {
+			if !lc.seen[f] {
+				delete(lc.entries, f)
 			}
 		}
 	}
@@ -156,7 +236,8 @@ func ResolveContainer(id string, roots []string) (*Container, error) {
 	var exact []*Container
 	var prefix []*Container
 	for _, root := range roots {
-		for _, c := range listContainers(root) {
+		for _, l := range listContainers(root) {
+			c := l.c
 			switch {
 			case c.ID == id:
 				exact = append(exact, c)
@@ -191,39 +272,50 @@ func ResolveContainer(id string, roots []string) (*Container, error) {
 // listContainers returns the containers under one root: a runc/crun root
 // holds <id>/state.json (runc) or <id>/status (crun); containerd's holds one
 // such root per namespace.
-func listContainers(root string) []*Container {
+// listed is a container found in a state directory, not loaded yet, with
+// its state file and that file's version ("" when not a regular file).
+type listed struct {
+	c    *Container
+	file string
+	key  stateKey
+}
+
+func listContainers(root string) []listed {
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		return nil
 	}
-	var out []*Container
+	var out []listed
+	found := func(id, runtime, dir, file string) bool {
+		path := filepath.Join(dir, file)
+		fi, err := os.Stat(path)
+		if err != nil {
+			return false
+		}
+		l := listed{c: &Container{ID: id, Runtime: runtime, StateDir: dir}}
+		if fi.Mode().IsRegular() {
+			l.file, l.key = path, keyOf(fi)
+		}
+		out = append(out, l)
+		return true
+	}
 	for _, e := range ents {
 		if !e.IsDir() {
 			continue
 		}
 		dir := filepath.Join(root, e.Name())
-		switch {
-		case fileExists(filepath.Join(dir, "state.json")):
-			out = append(out, &Container{ID: e.Name(), Runtime: "runc", StateDir: dir})
-		case fileExists(filepath.Join(dir, "status")):
-			out = append(out, &Container{ID: e.Name(), Runtime: "crun", StateDir: dir})
-		default:
-			// containerd: <root>/<namespace>/<id>/state.json
-			sub, _ := os.ReadDir(dir)
-			for _, s := range sub {
-				sd := filepath.Join(dir, s.Name())
-				if s.IsDir() && fileExists(filepath.Join(sd, "state.json")) {
-					out = append(out, &Container{ID: s.Name(), Runtime: "runc", StateDir: sd})
-				}
+		if found(e.Name(), "runc", dir, "state.json") || found(e.Name(), "crun", dir, "status") {
+			continue
+		}
+		// containerd: <root>/<namespace>/<id>/state.json
+		sub, _ := os.ReadDir(dir)
+		for _, s := range sub {
+			if s.IsDir() {
+				found(s.Name(), "runc", filepath.Join(dir, s.Name()), "state.json")
 			}
 		}
 	}
 	return out
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // maxRuntimeStateSize bounds a runtime's state file and a bundle's

@@ -57,6 +57,7 @@ func watchCommand() *cli.Command {
 		&cli.BoolFlag{Name: "all-containers", Usage: "node agent: watch every container on the host, each against its installed profile under --profiles-dir"},
 		&cli.StringFlag{Name: "profiles-dir", Value: enforcer.DefaultKubeletRoot, Usage: "with --all-containers: `DIR` searched recursively for installed profiles (sysward profile install / the kubelet's seccomp root)"},
 		&cli.StringSliceFlag{Name: "container-root", Usage: "with --all-containers: runtime state `DIR` to discover containers in (repeatable; default /run/runc, /run/containerd/runc, /run/crun, /run/user/0/{runc,crun})"},
+		&cli.StringFlag{Name: "install-from", Usage: "with --all-containers: install the profiles in `DIR` (a ConfigMap volume: one \"<namespace>.<name>.json\" per profile) under --profiles-dir/sysward/ as \"sysward profile install\" names them, and remove installed ones DIR no longer holds once no running container uses them"},
 		&cli.BoolFlag{Name: "runtime-itself", Usage: "watch a container runtime command (runc run, podman run, ctr run ...) as it is: the runtime's calls, not the container's (refused without it)"},
 		&cli.IntFlag{Name: "max-containers", Value: watch.DefaultMaxContainers, Usage: "with --all-containers: watch at most `N` containers (beyond: a warning alert and the sysward_containers_untracked metric)"},
 	}, append(append(kubeFlags(), auditInputFlags()...), watchFlags()...)...)
@@ -66,8 +67,8 @@ func watchCommand() *cli.Command {
 		ArgsUsage: "[-- CMD ARGS...]",
 		UsageText: `sysward watch --profile FILE [--rules FILE...] [--format text|json] [--http-url URL]
               [--metrics-addr ADDR] [--record FILE] (-- CMD ARGS... | --cgroup PATH | --container ID)
-   sysward watch --all-containers [--profiles-dir DIR] [--container-root DIR...] [--rules FILE...]
-              [--outputs FILE] [--metrics-addr ADDR] [--kubeconfig FILE] [--node-name NAME]
+   sysward watch --all-containers [--profiles-dir DIR] [--container-root DIR...] [--install-from DIR]
+              [--rules FILE...] [--outputs FILE] [--metrics-addr ADDR] [--kubeconfig FILE] [--node-name NAME]
               [--audit-listen ADDR --audit-cert FILE --audit-key FILE | --audit-log FILE]
 
 Puts the profile's allowed syscalls into the kernel's state for the
@@ -100,7 +101,13 @@ and a profile under --profiles-dir with that hash becomes its profile
 (sysward.profile is the file; enforce/complain/watch from its actions). A
 container without one is tracked unrestricted: exec rules (shell spawned,
 package manager, network tool) still fire, deviations cannot. Containers
-that disappear are untracked. Runs until SIGINT/SIGTERM.
+that disappear are untracked. With --install-from DIR, every profile in DIR
+is installed under --profiles-dir/sysward/ (content-hashed names, checked
+and compiled first, written atomically; a bad file is skipped with one
+warning and counted in sysward_profiles_install_skipped_total), so pods can
+reference it as a Localhost profile on this node; an installed file
+(hashed name) DIR no longer holds is removed once no running container uses
+it. Runs until SIGINT/SIGTERM.
 With a Kubernetes API (the pod's service-account token, or --kubeconfig),
 a pod informer limited to --node-name adds each container's pod to its
 alerts: k8s.ns.name, k8s.pod.name, k8s.pod.uid, k8s.pod.labels,
@@ -135,7 +142,7 @@ func watchAction(c *cli.Context) error {
 		}
 		return nodeAction(c)
 	}
-	for _, f := range append([]string{"container-root", "max-containers", "kubeconfig", "node-name"}, auditInputFlagNames...) {
+	for _, f := range append([]string{"container-root", "max-containers", "install-from", "kubeconfig", "node-name"}, auditInputFlagNames...) {
 		if c.IsSet(f) {
 			return usagef("watch: --%s needs --all-containers", f)
 		}
@@ -255,11 +262,20 @@ func nodeAction(c *cli.Context) error {
 		}
 		dir = "" // the default kubelet root is absent: nothing to match
 	}
+	from := c.String("install-from")
+	if from != "" {
+		if st, err := os.Stat(from); err != nil || !st.IsDir() {
+			return usagef("--install-from %s: not a directory", from)
+		}
+		if dir == "" {
+			return usagef("--install-from needs --profiles-dir: the default %s is absent", enforcer.DefaultKubeletRoot)
+		}
+	}
 	cfg, err := watchConfig(c, nil, "", watch.ModeWatch)
 	if err != nil {
 		return err
 	}
-	nopts := watch.NodeOptions{ProfilesDir: dir, MaxContainers: c.Int("max-containers"), Logger: cfg.Logger}
+	nopts := watch.NodeOptions{ProfilesDir: dir, InstallFrom: from, MaxContainers: c.Int("max-containers"), Logger: cfg.Logger}
 	if roots := c.StringSlice("container-root"); len(roots) > 0 {
 		nopts.Roots = roots
 	}

@@ -34,6 +34,8 @@ func TestWatchAllContainersUsage(t *testing.T) {
 		{"command with all-containers", []string{"watch", "--all-containers", "--", "true"}, "takes no command"},
 		{"container-root alone", []string{"watch", "--container-root", dir, "--profile", "x.json", "--", "true"}, "--container-root needs --all-containers"},
 		{"missing profiles dir", []string{"watch", "--all-containers", "--profiles-dir", filepath.Join(dir, "nope")}, "not a directory"},
+		{"install-from alone", []string{"watch", "--install-from", dir, "--profile", "x.json", "--", "true"}, "--install-from needs --all-containers"},
+		{"missing install-from dir", []string{"watch", "--all-containers", "--profiles-dir", dir, "--install-from", filepath.Join(dir, "nope")}, "--install-from " + filepath.Join(dir, "nope") + ": not a directory"},
 		{"bad max", []string{"watch", "--all-containers", "--profiles-dir", dir, "--max-containers", "0"}, "must be positive"},
 		{"bad outputs file", []string{"watch", "--all-containers", "--profiles-dir", dir, "--outputs", bad}, bad + ":5:12: duration"},
 		{"outputs with http-url", []string{"watch", "--all-containers", "--profiles-dir", dir, "--outputs", bad, "--http-url", "http://x/"}, "--http-url and --outputs"},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -47,6 +48,11 @@ type NodeOptions struct {
 	// config.json linux.seccomp has the same content hash as one of them is
 	// held to it. "" matches nothing.
 	ProfilesDir string
+	// InstallFrom is a directory of profiles to install into
+	// ProfilesDir/sysward/ (a ConfigMap volume: "<namespace>.<name>.json"
+	// per profile); installed files it no longer holds are removed when
+	// no running container uses them. "" installs and removes nothing.
+	InstallFrom string
 	// MaxContainers caps the tracked containers (0: DefaultMaxContainers).
 	MaxContainers int
 	// Interval between discovery passes (0: one second).
@@ -122,11 +128,23 @@ type Node struct {
 	containers map[string]*NodeContainer // by container id
 	skipped    int
 
+	lister      profiler.ListCache     // runtime state already parsed
 	index       map[string]string      // content hash -> profile path
-	indexKey    string                 // fingerprint of ProfilesDir when index was built
+	files       []profFile             // the *.json files of the last walk of ProfilesDir
+	over        int                    // files beyond MaxIndexedProfiles at the last walk
+	dirs        []profFile             // directories the last walk entered
+	indexBuilt  bool                   // index reflects files
 	indexed     map[string]indexedFile // profile path -> what its last read gave
 	badProfiles int                    // files under ProfilesDir skipped by the last index
 	capWarned   bool
+
+	installKeys    []profFile               // InstallFrom's files when last installed
+	installOver    int                      // files beyond MaxIndexedProfiles then
+	installErr     string                   // last error reading InstallFrom (logged once)
+	sources        map[string]installSource // file under InstallFrom -> what installing it gave
+	wanted         map[string]bool          // installed names InstallFrom holds; nil: unknown
+	keptLogged     map[string]bool          // stale profiles in use, already logged
+	installSkipped uint64                   // refused versions of files under InstallFrom
 
 	pending   map[uint64]*pendingCgroup // held by the kernel, not matched yet
 	goneAt    map[string]time.Time      // tracked containers found gone, when
@@ -155,7 +173,7 @@ func NewNode(w *Watcher, opts NodeOptions) *Node {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{w: w, opts: opts, log: log, containers: map[string]*NodeContainer{},
-		index: map[string]string{}, indexed: map[string]indexedFile{},
+		index: map[string]string{}, indexed: map[string]indexedFile{}, keptLogged: map[string]bool{},
 		pending: map[uint64]*pendingCgroup{}, goneAt: map[string]time.Time{}, poke: make(chan struct{}, 1)}
 	n.lastPass.Store(time.Now().UnixNano())
 	return n
@@ -267,6 +285,7 @@ func (n *Node) sync(full bool) error {
 	defer func() { n.lastPass.Store(time.Now().UnixNano()) }()
 	indexed := false
 	if full {
+		n.installProfiles()
 		n.refreshIndex()
 		indexed = true
 	}
@@ -279,7 +298,7 @@ func (n *Node) sync(full bool) error {
 	}
 	n.mu.Unlock()
 	mnt, _ := cgroups.Mountpoint()
-	live := profiler.ListContainers(n.opts.Roots)
+	live := n.lister.List(n.opts.Roots)
 	seen := make(map[string]bool, len(live))
 	var errs []error
 	skipped := 0
@@ -289,6 +308,9 @@ func (n *Node) sync(full bool) error {
 		old := n.containers[c.ID]
 		count := len(n.containers)
 		n.mu.Unlock()
+		if old != nil && c.Unchanged && old.Cgroup == c.Cgroup {
+			continue // same state file as last pass: same instance, same cgroup
+		}
 		id, err := cgroups.ID(c.Cgroup)
 		if err != nil {
 			// Gone while we looked; a held cgroup is matched by its path.
@@ -347,6 +369,7 @@ func (n *Node) sync(full bool) error {
 	if full {
 		n.w.pruneHeld(2 * n.opts.PendingGrace)
 		n.sweepPending()
+		n.removeStale()
 	}
 	if warn {
 		n.warnCap(skipped)
@@ -644,28 +667,72 @@ const MaxIndexedProfiles = 10000
 // indexedFile is what the index remembers of one file under ProfilesDir, so
 // a pass re-reads only files that changed and warns about a bad one once.
 type indexedFile struct {
-	key  string // statKey when it was read
-	hash string // its RuntimeHash; "" when it is not a usable profile
+	key  fileVersion // statKey when it was read
+	hash string      // its RuntimeHash; "" when it is not a usable profile
 }
 
-// statKey identifies a file's version for the index: type, size,
+// fileVersion identifies a file's version for the index: type, size,
 // modification time and inode of what path leads to (symlinks followed, so
-// a retargeted link is re-read). Stat never opens the file: a FIFO or a
+// a retargeted link is re-read), or the error stat gave.
+type fileVersion struct {
+	mode      fs.FileMode
+	size      int64
+	mtime     int64
+	ino       uint64
+	statError string
+}
+
+// statKey is path's fileVersion. Stat never opens the file: a FIFO or a
 // device costs nothing here.
-func statKey(path string) string {
+func statKey(path string) fileVersion {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return "error: " + err.Error()
+		return fileVersion{statError: err.Error()}
 	}
-	var ino uint64
+	return versionOf(fi)
+}
+
+func versionOf(fi fs.FileInfo) fileVersion {
+	v := fileVersion{mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ino = st.Ino
+		v.ino = st.Ino
 	}
-	return fmt.Sprintf("%v %d %d %d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano(), ino)
+	return v
+}
+
+// profFile is a *.json file under ProfilesDir and its version.
+type profFile struct {
+	path string
+	key  fileVersion
+}
+
+// racyWindow: a directory modified this recently may change again within
+// the same timestamp tick, so its modification time does not prove it
+// unchanged yet (git's "racily clean" entries).
+const racyWindow = 2 * time.Second
+
+// dirsUnchanged reports whether every directory the last walk of
+// ProfilesDir entered still has the version it had then (and is not
+// racily recent): no file was added, removed or renamed in any, so the
+// walk's file list still holds and only the files need a stat.
+func (n *Node) dirsUnchanged() bool {
+	if len(n.dirs) == 0 {
+		return false
+	}
+	now := time.Now().UnixNano()
+	for _, d := range n.dirs {
+		v := statKey(d.path)
+		if v != d.key || now-v.mtime < int64(racyWindow) {
+			return false
+		}
+	}
+	return true
 }
 
 // refreshIndex rebuilds the hash index when a file under ProfilesDir was
 // added, removed or changed (type, size, modification time or inode).
+// While no directory under it changed, a pass stats the known files only
+// (no directory is read), and allocates nothing.
 //
 // Every file is read with inputfile.Profile: a FIFO, a device, a directory
 // named *.json or a file over profiles.MaxFileSize is refused without
@@ -679,31 +746,47 @@ func (n *Node) refreshIndex() {
 	if n.opts.ProfilesDir == "" {
 		return
 	}
-	type file struct {
-		path string
-		key  string
-	}
-	var files []file
-	over := 0
-	_ = filepath.WalkDir(n.opts.ProfilesDir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), ".json") {
-			return nil
+	files, over := n.files, n.over
+	if n.dirsUnchanged() {
+		same := true
+		for i := range files {
+			if v := statKey(files[i].path); v != files[i].key {
+				files[i].key, same = v, false
+			}
 		}
-		if len(files) >= MaxIndexedProfiles {
-			over++
-			return nil
+		if same {
+			return
 		}
-		files = append(files, file{path, statKey(path)})
-		return nil
-	})
-	var b strings.Builder
-	for _, f := range files {
-		b.WriteString(f.path + "\x00" + f.key + "\x00")
+	} else {
+		files, over = nil, 0
+		var dirs []profFile
+		_ = filepath.WalkDir(n.opts.ProfilesDir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if d.IsDir() {
+				if fi, err := d.Info(); err == nil {
+					dirs = append(dirs, profFile{path, versionOf(fi)})
+				}
+				return nil
+			}
+			if !strings.HasSuffix(d.Name(), ".json") {
+				return nil
+			}
+			if len(files) >= MaxIndexedProfiles {
+				over++
+				return nil
+			}
+			files = append(files, profFile{path, statKey(path)})
+			return nil
+		})
+		n.dirs = dirs
+		if n.indexBuilt && slices.Equal(files, n.files) && over == n.over {
+			n.files = files
+			return
+		}
 	}
-	fmt.Fprintf(&b, "over %d", over)
-	if b.String() == n.indexKey {
-		return
-	}
+	n.files, n.over = files, over
 	index := map[string]string{}
 	indexed := make(map[string]indexedFile, len(files))
 	bad := 0
@@ -736,8 +819,7 @@ func (n *Node) refreshIndex() {
 	n.index = index
 	n.badProfiles = bad + over
 	n.mu.Unlock()
-	n.indexed = indexed
-	n.indexKey = b.String()
+	n.indexed, n.indexBuilt = indexed, true
 	n.log.Info("profile index", "dir", n.opts.ProfilesDir, "profiles", len(index), "skipped", bad+over)
 }
 

@@ -113,6 +113,11 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	if err := met.Registry().Register(badProfiles); err == nil {
 		defer met.Registry().Unregister(badProfiles)
 	}
+	installSkipped := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sysward_profiles_install_skipped_total",
+		Help: "Versions of files under --install-from refused (not a regular file, too large, not a valid profile, or a different installed file of that name): never installed."}, func() float64 { return float64(node.InstallSkipped()) })
+	if err := met.Registry().Register(installSkipped); err == nil {
+		defer met.Registry().Unregister(installSkipped)
+	}
 
 	if aud != nil {
 		for _, c := range aud.metrics() {

@@ -121,8 +121,9 @@ func nodeRequirements() []testutil.Requirement {
 }
 
 // deployAgent starts a node, imports the agent image built as `make image`
-// does, applies deploy/ and checks the agent runs as the manifests say.
-func deployAgent(t testing.TB) (*kubetest.Cluster, string) {
+// does, runs before (when not nil) on the node, applies deploy/ and checks
+// the agent runs as the manifests say.
+func deployAgent(t testing.TB, before func(c *kubetest.Cluster, bin string)) (*kubetest.Cluster, string) {
 	t.Helper()
 	image, bin := buildImage(t)
 	c := kubetest.Start(t, kubetest.Node)
@@ -130,6 +131,9 @@ func deployAgent(t testing.TB) (*kubetest.Cluster, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(filepath.Join(kubetest.SeccompRoot, "sysward")) })
+	if before != nil {
+		before(c, bin)
+	}
 
 	kubectl(t, c, "apply", "-k", filepath.Join(repo, "deploy"))
 	if out, err := c.Kubectl("-n", "sysward", "rollout", "status", "ds/sysward", "--timeout=180s"); err != nil {
@@ -160,7 +164,10 @@ func deployAgent(t testing.TB) (*kubetest.Cluster, string) {
 }
 
 // TestAgentDaemonSet deploys deploy/ on a real node from the locally built
-// image and checks the agent does its job there: the init container
+// image and checks the agent does its job there: it installs the profile of
+// the sysward-profiles ConfigMap that the web Deployment then starts under,
+// removes a stale installed profile no pod uses and keeps one a running pod
+// uses; the init container
 // installs the agent's own profile, the kubelet starts the agent under it
 // with only BPF, PERFMON and SYS_PTRACE, a Deployment's pod under a
 // sysward Localhost profile is refused a call outside it and the agent
@@ -170,18 +177,41 @@ func deployAgent(t testing.TB) (*kubetest.Cluster, string) {
 // same call raises nothing.
 func TestAgentDaemonSet(t *testing.T) {
 	testutil.Require(t, nodeRequirements()...)
-	c, bin := deployAgent(t)
-
-	// A workload profile installed the way users do, and two pods.
-	profile := filepath.Join(t.TempDir(), "web.json")
+	// The web workload's profile exists only in the sysward-profiles
+	// ConfigMap: the agent installs it on the node. Its localhostProfile is
+	// the name `sysward profile install` gives it (here into a scratch root).
+	tmp := t.TempDir()
+	profile := filepath.Join(tmp, "e2e-shop.web.json")
 	os.WriteFile(profile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}`), 0o644)
-	out, err := exec.Command(bin, "profile", "install", "--root", kubetest.SeccompRoot, "--name", "e2e-shop/web", "--format", "json", profile).Output()
-	if err != nil {
-		t.Fatalf("profile install: %v", err)
-	}
-	var inst struct{ LocalhostProfile, Path string }
-	if err := json.Unmarshal(out, &inst); err != nil {
-		t.Fatalf("profile install output %q: %v", out, err)
+	var inst, kept, unused installed
+	c, _ := deployAgent(t, func(c *kubetest.Cluster, bin string) {
+		inst = install(t, bin, filepath.Join(tmp, "scratch"), "e2e-shop/web", profile)
+		inst.Path = filepath.Join(kubetest.SeccompRoot, inst.LocalhostProfile)
+		kubectl(t, c, "create", "namespace", "sysward")
+		kubectl(t, c, "-n", "sysward", "create", "configmap", "sysward-profiles", "--from-file="+profile)
+		// Two profiles installed by hand before the agent runs, neither in
+		// the ConfigMap: the one a running pod uses is kept, the other is
+		// removed as stale.
+		other := filepath.Join(tmp, "other.json")
+		os.WriteFile(other, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["rmdir"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}`), 0o644)
+		kept = install(t, bin, kubetest.SeccompRoot, "e2e-shop/kept", other)
+		third := filepath.Join(tmp, "third.json")
+		os.WriteFile(third, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["chroot"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}`), 0o644)
+		unused = install(t, bin, kubetest.SeccompRoot, "e2e-shop/unused", third)
+		if _, err := c.KubectlIn(fmt.Sprintf(keptPod, kubetest.BusyboxImage, kept.LocalhostProfile), "apply", "-f", "-"); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := c.Kubectl("-n", "e2e-shop", "wait", "--for=condition=Ready", "pod/kept", "--timeout=120s"); err != nil {
+			t.Fatalf("%s %v", out, err)
+		}
+	})
+	poll(t, "the agent to install the ConfigMap's profile and remove the unused stale one", 30*time.Second, func() bool {
+		_, errWeb := os.Stat(inst.Path)
+		_, errUnused := os.Stat(unused.Path)
+		return errWeb == nil && os.IsNotExist(errUnused)
+	})
+	if _, err := os.Stat(kept.Path); err != nil {
+		t.Errorf("stale profile of a running pod removed: %v", err)
 	}
 	if _, err := c.KubectlIn(fmt.Sprintf(workloads, kubetest.BusyboxImage, inst.LocalhostProfile, kubetest.BusyboxImage), "apply", "-f", "-"); err != nil {
 		t.Fatal(err)
@@ -241,6 +271,40 @@ func TestAgentDaemonSet(t *testing.T) {
 	// reports comm as the command line and an empty exe path).
 	t.Logf("alert: %s", a.raw)
 }
+
+// installed is what `sysward profile install --format json` prints.
+type installed struct{ LocalhostProfile, Path string }
+
+func install(t testing.TB, bin, root, name, profile string) installed {
+	t.Helper()
+	out, err := exec.Command(bin, "profile", "install", "--root", root, "--name", name, "--format", "json", profile).Output()
+	if err != nil {
+		t.Fatalf("profile install: %v", err)
+	}
+	var in installed
+	if err := json.Unmarshal(out, &in); err != nil {
+		t.Fatalf("profile install output %q: %v", out, err)
+	}
+	return in
+}
+
+// keptPod runs under a profile installed by hand, not in the ConfigMap.
+const keptPod = `apiVersion: v1
+kind: Namespace
+metadata: {name: e2e-shop}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: kept, namespace: e2e-shop, labels: {app: kept}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: kept
+    image: %s
+    imagePullPolicy: Never
+    command: ["sleep", "3600"]
+    securityContext: {seccompProfile: {type: Localhost, localhostProfile: %s}}
+`
 
 func crictl(t testing.TB, c *kubetest.Cluster, args ...string) string {
 	t.Helper()

@@ -27,7 +27,7 @@ import (
 func BenchmarkNodeAgent(b *testing.B) {
 	const pods = 50
 	testutil.Require(b, nodeRequirements()...)
-	c, _ := deployAgent(b)
+	c, _ := deployAgent(b, nil)
 	pid := agentPID(b, c)
 	for b.Loop() {
 		rss0, cpu0 := usage(b, pid, 20*time.Second)
