@@ -1,0 +1,19 @@
+// Package v1alpha1 is sysward's cluster store for learned profiles: the
+// WorkloadProfile custom resource (group sysward.io), one object per
+// (workload, container) in the workload's namespace.
+//
+// Agents learn the containers of marked workloads on their node and merge
+// what they saw into the object (internal/store: read, union, update with
+// the resourceVersion, retry on conflict); `sysward k8s` reads it (status),
+// writes the profiles pods run under into it (apply) and moves its phase
+// (promote); agents install its applied profiles on every node under the
+// kubelet's seccomp root.
+//
+// The CRD schema (deploy/base/crd/) and zz_generated.deepcopy.go are
+// generated from these types by controller-gen: `go generate ./api/...`.
+//
+//go:generate go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object crd paths=./... output:crd:artifacts:config=../../deploy/base/crd
+//
+// +kubebuilder:object:generate=true
+// +groupName=sysward.io
+package v1alpha1
