@@ -1,0 +1,181 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
+
+	v1 "github.com/sysward/sysward/api/v1alpha1"
+)
+
+// Scheme knows the sysward.io types.
+var Scheme = runtime.NewScheme()
+
+func init() {
+	if err := v1.AddToScheme(Scheme); err != nil {
+		panic(err)
+	}
+	metav1.AddToGroupVersion(Scheme, metav1.SchemeGroupVersion)
+}
+
+// Client reads and writes WorkloadProfiles. Safe from any goroutine.
+type Client struct {
+	rc rest.Interface
+	// Requests counts API requests made (for the benchmarks and the
+	// agent's metrics); Conflicts counts updates refused for a stale
+	// resourceVersion.
+	requests, conflicts atomic.Uint64
+}
+
+// NewClient makes a Client from a rest.Config (its own copy).
+func NewClient(cfg *rest.Config) (*Client, error) {
+	c := rest.CopyConfig(cfg)
+	c.GroupVersion = &v1.SchemeGroupVersion
+	c.APIPath = "/apis"
+	c.NegotiatedSerializer = serializer.NewCodecFactory(Scheme).WithoutConversion()
+	if c.UserAgent == "" {
+		c.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	rc, err := rest.RESTClientFor(c)
+	if err != nil {
+		return nil, fmt.Errorf("sysward.io client: %w", err)
+	}
+	return &Client{rc: rc}, nil
+}
+
+// Requests and Conflicts since NewClient.
+func (c *Client) Requests() uint64  { return c.requests.Load() }
+func (c *Client) Conflicts() uint64 { return c.conflicts.Load() }
+
+// Get reads one object.
+func (c *Client) Get(ctx context.Context, ns, name string) (*v1.WorkloadProfile, error) {
+	c.requests.Add(1)
+	out := &v1.WorkloadProfile{}
+	err := c.rc.Get().Namespace(ns).Resource(v1.Resource).Name(name).Do(ctx).Into(out)
+	return out, err
+}
+
+// List reads the objects in ns ("" for every namespace).
+func (c *Client) List(ctx context.Context, ns string) (*v1.WorkloadProfileList, error) {
+	c.requests.Add(1)
+	out := &v1.WorkloadProfileList{}
+	err := c.rc.Get().Namespace(ns).Resource(v1.Resource).Do(ctx).Into(out)
+	return out, err
+}
+
+// Create writes a new object.
+func (c *Client) Create(ctx context.Context, wp *v1.WorkloadProfile) (*v1.WorkloadProfile, error) {
+	c.requests.Add(1)
+	out := &v1.WorkloadProfile{}
+	err := c.rc.Post().Namespace(wp.Namespace).Resource(v1.Resource).Body(wp).Do(ctx).Into(out)
+	return out, err
+}
+
+// Update writes wp if its resourceVersion is still the object's (a
+// conflict error otherwise).
+func (c *Client) Update(ctx context.Context, wp *v1.WorkloadProfile) (*v1.WorkloadProfile, error) {
+	c.requests.Add(1)
+	out := &v1.WorkloadProfile{}
+	err := c.rc.Put().Namespace(wp.Namespace).Resource(v1.Resource).Name(wp.Name).Body(wp).Do(ctx).Into(out)
+	if apierrors.IsConflict(err) {
+		c.conflicts.Add(1)
+	}
+	return out, err
+}
+
+// Watch watches the objects in ns ("" for all) from resourceVersion rv.
+func (c *Client) Interface() rest.Interface { return c.rc }
+
+// MergeStats say what one Merge or Modify cost.
+type MergeStats struct {
+	Requests  int
+	Conflicts int
+	Result    Result
+}
+
+// Modify runs the optimistic loop on the object ns/name: fn changes a
+// copy of the current object (cur, when given, is used as the first read:
+// an informer's cache); the result is written with the resourceVersion it
+// was read at; on a conflict the object is read again and fn runs again.
+// fn returning ErrNoChange skips the write. create makes the object when
+// it does not exist (nil: a missing object is an error).
+func (c *Client) Modify(ctx context.Context, ns, name string, cur *v1.WorkloadProfile, create func() *v1.WorkloadProfile,
+	fn func(*v1.WorkloadProfile) error) (*v1.WorkloadProfile, MergeStats, error) {
+	var st MergeStats
+	var out *v1.WorkloadProfile
+	backoff := retry.DefaultBackoff
+	backoff.Steps, backoff.Duration, backoff.Cap = 50, 5*time.Millisecond, time.Second
+	err := retry.OnError(backoff, func(err error) bool {
+		return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
+	}, func() error {
+		obj := cur
+		cur = nil
+		if obj == nil {
+			st.Requests++
+			got, err := c.Get(ctx, ns, name)
+			switch {
+			case apierrors.IsNotFound(err) && create != nil:
+				obj = create()
+			case err != nil:
+				return err
+			default:
+				obj = got
+			}
+		}
+		obj = obj.DeepCopy()
+		if err := fn(obj); err != nil {
+			return err
+		}
+		var err error
+		st.Requests++
+		if obj.ResourceVersion == "" {
+			out, err = c.Create(ctx, obj)
+		} else {
+			out, err = c.Update(ctx, obj)
+		}
+		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+			st.Conflicts++
+		}
+		return err
+	})
+	if err == ErrNoChange {
+		return nil, st, nil
+	}
+	return out, st, err
+}
+
+// ErrNoChange from Modify's fn: nothing to write.
+var ErrNoChange = fmt.Errorf("no change")
+
+// Merge applies d to its object with Modify (created in Learning when
+// missing). cur, when not nil, is the caller's cached copy, used as the
+// first read.
+func (c *Client) Merge(ctx context.Context, d *Delta, cur *v1.WorkloadProfile) (*v1.WorkloadProfile, MergeStats, error) {
+	now := time.Now()
+	var res Result
+	out, st, err := c.Modify(ctx, d.Key.Namespace, d.Key.Name(), cur, func() *v1.WorkloadProfile { return New(d.Key, now) },
+		func(wp *v1.WorkloadProfile) error {
+			r, err := Apply(wp, d, now)
+			res = r
+			if err != nil {
+				return err
+			}
+			if !r.Changed {
+				return ErrNoChange
+			}
+			return nil
+		})
+	st.Result = res
+	if err != nil {
+		return nil, st, fmt.Errorf("merging into %s/%s: %w", d.Key.Namespace, d.Key.Name(), err)
+	}
+	return out, st, nil
+}
