@@ -12,8 +12,8 @@
 // The CRD schema (deploy/base/crd/) and zz_generated.deepcopy.go are
 // generated from these types by controller-gen: `go generate ./api/...`.
 //
-//go:generate go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object crd paths=./... output:crd:artifacts:config=../../deploy/base/crd
-//
 // +kubebuilder:object:generate=true
 // +groupName=sysward.io
+//
+//go:generate go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object crd paths=./... output:crd:artifacts:config=../../deploy/base/crd
 package v1alpha1
