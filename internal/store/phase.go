@@ -99,8 +99,9 @@ func AppliedProfileFor(wp *v1.WorkloadProfile, mode string, now time.Time) (v1.A
 }
 
 // AddApplied builds the profile of wp for mode (AppliedProfileFor) and
-// appends it to Status.Applied unless an entry with the same path and hash
-// is there already (that entry is returned, unchanged). Applied stays
+// appends it to Status.Applied; an entry with the same path and hash is
+// not added again but moved to the end with AppliedAt = now, so the last
+// entry is always the latest applied. Applied stays
 // within v1.MaxApplied: the oldest entry of an older version goes first,
 // then the oldest of this version; never the one just added.
 func AddApplied(wp *v1.WorkloadProfile, mode string, now time.Time) (v1.AppliedProfile, error) {
@@ -109,9 +110,10 @@ func AddApplied(wp *v1.WorkloadProfile, mode string, now time.Time) (v1.AppliedP
 		return ap, err
 	}
 	st := &wp.Status
-	for _, e := range st.Applied {
+	for i, e := range st.Applied {
 		if e.LocalhostProfile == ap.LocalhostProfile && e.Hash == ap.Hash {
-			return e, nil
+			st.Applied = append(st.Applied[:i], st.Applied[i+1:]...)
+			break
 		}
 	}
 	st.Applied = append(st.Applied, ap)

@@ -63,8 +63,8 @@ func TestAddApplied(t *testing.T) {
 	if err != nil || again.LocalhostProfile != ap.LocalhostProfile || len(wp.Status.Applied) != 1 {
 		t.Fatalf("identical apply: %v, %d entries", err, len(wp.Status.Applied))
 	}
-	if !again.AppliedAt.Equal(ap.AppliedAt) {
-		t.Fatal("identical apply changed the existing entry")
+	if !again.AppliedAt.Time.Equal(t0.Add(time.Hour)) {
+		t.Fatal("identical apply did not refresh AppliedAt")
 	}
 
 	enf, err := AddApplied(wp, v1.ModeEnforce, t0)
@@ -77,6 +77,11 @@ func TestAddApplied(t *testing.T) {
 	}
 	if enf.Hash == ap.Hash || !strings.Contains(enf.LocalhostProfile, "-v1-enforce-") || len(wp.Status.Applied) != 2 {
 		t.Fatalf("enforce entry %s, %d entries", enf.LocalhostProfile, len(wp.Status.Applied))
+	}
+	// Complain again: its entry moves to the end (the latest applied).
+	if _, err := AddApplied(wp, v1.ModeComplain, t0.Add(2*time.Hour)); err != nil || len(wp.Status.Applied) != 2 ||
+		wp.Status.Applied[1].LocalhostProfile != ap.LocalhostProfile {
+		t.Fatalf("re-apply complain: %v, %+v", err, wp.Status.Applied)
 	}
 
 	// The file the agents write: bytes as hashed, also after the JSON
