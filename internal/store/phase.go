@@ -217,7 +217,7 @@ func (r *PromoteRefusal) Error() string {
 		}
 		fmt.Fprintf(&b, " at %s", r.At.UTC().Format(time.RFC3339))
 	}
-	fmt.Fprintf(&b, ", less than the window of %s ago; %s to go", r.Window, r.Wait.Round(time.Second))
+	fmt.Fprintf(&b, ", %s ago: the window is %s, %s to go", (r.Window - r.Wait).Round(time.Second), r.Window, r.Wait.Round(time.Second))
 	return b.String()
 }
 
