@@ -384,14 +384,16 @@ func (e *k8sEnv) waitRollout(ctx context.Context, ns string, w workloadRef, gen 
 		fmt.Fprintf(e.out, "%s: no rollout, the next Job it starts runs under the profile\n", w)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	last := ""
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		msg, done, err := e.rolloutState(ctx, ns, w, gen)
-		if err != nil && ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		msg, done, err := e.rolloutState(rctx, ns, w, gen)
+		cancel()
+		if err != nil {
 			return err
 		}
 		if done {
@@ -404,9 +406,8 @@ func (e *k8sEnv) waitRollout(ctx context.Context, ns string, w workloadRef, gen 
 		}
 		select {
 		case <-ctx.Done():
-			if last == "" {
-				last = "no status"
-			}
+			return ctx.Err()
+		case <-deadline.C:
 			return fmt.Errorf("%s: rollout not finished after %s (%s)", w, timeout, last)
 		case <-tick.C:
 		}
