@@ -208,7 +208,7 @@ func parseWorkload(s string) (workloadRef, error) {
 		return workloadRef{}, fmt.Errorf("WORKLOAD %q: unknown kind %q: want deployment, statefulset, daemonset, cronjob or job (e.g. deployment/web)", clipText(s, 64), clipText(kind, 32))
 	}
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-		return workloadRef{}, fmt.Errorf("WORKLOAD %q: name %q: %s", clipText(s, 64), clipText(name, 64), errs[0])
+		return workloadRef{}, fmt.Errorf("WORKLOAD %s/%q: bad name: %s", k, clipText(name, 64), errs[0])
 	}
 	return workloadRef{Kind: k, Name: name}, nil
 }
