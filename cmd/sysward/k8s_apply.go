@@ -415,7 +415,6 @@ func (e *k8sEnv) waitRollout(ctx context.Context, ns string, w workloadRef, gen 
 }
 
 func (e *k8sEnv) rolloutState(ctx context.Context, ns string, w workloadRef, gen int64) (string, bool, error) {
-	const observing = "waiting for the controller to observe the new template"
 	switch w.Kind {
 	case "deployment":
 		d, err := e.cs.AppsV1().Deployments(ns).Get(ctx, w.Name, metav1.GetOptions{})
@@ -428,55 +427,69 @@ func (e *k8sEnv) rolloutState(ctx context.Context, ns string, w workloadRef, gen
 		if err != nil {
 			return "", false, err
 		}
-		if s.Status.ObservedGeneration < max(gen, s.Generation) {
-			return observing, false, nil
-		}
-		if s.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType {
-			return "", true, nil
-		}
-		want := int32(1)
-		if s.Spec.Replicas != nil {
-			want = *s.Spec.Replicas
-		}
-		if s.Status.ReadyReplicas < want {
-			return fmt.Sprintf("%d of %d pods ready", s.Status.ReadyReplicas, want), false, nil
-		}
-		if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
-			if s.Status.UpdatedReplicas < want-*ru.Partition {
-				return fmt.Sprintf("%d of %d pods updated (partition %d)", s.Status.UpdatedReplicas, want-*ru.Partition, *ru.Partition), false, nil
-			}
-			return "", true, nil
-		}
-		if s.Status.UpdateRevision != s.Status.CurrentRevision {
-			return fmt.Sprintf("%d pods at the new revision", s.Status.UpdatedReplicas), false, nil
-		}
-		return "", true, nil
+		msg, done := statefulSetRollout(s, gen)
+		return msg, done, nil
 	case "daemonset":
 		d, err := e.cs.AppsV1().DaemonSets(ns).Get(ctx, w.Name, metav1.GetOptions{})
 		if err != nil {
 			return "", false, err
 		}
-		if d.Status.ObservedGeneration < max(gen, d.Generation) {
-			return observing, false, nil
-		}
-		if d.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType {
-			return "", true, nil
-		}
-		if d.Status.UpdatedNumberScheduled < d.Status.DesiredNumberScheduled {
-			return fmt.Sprintf("%d of %d pods updated", d.Status.UpdatedNumberScheduled, d.Status.DesiredNumberScheduled), false, nil
-		}
-		if d.Status.NumberAvailable < d.Status.DesiredNumberScheduled {
-			return fmt.Sprintf("%d of %d updated pods available", d.Status.NumberAvailable, d.Status.DesiredNumberScheduled), false, nil
-		}
-		return "", true, nil
+		msg, done := daemonSetRollout(d, gen)
+		return msg, done, nil
 	}
 	return "", true, nil
+}
+
+const observing = "waiting for the controller to observe the new template"
+
+// statefulSetRollout is kubectl's rollout status of a StatefulSet.
+func statefulSetRollout(s *appsv1.StatefulSet, gen int64) (string, bool) {
+	if s.Status.ObservedGeneration < max(gen, s.Generation) {
+		return observing, false
+	}
+	if s.Spec.UpdateStrategy.Type != "" && s.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType {
+		return "", true // OnDelete: pods change when deleted
+	}
+	want := int32(1)
+	if s.Spec.Replicas != nil {
+		want = *s.Spec.Replicas
+	}
+	if s.Status.ReadyReplicas < want {
+		return fmt.Sprintf("%d of %d pods ready", s.Status.ReadyReplicas, want), false
+	}
+	if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
+		if s.Status.UpdatedReplicas < want-*ru.Partition {
+			return fmt.Sprintf("%d of %d pods updated (partition %d)", s.Status.UpdatedReplicas, want-*ru.Partition, *ru.Partition), false
+		}
+		return "", true
+	}
+	if s.Status.UpdateRevision != s.Status.CurrentRevision {
+		return fmt.Sprintf("%d of %d pods at the new revision", s.Status.UpdatedReplicas, want), false
+	}
+	return "", true
+}
+
+// daemonSetRollout is kubectl's rollout status of a DaemonSet.
+func daemonSetRollout(d *appsv1.DaemonSet, gen int64) (string, bool) {
+	if d.Status.ObservedGeneration < max(gen, d.Generation) {
+		return observing, false
+	}
+	if d.Spec.UpdateStrategy.Type != "" && d.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType {
+		return "", true // OnDelete
+	}
+	if d.Status.UpdatedNumberScheduled < d.Status.DesiredNumberScheduled {
+		return fmt.Sprintf("%d of %d pods updated", d.Status.UpdatedNumberScheduled, d.Status.DesiredNumberScheduled), false
+	}
+	if d.Status.NumberAvailable < d.Status.DesiredNumberScheduled {
+		return fmt.Sprintf("%d of %d updated pods available", d.Status.NumberAvailable, d.Status.DesiredNumberScheduled), false
+	}
+	return "", true
 }
 
 // deploymentRollout is kubectl's rollout status of a Deployment.
 func deploymentRollout(d *appsv1.Deployment, gen int64) (string, bool, error) {
 	if d.Status.ObservedGeneration < max(gen, d.Generation) {
-		return "waiting for the controller to observe the new template", false, nil
+		return observing, false, nil
 	}
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {

@@ -562,4 +562,71 @@ func TestK8sCommands(t *testing.T) {
 			t.Fatalf("cronjob container %+v", c)
 		}
 	})
+
+	t.Run("no CRD", func(t *testing.T) {
+		if out, err := cl.api.Kubectl("", "delete", "crd", "workloadprofiles.sysward.io", "--wait"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		code, _, errs := runCLI(t, "k8s", "status", "-A")
+		if code != 1 || !strings.Contains(errs, "is the WorkloadProfile CRD installed?") {
+			t.Fatalf("exit %d, %q", code, errs)
+		}
+	})
+}
+
+// TestRolloutStatus: --wait ends when kubectl rollout status would.
+func TestRolloutStatus(t *testing.T) {
+	dep := func(gen, observed int64, replicas, total, updated, available int32, cond string) *appsv1.Deployment {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Generation: gen}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To(replicas)},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: observed, Replicas: total, UpdatedReplicas: updated, AvailableReplicas: available}}
+		if cond != "" {
+			d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Reason: cond}}
+		}
+		return d
+	}
+	for _, c := range []struct {
+		name string
+		d    *appsv1.Deployment
+		gen  int64
+		done bool
+		msg  string
+		err  bool
+	}{
+		{"not observed", dep(3, 2, 3, 3, 3, 3, ""), 3, false, "observe", false},
+		{"patch generation not observed", dep(2, 2, 3, 3, 3, 3, ""), 3, false, "observe", false},
+		{"updating", dep(3, 3, 3, 3, 1, 1, ""), 3, false, "1 of 3 new replicas updated", false},
+		{"old pending", dep(3, 3, 3, 4, 3, 3, ""), 3, false, "1 old replicas pending termination", false},
+		{"unavailable", dep(3, 3, 3, 3, 3, 2, ""), 3, false, "2 of 3 updated replicas available", false},
+		{"deadline", dep(3, 3, 3, 3, 1, 1, "ProgressDeadlineExceeded"), 3, false, "", true},
+		{"done", dep(3, 3, 3, 3, 3, 3, ""), 3, true, "", false},
+	} {
+		msg, done, err := deploymentRollout(c.d, c.gen)
+		if done != c.done || (err != nil) != c.err || !strings.Contains(msg, c.msg) {
+			t.Errorf("deployment %s: %q %v %v", c.name, msg, done, err)
+		}
+	}
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Generation: 2}, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](3)},
+		Status: appsv1.StatefulSetStatus{ObservedGeneration: 2, ReadyReplicas: 3, UpdatedReplicas: 1, CurrentRevision: "a", UpdateRevision: "b"}}
+	if msg, done := statefulSetRollout(sts, 2); done || !strings.Contains(msg, "1 of 3 pods at the new revision") {
+		t.Errorf("statefulset rolling: %q %v", msg, done)
+	}
+	sts.Spec.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr.To[int32](2)}
+	if _, done := statefulSetRollout(sts, 2); !done {
+		t.Error("statefulset with partition 2: 1 updated pod is the whole rollout")
+	}
+	sts.Spec.UpdateStrategy = appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}
+	if _, done := statefulSetRollout(sts, 2); !done {
+		t.Error("statefulset OnDelete: nothing to wait for")
+	}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Generation: 4}, Status: appsv1.DaemonSetStatus{ObservedGeneration: 4, DesiredNumberScheduled: 5, UpdatedNumberScheduled: 5, NumberAvailable: 4}}
+	if msg, done := daemonSetRollout(ds, 4); done || !strings.Contains(msg, "4 of 5 updated pods available") {
+		t.Errorf("daemonset: %q %v", msg, done)
+	}
+	ds.Status.NumberAvailable = 5
+	if _, done := daemonSetRollout(ds, 4); !done {
+		t.Error("daemonset rolled out")
+	}
+	if _, done := daemonSetRollout(ds, 5); done {
+		t.Error("daemonset: generation of the patch not observed yet")
+	}
 }
