@@ -306,7 +306,42 @@ func TestLocalhostProfileShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !pathRE.MatchString(ap.LocalhostProfile) || len(ap.LocalhostProfile) > 1024 {
-		t.Fatalf("path %q", ap.LocalhostProfile)
+	file := strings.TrimPrefix(ap.LocalhostProfile, "sysward/shop/")
+	if !pathRE.MatchString(ap.LocalhostProfile) || len(file) > MaxProfileFileName {
+		t.Fatalf("path %q (file %d bytes)", ap.LocalhostProfile, len(file))
 	}
+	// Two long names that share the first 200 characters get two files.
+	k2 := k
+	k2.Container = strings.Repeat("c", 299) + "d"
+	wp2 := New(k2, t0)
+	wp2.Status.Syscalls = wp.Status.Syscalls
+	if p1, p2 := LocalhostProfile(wp, v1.ModeEnforce, ap.Hash), LocalhostProfile(wp2, v1.ModeEnforce, ap.Hash); p1 == p2 {
+		t.Fatalf("two objects, one file %s", p1)
+	}
+	// A short name is kept whole.
+	short := learned(t, "read")
+	if p := LocalhostProfile(short, v1.ModeComplain, ap.Hash); p != "sysward/shop/"+short.Name+"-v1-complain-"+ap.Hash[:12]+".json" {
+		t.Fatalf("short name: %s", p)
+	}
+}
+
+func FuzzAutoPromoteWindow(f *testing.F) {
+	for _, s := range []string{"30m", "1h30m", "", "0", "-1s", "9999999999h", "1e9h", " 5m "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		wp := &v1.WorkloadProfile{}
+		wp.Namespace, wp.Name = "ns", "obj"
+		wp.Annotations = map[string]string{v1.AutoPromoteAnnotation: s}
+		d, ok, err := AutoPromoteWindow(wp)
+		if err != nil {
+			if ok || d != 0 || len(err.Error()) > 400 {
+				t.Fatalf("%q: %v %v, error of %d bytes", s, d, ok, len(err.Error()))
+			}
+			return
+		}
+		if !ok || d <= 0 {
+			t.Fatalf("%q: accepted as %v %v", s, d, ok)
+		}
+	})
 }
