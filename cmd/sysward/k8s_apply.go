@@ -356,6 +356,9 @@ func (e *k8sEnv) apply(ctx context.Context, w workloadRef, mode string, containe
 			w, d.container, phase, d.wp.Status.Version, d.wp.Status.SyscallCount, mode, d.ap.LocalhostProfile, def)
 	}
 	fmt.Fprintf(e.out, "%s: pod template patched (%d container(s))\n", w, len(results))
+	if mode == v1.ModeComplain {
+		fmt.Fprintf(e.out, "next: let it run, watch 'sysward k8s status %s%s', then 'sysward k8s promote %s --window DURATION%s'\n", w, nsFlag(ns), w, nsFlag(ns))
+	}
 	if wait {
 		if err := e.waitRollout(ctx, ns, w, gen, timeout); err != nil {
 			return err
@@ -652,6 +655,7 @@ func k8sPromoteCommand() *cli.Command {
 		Usage:     "move a workload's profiles from Complain to Enforcing once nothing new was seen for a window",
 		ArgsUsage: "WORKLOAD",
 		UsageText: `sysward k8s promote WORKLOAD --window DURATION [--container NAME]...
+   sysward k8s promote WORKLOAD --auto DURATION|off [--container NAME]...
 
 For each container's WorkloadProfile (default: all of WORKLOAD's): refused
 while the object has been in Complain for less than DURATION, or its last
@@ -661,20 +665,41 @@ refused from Learning (apply --mode complain first). Promoted, the profile
 is frozen: calls outside it only count as deviations. Then
 'sysward k8s apply WORKLOAD --mode enforce' rolls the pods onto it.
 
-Automatic promotion: annotate the WorkloadProfile with
-sysward.io/auto-promote=DURATION and the node agents promote it the same
-way (off by default).
+--auto DURATION sets the annotation sysward.io/auto-promote=DURATION on
+the WorkloadProfiles: the node agents then promote them by the same rules
+once the window is met (automatic promotion is off by default); --auto off
+removes it. Pods move to the enforcing profile only with
+'sysward k8s apply WORKLOAD --mode enforce'.
 
 Exit status: 0 promoted (or already Enforcing), 1 refused (the reason on
 stderr) or the API failed, 2 bad usage.`,
 		Flags: append(k8sConnFlags(),
 			&cli.DurationFlag{Name: "window", Usage: "promote once nothing new was seen for `DURATION` (required), e.g. 24h"},
+			&cli.StringFlag{Name: "auto", Usage: "let the node agents promote once nothing new was seen for `DURATION` (off: stop them)"},
 			&cli.StringSliceFlag{Name: "container", Aliases: []string{"c"}, Usage: "promote container `NAME` only (repeatable)"},
 		),
 		Action: func(c *cli.Context) error {
 			w, err := oneWorkload(c)
 			if err != nil {
 				return err
+			}
+			if c.IsSet("auto") {
+				if c.IsSet("window") {
+					return usagef("--auto and --window: give one (--window promotes now, --auto lets the node agents promote later)")
+				}
+				val := strings.TrimSpace(c.String("auto"))
+				if val != "off" {
+					d, err := time.ParseDuration(val)
+					if err != nil || d <= 0 {
+						return usagef("--auto %q: want a positive duration such as 24h, or off", clipText(val, 64))
+					}
+					val = d.String()
+				}
+				env, err := k8sConnect(c)
+				if err != nil {
+					return err
+				}
+				return env.autoPromote(c.Context, w, val, c.StringSlice("container"))
 			}
 			if !c.IsSet("window") {
 				return usagef("--window is required: how long nothing new must have been seen, e.g. --window 24h")
@@ -692,14 +717,16 @@ stderr) or the API failed, 2 bad usage.`,
 	}
 }
 
-func (e *k8sEnv) promote(ctx context.Context, w workloadRef, window time.Duration, containers []string) error {
+// selectProfiles is w's WorkloadProfiles, of the containers named only
+// when some are.
+func (e *k8sEnv) selectProfiles(ctx context.Context, w workloadRef, containers []string) ([]v1.WorkloadProfile, error) {
 	ns := e.ns
 	wps, err := e.profilesOf(ctx, ns, w)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(wps) == 0 {
-		return fmt.Errorf("no WorkloadProfile for %s in namespace %s: has it been marked for learning? (sysward k8s learn %s)", w, ns, w)
+		return nil, fmt.Errorf("no WorkloadProfile for %s in namespace %s: has it been marked for learning? (sysward k8s learn %s)", w, ns, w)
 	}
 	if len(containers) > 0 {
 		var sel []v1.WorkloadProfile
@@ -710,11 +737,60 @@ func (e *k8sEnv) promote(ctx context.Context, w workloadRef, window time.Duratio
 				for _, x := range wps {
 					have = append(have, x.Spec.Container)
 				}
-				return fmt.Errorf("--container %q: %s has no WorkloadProfile for that container in namespace %s (it has: %s)", clipText(name, 64), w, ns, strings.Join(have, ", "))
+				return nil, fmt.Errorf("--container %q: %s has no WorkloadProfile for that container in namespace %s (it has: %s)", clipText(name, 64), w, ns, strings.Join(have, ", "))
 			}
 			sel = append(sel, wps[i])
 		}
 		wps = sel
+	}
+	return wps, nil
+}
+
+// autoPromote sets (val a duration) or removes (val "off") the
+// auto-promote annotation on w's WorkloadProfiles.
+func (e *k8sEnv) autoPromote(ctx context.Context, w workloadRef, val string, containers []string) error {
+	wps, err := e.selectProfiles(ctx, w, containers)
+	if err != nil {
+		return err
+	}
+	for i := range wps {
+		cur := &wps[i]
+		_, _, err := e.store.Modify(ctx, e.ns, cur.Name, cur, nil, func(o *v1.WorkloadProfile) error {
+			old, had := o.Annotations[v1.AutoPromoteAnnotation]
+			if val == "off" {
+				if !had {
+					return store.ErrNoChange
+				}
+				delete(o.Annotations, v1.AutoPromoteAnnotation)
+				return nil
+			}
+			if had && old == val {
+				return store.ErrNoChange
+			}
+			if o.Annotations == nil {
+				o.Annotations = map[string]string{}
+			}
+			o.Annotations[v1.AutoPromoteAnnotation] = val
+			return nil
+		})
+		if err != nil {
+			return apiErr(err, "annotating "+e.ns+"/"+cur.Name)
+		}
+		if val == "off" {
+			fmt.Fprintf(e.out, "%s container %s: automatic promotion off\n", w, cur.Spec.Container)
+		} else {
+			fmt.Fprintf(e.out, "%s container %s: the node agents promote it to Enforcing once nothing new was seen for %s (%s=%s)\n",
+				w, cur.Spec.Container, val, v1.AutoPromoteAnnotation, val)
+		}
+	}
+	return nil
+}
+
+func (e *k8sEnv) promote(ctx context.Context, w workloadRef, window time.Duration, containers []string) error {
+	ns := e.ns
+	wps, err := e.selectProfiles(ctx, w, containers)
+	if err != nil {
+		return err
 	}
 	var refused []string
 	promoted := 0
@@ -741,12 +817,16 @@ func (e *k8sEnv) promote(ctx context.Context, w workloadRef, window time.Duratio
 	if len(refused) > 0 {
 		return errors.New(strings.Join(refused, "\n"))
 	}
-	nsFlag := ""
-	if ns != "default" {
-		nsFlag = " -n " + ns
-	}
-	fmt.Fprintf(e.out, "next: sysward k8s apply %s --mode enforce%s\n", w, nsFlag)
+	fmt.Fprintf(e.out, "next: sysward k8s apply %s --mode enforce%s\n", w, nsFlag(ns))
 	return nil
+}
+
+// nsFlag is " -n NS" for a command line to print, "" for default.
+func nsFlag(ns string) string {
+	if ns == "default" {
+		return ""
+	}
+	return " -n " + ns
 }
 
 // ---- learn ----

@@ -111,6 +111,8 @@ func TestK8sUsage(t *testing.T) {
 		{"bad window", []string{"k8s", "promote", "--window", "1 day", "web"}, "window"},
 		{"unknown flag after workload", []string{"k8s", "apply", "web", "--mode", "complain", "--bogus"}, "-bogus"},
 		{"flag without value", []string{"k8s", "apply", "web", "--mode"}, "-mode"},
+		{"bad auto", []string{"k8s", "promote", "web", "--auto", "soon"}, `--auto "soon"`},
+		{"auto and window", []string{"k8s", "promote", "web", "--auto", "1h", "--window", "1h"}, "--auto and --window"},
 		{"bad output", []string{"k8s", "status", "-o", "xml"}, `--output "xml"`},
 		{"bad namespace", []string{"k8s", "status", "-n", "Not_A_Namespace"}, `--namespace "Not_A_Namespace"`},
 		{"bad kubeconfig", []string{"k8s", "status", "--kubeconfig", bad}, "--kubeconfig " + bad},
@@ -334,7 +336,8 @@ func TestK8sCommands(t *testing.T) {
 			t.Fatalf("object after apply: %s, %+v", wp.Status.Phase, wp.Status.Applied)
 		}
 		complainPath = wp.Status.Applied[0].LocalhostProfile
-		if !strings.Contains(out, complainPath) || !strings.Contains(out, "Learning -> Complain") || !strings.Contains(errs, "container sidecar: left as it is") {
+		if !strings.Contains(out, complainPath) || !strings.Contains(out, "Learning -> Complain") || !strings.Contains(errs, "container sidecar: left as it is") ||
+			!strings.Contains(out, "then 'sysward k8s promote deployment/web --window DURATION -n shop'") {
 			t.Fatalf("output %q, stderr %q", out, errs)
 		}
 		// The template: exactly app's seccompProfile changed.
@@ -532,6 +535,27 @@ func TestK8sCommands(t *testing.T) {
 		code, _, errs = runCLI(t, "k8s", "learn", "statefulset/nope", "-n", "shop")
 		if code != 1 || !strings.Contains(errs, "statefulset/nope not found in namespace shop") {
 			t.Fatalf("unknown workload: %d %q", code, errs)
+		}
+	})
+
+	t.Run("auto promote", func(t *testing.T) {
+		code, out, errs := runCLI(t, "k8s", "promote", "web", "-n", "shop", "--auto", "90m")
+		if code != 0 || !strings.Contains(out, "sysward.io/auto-promote=1h30m0s") {
+			t.Fatalf("exit %d, %q %q", code, out, errs)
+		}
+		if d, ok, err := store.AutoPromoteWindow(cl.get(t, app)); d != 90*time.Minute || !ok || err != nil {
+			t.Fatalf("annotation read back: %v %v %v", d, ok, err)
+		}
+		code, out, errs = runCLI(t, "k8s", "promote", "web", "-n", "shop", "--auto", "off", "-c", "app")
+		if code != 0 || !strings.Contains(out, "automatic promotion off") {
+			t.Fatalf("off: exit %d, %q %q", code, out, errs)
+		}
+		if _, ok := cl.get(t, app).Annotations[v1.AutoPromoteAnnotation]; ok {
+			t.Fatal("annotation left after --auto off")
+		}
+		code, _, errs = runCLI(t, "k8s", "promote", "web", "-n", "shop", "--auto", "off", "-c", "sidecar")
+		if code != 1 || !strings.Contains(errs, `--container "sidecar": deployment/web has no WorkloadProfile for that container`) {
+			t.Fatalf("container without a profile: exit %d, %q", code, errs)
 		}
 	})
 
