@@ -297,8 +297,17 @@ func TestK8sCommands(t *testing.T) {
 			t.Fatalf("empty namespace: exit %d, %q %q", code, out, errs)
 		}
 		code, _, errs = runCLI(t, "k8s", "status", "--context", "nope")
-		if code != 2 || !strings.Contains(errs, `--context "nope"`) {
+		if code != 2 || !strings.Contains(errs, `--context "nope": no such context in the kubeconfig (it has local, shop)`) {
 			t.Fatalf("unknown context: exit %d, %q", code, errs)
+		}
+		// --kubeconfig wins over KUBECONFIG: its one file has no "shop".
+		code, out, errs = runCLI(t, "k8s", "status", "--kubeconfig", cl.api.Kubeconfig, "-n", "shop")
+		if code != 0 || !strings.Contains(out, "deployment/web") {
+			t.Fatalf("--kubeconfig -n shop: exit %d, %q %q", code, out, errs)
+		}
+		code, _, errs = runCLI(t, "k8s", "status", "--kubeconfig", cl.api.Kubeconfig, "--context", "shop")
+		if code != 2 || !strings.Contains(errs, `--context "shop"`) {
+			t.Fatalf("--kubeconfig without the context: exit %d, %q", code, errs)
 		}
 	})
 
