@@ -520,6 +520,50 @@ func TestK8sCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("drift", func(t *testing.T) {
+		// A pod of the old image still runs under the version 1 profile
+		// the template names now.
+		v1Path := *cl.deployment(t, "shop", "web").Spec.Template.Spec.Containers[0].SecurityContext.SeccompProfile.LocalhostProfile
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-v1", Namespace: "shop"}, Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "app", Image: "registry.example/web:1", SecurityContext: &corev1.SecurityContext{
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: ptr.To(v1Path)}}}}}}
+		if _, err := cl.cs.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// The new image's first report starts version 2, in Learning.
+		now := time.Now()
+		if _, _, err := cl.store.Modify(ctx, app.Namespace, app.Name(), nil, nil, func(o *v1.WorkloadProfile) error {
+			_, err := store.Apply(o, &store.Delta{Key: app, Image: "registry.example/web:2", Pod: "web-n", Node: "node-0", PodCreated: now,
+				Traced: map[string]store.Seen{"read": {First: now}, "write": {First: now}, "openat": {First: now}}}, now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := runCLI(t, "k8s", "status", "-n", "shop", "web")
+		if f := strings.Fields(strings.Split(out, "\n")[1]); code != 0 || f[2] != "Learning" || f[3] != "2" {
+			t.Fatalf("status after drift: %s", out)
+		}
+		code, out, errs := runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain")
+		if code != 0 || !strings.Contains(out, "-v2-complain-") {
+			t.Fatalf("apply v2: exit %d, %q %q", code, out, errs)
+		}
+		wp := cl.get(t, app)
+		var paths []string
+		for _, a := range wp.Status.Applied {
+			paths = append(paths, a.LocalhostProfile)
+		}
+		if len(paths) != 2 || paths[0] != v1Path || !strings.Contains(paths[1], "-v2-complain-") {
+			t.Fatalf("applied after drift: %q (the v1 profile a pod uses must stay)", paths)
+		}
+		if err := cl.cs.CoreV1().Pods("shop").Delete(ctx, "web-v1", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ = runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain")
+		if code != 0 || !strings.Contains(out, "removed applied profile "+v1Path) || len(cl.get(t, app).Status.Applied) != 1 {
+			t.Fatalf("old version's profile once no pod uses it: exit %d, %q", code, out)
+		}
+	})
+
 	t.Run("learn", func(t *testing.T) {
 		code, out, errs := runCLI(t, "k8s", "learn", "web", "-n", "shop")
 		if code != 0 || !strings.Contains(out, "kubectl label ns shop sysward.io/learn=true") {
