@@ -655,7 +655,7 @@ func k8sPromoteCommand() *cli.Command {
 		Usage:     "move a workload's profiles from Complain to Enforcing once nothing new was seen for a window",
 		ArgsUsage: "WORKLOAD",
 		UsageText: `sysward k8s promote WORKLOAD --window DURATION [--container NAME]...
-   sysward k8s promote WORKLOAD --auto DURATION|off [--container NAME]...
+sysward k8s promote WORKLOAD --auto DURATION|off [--container NAME]...
 
 For each container's WorkloadProfile (default: all of WORKLOAD's): refused
 while the object has been in Complain for less than DURATION, or its last
@@ -674,7 +674,7 @@ removes it. Pods move to the enforcing profile only with
 Exit status: 0 promoted (or already Enforcing), 1 refused (the reason on
 stderr) or the API failed, 2 bad usage.`,
 		Flags: append(k8sConnFlags(),
-			&cli.DurationFlag{Name: "window", Usage: "promote once nothing new was seen for `DURATION` (required), e.g. 24h"},
+			&cli.DurationFlag{Name: "window", DefaultText: "none, required unless --auto", Usage: "promote once nothing new was seen for `DURATION`, e.g. 24h"},
 			&cli.StringFlag{Name: "auto", Usage: "let the node agents promote once nothing new was seen for `DURATION` (off: stop them)"},
 			&cli.StringSliceFlag{Name: "container", Aliases: []string{"c"}, Usage: "promote container `NAME` only (repeatable)"},
 		),
