@@ -159,6 +159,27 @@ func seccompPatch(tmpl *corev1.PodTemplateSpec, paths map[string]string) map[str
 	return map[string]any{"spec": spec}
 }
 
+// imagesMatch refuses to apply a profile learned from another image than
+// the one the template runs: after a new image is rolled out, the agents
+// start a new version (Learning) on its first report; until then the
+// object still holds the old image's profile.
+func imagesMatch(w workloadRef, t *corev1.PodTemplateSpec, wps []v1.WorkloadProfile) error {
+	images := map[string]string{}
+	for _, l := range [][]corev1.Container{t.Spec.InitContainers, t.Spec.Containers} {
+		for _, c := range l {
+			images[c.Name] = c.Image
+		}
+	}
+	for _, wp := range wps {
+		learned, runs := wp.Status.Image, images[wp.Spec.Container]
+		if learned != "" && runs != "" && learned != runs {
+			return &phaseRefusal{fmt.Sprintf("%s container %s runs image %s, its profile (version %d) was learned from %s: let the node agents learn the new image first (its first report starts version %d in Learning)",
+				w, wp.Spec.Container, clipText(runs, 256), wp.Status.Version, clipText(learned, 256), wp.Status.Version+1)}
+		}
+	}
+	return nil
+}
+
 func containerNames(t *corev1.PodTemplateSpec) []string {
 	var out []string
 	for _, c := range t.Spec.InitContainers {
@@ -192,7 +213,9 @@ pods roll.
 to Complain; calls outside the profile run, are logged, counted as
 deviations and absorbed into the profile. From Enforcing it backs off to
 Complain. --mode enforce: refused until 'sysward k8s promote' moved the
-object to Enforcing; calls outside the profile fail with EPERM.
+object to Enforcing; calls outside the profile fail with EPERM. Refused
+too: a container whose template image is not the one its profile was
+learned from (a new image is learned as a new version first).
 
 Applied profiles no pod and no pod template in the namespace names any
 more (older versions included) are then removed from the object.
@@ -293,6 +316,9 @@ func (e *k8sEnv) apply(ctx context.Context, w workloadRef, mode string, containe
 	}
 	todo, err := e.chosen(w, names, wps, containers)
 	if err != nil {
+		return err
+	}
+	if err := imagesMatch(w, wl.template, todo); err != nil {
 		return err
 	}
 	now := time.Now()

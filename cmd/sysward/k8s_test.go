@@ -15,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -543,7 +544,16 @@ func TestK8sCommands(t *testing.T) {
 		if f := strings.Fields(strings.Split(out, "\n")[1]); code != 0 || f[2] != "Learning" || f[3] != "2" {
 			t.Fatalf("status after drift: %s", out)
 		}
-		code, out, errs := runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain")
+		// The template still runs image 1: version 2's profile is not for it.
+		code, _, errs := runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain")
+		if code != 1 || !strings.Contains(errs, "container app runs image registry.example/web:1, its profile (version 2) was learned from registry.example/web:2") {
+			t.Fatalf("image mismatch: exit %d, %q", code, errs)
+		}
+		if _, err := cl.cs.AppsV1().Deployments("shop").Patch(ctx, "web", types.StrategicMergePatchType,
+			[]byte(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"registry.example/web:2"}]}}}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs = runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain")
 		if code != 0 || !strings.Contains(out, "-v2-complain-") {
 			t.Fatalf("apply v2: exit %d, %q %q", code, out, errs)
 		}
