@@ -52,8 +52,8 @@ files joined with ':'), else ~/.kube/config; --context; -n/--namespace
 WORKLOAD argument.
 
 WORKLOAD is KIND/NAME or NAME (a Deployment): deployment/web, deploy/web,
-web, statefulset/db (sts), daemonset/agent (ds), cronjob/report (cj),
-job/once.`,
+web, statefulset/db (sts), daemonset/agent (ds), cronjob/report (cj);
+job/once for status and promote (a Job's pod template cannot change).`,
 		Subcommands: []*cli.Command{
 			k8sStatusCommand(),
 			k8sApplyCommand(),
