@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/urfave/cli/v2"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -715,5 +717,66 @@ func TestRolloutStatus(t *testing.T) {
 	}
 	if _, done := daemonSetRollout(ds, 5); done {
 		t.Error("daemonset: generation of the patch not observed yet")
+	}
+}
+
+// TestInterspersed: flags after WORKLOAD mean what they mean before it.
+func TestInterspersed(t *testing.T) {
+	type got struct {
+		ns, mode  string
+		wait      bool
+		timeout   time.Duration
+		container []string
+		pos       []string
+	}
+	run := func(args ...string) (got, error) {
+		var g got
+		app := &cli.App{Name: "x", Writer: io.Discard, ErrWriter: io.Discard, Commands: []*cli.Command{{
+			Name: "apply",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "namespace", Aliases: []string{"n"}},
+				&cli.StringFlag{Name: "mode"},
+				&cli.BoolFlag{Name: "wait"},
+				&cli.DurationFlag{Name: "timeout", Value: time.Minute},
+				&cli.StringSliceFlag{Name: "container", Aliases: []string{"c"}},
+			},
+			Action: func(c *cli.Context) error {
+				pos, err := interspersed(c)
+				g = got{c.String("namespace"), c.String("mode"), c.Bool("wait"), c.Duration("timeout"), c.StringSlice("container"), pos}
+				return err
+			},
+		}}}
+		err := app.Run(append([]string{"x", "apply"}, args...))
+		return g, err
+	}
+	want := got{"shop", "enforce", true, 2 * time.Second, []string{"app"}, []string{"web"}}
+	for _, args := range [][]string{
+		{"-n", "shop", "--mode", "enforce", "--wait", "--timeout", "2s", "-c", "app", "web"},
+		{"web", "-n", "shop", "--mode=enforce", "--wait", "--timeout", "2s", "-c", "app"},
+		{"--wait", "web", "--namespace", "shop", "-mode", "enforce", "--timeout=2s", "--container", "app"},
+		{"-n", "shop", "web", "--mode", "enforce", "--wait=true", "--timeout", "2s", "-c=app"},
+	} {
+		g, err := run(args...)
+		if err != nil || !reflect.DeepEqual(g, want) {
+			t.Errorf("%q: %+v %v", args, g, err)
+		}
+	}
+	if g, err := run("web", "-c", "a", "--", "-c", "b"); err != nil || !reflect.DeepEqual(g.pos, []string{"web", "-c", "b"}) || !reflect.DeepEqual(g.container, []string{"a"}) {
+		t.Errorf("after --: %+v %v", g, err)
+	}
+	if g, err := run("-c", "a", "web", "-c", "b"); err != nil || !reflect.DeepEqual(g.container, []string{"a", "b"}) {
+		t.Errorf("-c before and after: %+v %v", g, err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"web", "--timeout", "soon"}, `invalid value "soon" for flag -timeout`},
+		{[]string{"web", "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"web", "--mode"}, "flag needs an argument: -mode"},
+	} {
+		if _, err := run(c.args...); err == nil || !strings.Contains(err.Error(), c.want) || exitCode(err, io.Discard) != 2 {
+			t.Errorf("%q: %v, want exit 2 and %q", c.args, err, c.want)
+		}
 	}
 }
