@@ -207,3 +207,12 @@ func mergeRuntimeBase(p *profiles.Profile, base *RuntimeBase) []string {
 	})
 	return added
 }
+
+// MergeRuntimeBase adds base's calls to p, each with the source
+// "runtime-base" (see mergeRuntimeBase), and returns the names added: for
+// profiles built outside a learning session (the cluster store's, whose
+// containers the kubelet starts with runc) that must let the runtime's
+// window between its seccomp() and the entrypoint's execve pass.
+func MergeRuntimeBase(p *profiles.Profile, base *RuntimeBase) []string {
+	return mergeRuntimeBase(p, base)
+}
