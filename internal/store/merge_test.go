@@ -389,3 +389,63 @@ func FuzzKeyName(f *testing.F) {
 		}
 	})
 }
+
+// FuzzApply decodes an arbitrary object and a delta for it: Apply does not
+// panic, keeps every bound, and when the schema accepted the object it
+// accepts what Apply made of it (the apiserver's own validator).
+func FuzzApply(f *testing.F) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	wp := New(key, t0)
+	for range 3 {
+		Apply(wp, randomDelta(rng, key, 20), t0.Add(time.Hour))
+	}
+	seed, _ := json.Marshal(wp)
+	delta, _ := json.Marshal(randomDelta(rng, key, 5))
+	f.Add(seed, delta)
+	f.Add(seed, []byte(`{"Image":"web:2","PodCreated":"2030-01-01T00:00:00Z","Pod":"p","Node":"n","Traced":{"read":{"First":"0001-01-01T00:00:00Z"}}}`))
+	f.Add([]byte(`{"spec":{"workload":{"kind":"pod","name":"x"},"container":"c"},"status":{"phase":"Complain","replicas":["b","a","a"],"replicaCount":-4,"syscalls":{"nope":{"firstSeen":"2020-01-01T00:00:00Z"},"read":{"arches":["x","x"],"firstSeen":"2020-01-01T00:00:00Z"}}}}`),
+		[]byte(`{"Complain":{"read":{},"write":{"Arches":["arm64"]}},"Denied":{"ptrace":{}}}`))
+	f.Add([]byte(`{"status":{"version":2147483647,"deviations":9223372036854775807,"phase":"Enforcing","retired":[{"image":"a"}]}}`),
+		[]byte(`{"Image":"a","Denied":{"read":{}}}`))
+	validate := schemaValidator(f)
+	now := t0.Add(24 * time.Hour)
+	f.Fuzz(func(t *testing.T, obj, delta []byte) {
+		wp := &v1.WorkloadProfile{}
+		if json.Unmarshal(obj, wp) != nil {
+			return
+		}
+		d := &Delta{}
+		if json.Unmarshal(delta, d) != nil {
+			return
+		}
+		d.Key = Key{Namespace: wp.Namespace, Kind: wp.Spec.Workload.Kind, Workload: wp.Spec.Workload.Name, Container: wp.Spec.Container}
+		errsIn, _ := validateObject(t, validate, wp)
+		if _, err := Apply(wp, d, now); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		st := &wp.Status
+		if len(st.Syscalls) > v1.MaxSyscalls || len(st.Replicas) > v1.MaxReplicas || len(st.Nodes) > v1.MaxNodes ||
+			len(st.RecentDeviations) > v1.MaxDeviations || len(st.Retired) > v1.MaxRetired || len(st.Image) > 1024 {
+			t.Fatalf("bounds: %d syscalls, %d replicas, %d nodes, %d deviations, %d retired, image %d",
+				len(st.Syscalls), len(st.Replicas), len(st.Nodes), len(st.RecentDeviations), len(st.Retired), len(st.Image))
+		}
+		for n, s := range st.Syscalls {
+			if len(s.Arches) > 8 || len(s.Sources) > 8 || s.FirstSeen.After(now) {
+				t.Fatalf("%s: %+v", n, s)
+			}
+		}
+		errsOut, data := validateObject(t, validate, wp)
+		if len(errsIn) == 0 && len(errsOut) > 0 {
+			t.Fatalf("the schema accepted the object, not what Apply made of it: %v\n%s", errsOut.ToAggregate(), data)
+		}
+		back := &v1.WorkloadProfile{}
+		if err := json.Unmarshal(data, back); err != nil {
+			t.Fatalf("output does not decode: %v\n%s", err, data)
+		}
+		if st.Profile != nil {
+			if _, err := profiles.Parse("status.profile", st.Profile.Raw); err != nil {
+				t.Fatalf("profile: %v", err)
+			}
+		}
+	})
+}
