@@ -271,7 +271,7 @@ type RetiredVersion struct {
 	Version int32 `json:"version"`
 	// +kubebuilder:validation:MaxLength=1024
 	Image string `json:"image"`
-	Phase   Phase  `json:"phase"`
+	Phase Phase  `json:"phase"`
 	// +optional
 	SyscallCount int32 `json:"syscallCount,omitempty"`
 	// +optional
