@@ -179,7 +179,9 @@ type WorkloadProfileStatus struct {
 	// Profile is the OCI seccomp profile (runc/containerd/kubelet JSON,
 	// with sysward's provenance under "sysward") built from Syscalls with
 	// the syscall families and the baseline; default action
-	// SCMP_ACT_ERRNO.
+	// SCMP_ACT_ERRNO. The per-syscall statistics are left out (Syscalls
+	// holds them; store.Build makes the profile with them) to keep the
+	// object, which every merge writes whole, small.
 	// +optional
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Schemaless

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -11,9 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/retry"
 
 	v1 "github.com/sysward/sysward/api/v1alpha1"
 )
@@ -30,6 +30,9 @@ func init() {
 
 // Client reads and writes WorkloadProfiles. Safe from any goroutine.
 type Client struct {
+	// Backoff is Modify's wait between attempts (DefaultBackoff).
+	Backoff Backoff
+
 	rc rest.Interface
 	// Requests counts API requests made (for the benchmarks and the
 	// agent's metrics); Conflicts counts updates refused for a stale
@@ -50,7 +53,7 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sysward.io client: %w", err)
 	}
-	return &Client{rc: rc}, nil
+	return &Client{rc: rc, Backoff: DefaultBackoff}, nil
 }
 
 // Requests and Conflicts since NewClient.
@@ -123,17 +126,16 @@ type MergeStats struct {
 // missing object is an error); two writers creating it at once see
 // AlreadyExists, which is retried as a conflict.
 //
-// Retries wait a little, growing and jittered (Backoff): a conflict means
-// another writer's update went through, so the writers as a whole always
-// progress; the wait only spreads them out. After Backoff.Steps attempts
-// the last conflict is returned.
+// Retries wait a little, growing and jittered (Client.Backoff): a
+// conflict means another writer's update went through, so the writers as
+// a whole always progress; the wait spreads them out. After Backoff.Steps
+// attempts, or once ctx is done, the last error is returned: give ctx a
+// deadline.
 func (c *Client) Modify(ctx context.Context, ns, name string, cur *v1.WorkloadProfile, create func() *v1.WorkloadProfile,
 	fn func(*v1.WorkloadProfile) error) (*v1.WorkloadProfile, MergeStats, error) {
 	var st MergeStats
 	var out *v1.WorkloadProfile
-	err := retry.OnError(Backoff, func(err error) bool {
-		return (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && ctx.Err() == nil
-	}, func() error {
+	attempt := func() error {
 		obj := cur
 		cur = nil
 		if obj == nil {
@@ -167,7 +169,21 @@ func (c *Client) Modify(ctx context.Context, ns, name string, cur *v1.WorkloadPr
 			st.Conflicts++
 		}
 		return err
-	})
+	}
+	var err error
+	for n := 1; ; n++ {
+		err = attempt()
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) || n >= max(c.Backoff.Attempts, 1) {
+			break
+		}
+		t := time.NewTimer(c.Backoff.wait(n))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, st, fmt.Errorf("%w (after %d attempts, the last: %w)", ctx.Err(), n, err)
+		case <-t.C:
+		}
+	}
 	if errors.Is(err, ErrNoChange) {
 		return out, st, nil
 	}
@@ -177,12 +193,31 @@ func (c *Client) Modify(ctx context.Context, ns, name string, cur *v1.WorkloadPr
 	return out, st, nil
 }
 
-// Backoff is Modify's wait between attempts: 2 ms growing ×1.5 up to
-// 250 ms, each wait stretched by up to 100% at random, at most 100
-// attempts. Measured with 20 writers on one object (BenchmarkMerge): a
-// steeper curve (×5, as retry.DefaultBackoff) left writers asleep while
-// the object was free.
-var Backoff = wait.Backoff{Duration: 2 * time.Millisecond, Factor: 1.5, Jitter: 1, Steps: 100, Cap: 250 * time.Millisecond}
+// Backoff is how long Modify waits after the n-th failed attempt: First
+// growing ×Factor up to Max, each wait between half and one and a half of
+// that at random; at most Attempts attempts.
+type Backoff struct {
+	First, Max time.Duration
+	Factor     float64
+	Attempts   int
+}
+
+func (b Backoff) wait(n int) time.Duration {
+	d := float64(b.First) * math.Pow(max(b.Factor, 1), float64(n-1))
+	if b.Max > 0 && d > float64(b.Max) {
+		d = float64(b.Max)
+	}
+	return time.Duration(d * (0.5 + rand.Float64()))
+}
+
+// DefaultBackoff is a new Client's Backoff: 5 ms growing ×1.5 up to
+// 500 ms, at most 200 attempts (about 90 s). With 20 writers merging into
+// one object whose every merge writes (BenchmarkMerge, TestConcurrentMerges)
+// a dozen attempts were not enough for some writers: a PUT of a busy
+// workload's object takes tens of milliseconds, and only one writer of a
+// round wins it. (client-go's retry.OnError stops as soon as its wait
+// reaches the Cap, so it is not used.)
+var DefaultBackoff = Backoff{First: 2 * time.Millisecond, Max: 100 * time.Millisecond, Factor: 1.5, Attempts: 500}
 
 // ErrNoChange from Modify's fn: nothing to write.
 var ErrNoChange = errors.New("no change")
