@@ -128,7 +128,7 @@ type MergeStats struct {
 //
 // Retries wait a little, growing and jittered (Client.Backoff): a
 // conflict means another writer's update went through, so the writers as
-// a whole always progress; the wait spreads them out. After Backoff.Steps
+// a whole always progress; the wait spreads them out. After Backoff.Attempts
 // attempts, or once ctx is done, the last error is returned: give ctx a
 // deadline.
 func (c *Client) Modify(ctx context.Context, ns, name string, cur *v1.WorkloadProfile, create func() *v1.WorkloadProfile,
@@ -224,8 +224,13 @@ var ErrNoChange = errors.New("no change")
 
 // Merge applies d to its object with Modify (created in Learning when
 // missing). cur, when not nil, is the caller's cached copy, used as the
-// first read.
+// first read: a delta it already holds all of is then not sent at all
+// (no request), which is right because the syscall set only grows within
+// a version, and a new version is a change Apply sees.
 func (c *Client) Merge(ctx context.Context, d *Delta, cur *v1.WorkloadProfile) (*v1.WorkloadProfile, MergeStats, error) {
+	if d.Key.Namespace == "" || d.Key.Kind == "" || d.Key.Workload == "" || d.Key.Container == "" {
+		return nil, MergeStats{}, fmt.Errorf("merging: incomplete key %q", d.Key)
+	}
 	var res Result
 	out, st, err := c.Modify(ctx, d.Key.Namespace, d.Key.Name(), cur, func() *v1.WorkloadProfile { return New(d.Key, time.Now()) },
 		func(wp *v1.WorkloadProfile) error {
