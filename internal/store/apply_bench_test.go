@@ -10,16 +10,17 @@ import (
 	"github.com/sysward/sysward/profiles"
 )
 
-// BenchmarkApply: one delta of 4 syscalls (with earlier first-seen times)
-// into an object holding every native syscall, decoded from JSON as the
-// client receives it; against decoding alone (the baseline).
+// BenchmarkApply: the client's side of one merge — decode an object
+// holding every native syscall, apply a delta of 4 of them with earlier
+// first-seen times (so the profile is rebuilt), encode — against decoding
+// alone (the baseline).
 func BenchmarkApply(b *testing.B) {
 	wp := New(key, t0)
 	full := &Delta{Key: key, Image: "busy:1", Pod: "fill", Node: "n", Traced: map[string]Seen{}}
 	for _, n := range profiles.Syscalls(profiles.NativeArch()) {
-		full.Traced[n] = Seen{First: t0.Add(time.Hour)}
+		full.Traced[n] = Seen{First: time.Now()}
 	}
-	if _, err := Apply(wp, full, t0.Add(2*time.Hour)); err != nil {
+	if _, err := Apply(wp, full, time.Now()); err != nil {
 		b.Fatal(err)
 	}
 	data, _ := json.Marshal(wp)
@@ -39,10 +40,10 @@ func BenchmarkApply(b *testing.B) {
 		for b.Loop() {
 			var o v1.WorkloadProfile
 			json.Unmarshal(data, &o)
-			d := benchDelta(key, rng, int64(1000+i), "p")
+			d := benchDelta(key, rng, int64(1000+i), "p") // earlier than the fill
 			i++
-			if _, err := Apply(&o, d, time.Now()); err != nil {
-				b.Fatal(err)
+			if r, err := Apply(&o, d, time.Now()); err != nil || !r.Changed {
+				b.Fatal(r, err)
 			}
 			json.Marshal(&o)
 		}
