@@ -363,15 +363,17 @@ func TestConcurrentMerges(t *testing.T) {
 // benchBase is before every fill of BenchmarkMerge.
 var benchBase = time.Now().Add(-time.Minute)
 
-// benchDelta is a delta every merge must write: its syscalls' first-seen
-// times go back one second per call (tick), so each is earlier than what
-// the object holds.
-func benchDelta(k Key, rng *rand.Rand, tick int64, pod string) *Delta {
+// benchDelta is a delta every merge must write: 4 syscalls of writer w's
+// share of the table (of writers), their first-seen times going back one
+// second per call (tick), so each is earlier than what the object holds
+// (no other writer sends them).
+func benchDelta(k Key, rng *rand.Rand, tick int64, pod string, w, writers int) *Delta {
 	table := profiles.Syscalls(profiles.NativeArch())
 	first := benchBase.Add(-time.Duration(tick) * time.Second)
 	d := &Delta{Key: k, Image: "busy:1", Pod: pod, Node: "node-1", Traced: map[string]Seen{}}
+	share := (len(table) - w + writers - 1) / writers
 	for range 4 {
-		d.Traced[table[rng.IntN(len(table))]] = Seen{First: first}
+		d.Traced[table[w+writers*rng.IntN(share)]] = Seen{First: first}
 	}
 	return d
 }
@@ -426,7 +428,7 @@ func BenchmarkMerge(b *testing.B) {
 					defer wg.Done()
 					rng := rand.New(rand.NewPCG(uint64(w), uint64(b.N)))
 					for next.Add(1) <= int64(b.N) {
-						d := benchDelta(k, rng, tick.Add(1), fmt.Sprintf("pod-%02d", w))
+						d := benchDelta(k, rng, tick.Add(1), fmt.Sprintf("pod-%02d", w), w, writers)
 						t0 := time.Now()
 						_, st, err := clients[w].Merge(context.Background(), d, nil)
 						latency.Add(int64(time.Since(t0)))

@@ -40,7 +40,7 @@ func BenchmarkApply(b *testing.B) {
 		for b.Loop() {
 			var o v1.WorkloadProfile
 			json.Unmarshal(data, &o)
-			d := benchDelta(key, rng, int64(1000+i), "p") // earlier than the fill
+			d := benchDelta(key, rng, int64(1000+i), "p", 0, 1) // earlier than the fill
 			i++
 			if r, err := Apply(&o, d, time.Now()); err != nil || !r.Changed {
 				b.Fatal(r, err)
