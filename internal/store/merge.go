@@ -69,7 +69,8 @@ func (k Key) Name() string {
 		return s
 	}
 	s := strings.ReplaceAll(clean(k.Kind), ".", "-") + "." + clean(k.Workload) + "." + strings.ReplaceAll(clean(k.Container), ".", "-")
-	sum := sha256.Sum256([]byte(k.Kind + "\x00" + k.Workload + "\x00" + k.Container))
+	// Length-prefixed, so no two keys hash the same input.
+	sum := sha256.Sum256(fmt.Appendf(nil, "%d:%s%d:%s%d:%s", len(k.Kind), k.Kind, len(k.Workload), k.Workload, len(k.Container), k.Container))
 	h := hex.EncodeToString(sum[:])[:10]
 	if len(s) > 242 {
 		s = s[:242]
@@ -179,7 +180,7 @@ func Apply(wp *v1.WorkloadProfile, d *Delta, now time.Time) (Result, error) {
 			wp.Spec.Workload.Kind, wp.Spec.Workload.Name, wp.Spec.Container, d.Key)
 	}
 	st := &wp.Status
-	normalize(st)
+	normalize(st, now)
 	if st.Phase == "" {
 		st.Phase, st.Version = v1.PhaseLearning, max(st.Version, 1)
 	}
@@ -300,8 +301,9 @@ func clampTime(t, now time.Time) metav1.Time {
 // relies on, whoever wrote it: Replicas and Nodes sorted, unique, within
 // their bounds and no shorter than their counts say; Syscalls within
 // MaxSyscalls (unknown names dropped first); lists within their bounds;
-// counters not negative.
-func normalize(st *v1.WorkloadProfileStatus) {
+// counters not negative; first-seen times not after now (a future one
+// would keep LastNewSyscall ahead, holding a promotion off for ever).
+func normalize(st *v1.WorkloadProfileStatus, now time.Time) {
 	fixNames := func(list []string, count int32, limit int) ([]string, int32) {
 		out := list[:0:0]
 		for _, n := range list {
@@ -347,6 +349,9 @@ func normalize(st *v1.WorkloadProfileStatus) {
 		}
 		if len(s.FirstNode) > maxName {
 			s.FirstNode = ""
+		}
+		if s.FirstSeen.IsZero() || s.FirstSeen.Time.After(now) {
+			s.FirstSeen = clampTime(s.FirstSeen.Time, now)
 		}
 		st.Syscalls[name] = s
 	}
