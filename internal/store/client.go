@@ -121,8 +121,8 @@ type MergeStats struct {
 // an informer's cache); the result is written with the resourceVersion it
 // was read at; on a conflict the object is read again and fn runs again
 // on that read, so fn must be a function of the object it is given (Apply
-// is). fn returning ErrNoChange skips the write: Modify then returns the
-// object as read. create makes the object when it does not exist (nil: a
+// is). fn returning ErrNoChange skips the write: Modify then returns a
+// nil object and no error (callers tell "written" by a non-nil object). create makes the object when it does not exist (nil: a
 // missing object is an error); two writers creating it at once see
 // AlreadyExists, which is retried as a conflict.
 //
@@ -150,12 +150,8 @@ func (c *Client) Modify(ctx context.Context, ns, name string, cur *v1.WorkloadPr
 				obj = got
 			}
 		}
-		read := obj
 		obj = obj.DeepCopy()
 		if err := fn(obj); err != nil {
-			if errors.Is(err, ErrNoChange) && read.ResourceVersion != "" {
-				out = read
-			}
 			return err
 		}
 		var err error
@@ -185,7 +181,7 @@ func (c *Client) Modify(ctx context.Context, ns, name string, cur *v1.WorkloadPr
 		}
 	}
 	if errors.Is(err, ErrNoChange) {
-		return out, st, nil
+		return nil, st, nil
 	}
 	if err != nil {
 		return nil, st, err
