@@ -5,9 +5,13 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sysward/sysward/internal/store"
 )
 
 // kustomizeBuild runs kustomize itself (the library behind `kubectl
@@ -44,12 +48,12 @@ func decodeObj(t *testing.T, objs map[string][]byte, key string, v any) {
 
 // TestKustomizeBuild builds the base and overlays/prometheus and checks
 // what they produce: every object in the sysward namespace (but the
-// cluster-scoped Namespace and RBAC), the part-of label on all of them, the generated ConfigMaps.
+// cluster-scoped Namespace, RBAC and CRD), the part-of label on all of them, the generated ConfigMaps.
 func TestKustomizeBuild(t *testing.T) {
 	for dir, want := range map[string]map[string]int{
-		".":    {"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ConfigMap": 2, "DaemonSet": 1},
-		"base": {"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ConfigMap": 2, "DaemonSet": 1},
-		"overlays/prometheus": {"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ConfigMap": 3, "DaemonSet": 1,
+		".":    {"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ConfigMap": 2, "DaemonSet": 1, "CustomResourceDefinition": 1},
+		"base": {"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ConfigMap": 2, "DaemonSet": 1, "CustomResourceDefinition": 1},
+		"overlays/prometheus": {"Namespace": 1, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ConfigMap": 3, "DaemonSet": 1, "CustomResourceDefinition": 1,
 			"Service": 1, "NetworkPolicy": 1, "ServiceMonitor": 1, "PrometheusRule": 1},
 	} {
 		t.Run(dir, func(t *testing.T) {
@@ -61,7 +65,8 @@ func TestKustomizeBuild(t *testing.T) {
 			kinds := map[string]int{}
 			for _, r := range res.Resources() {
 				kinds[r.GetKind()]++
-				clusterScoped := r.GetKind() == "Namespace" || r.GetKind() == "ClusterRole" || r.GetKind() == "ClusterRoleBinding"
+				clusterScoped := r.GetKind() == "Namespace" || r.GetKind() == "ClusterRole" || r.GetKind() == "ClusterRoleBinding" ||
+					r.GetKind() == "CustomResourceDefinition"
 				if ns := r.GetNamespace(); clusterScoped != (ns == "") || (ns != "" && ns != "sysward") {
 					t.Errorf("%s/%s in namespace %q", r.GetKind(), r.GetName(), ns)
 				}
@@ -87,5 +92,24 @@ func TestKustomizeBuild(t *testing.T) {
 	}
 	if !json.Valid([]byte(dashboard.Data["sysward-dashboard.json"])) {
 		t.Error("dashboard ConfigMap data sysward-dashboard.json is not JSON")
+	}
+}
+
+// TestCRDInBuild: the build carries the WorkloadProfile CRD as generated
+// from api/v1alpha1 (the copy store.InstallCRD embeds), only labelled.
+func TestCRDInBuild(t *testing.T) {
+	want, err := store.CRD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{".", "overlays/prometheus"} {
+		got := &apiextensionsv1.CustomResourceDefinition{}
+		decodeObj(t, kustomizeBuild(t, dir), "CustomResourceDefinition/"+want.Name, got)
+		if !equality.Semantic.DeepEqual(got.Spec, want.Spec) {
+			t.Errorf("deploy/%s: the CRD's spec is not the generated one", dir)
+		}
+		if got.Namespace != "" || got.Labels["app.kubernetes.io/part-of"] != "sysward" {
+			t.Errorf("deploy/%s: CRD namespace %q labels %v", dir, got.Namespace, got.Labels)
+		}
 	}
 }

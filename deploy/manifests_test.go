@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -84,8 +85,9 @@ type manifests struct {
 	bindings        map[string]*rbacv1.ClusterRoleBinding
 	netpols         map[string]*networkingv1.NetworkPolicy
 	custom          map[string]*unstructured.Unstructured // "Kind/name"
-	kust            kustomization                         // the base, deploy/
-	comp            kustomization                         // components/metrics
+	crds            map[string]*apiextensionsv1.CustomResourceDefinition
+	kust            kustomization // the base, deploy/
+	comp            kustomization // components/metrics
 }
 
 func splitDocs(b []byte) [][]byte {
@@ -125,7 +127,7 @@ func load(t *testing.T) *manifests {
 		configMaps: map[string]*corev1.ConfigMap{}, services: map[string]*corev1.Service{},
 		daemonSets: map[string]*appsv1.DaemonSet{}, clusterRoles: map[string]*rbacv1.ClusterRole{},
 		bindings: map[string]*rbacv1.ClusterRoleBinding{}, netpols: map[string]*networkingv1.NetworkPolicy{},
-		custom: map[string]*unstructured.Unstructured{},
+		custom: map[string]*unstructured.Unstructured{}, crds: map[string]*apiextensionsv1.CustomResourceDefinition{},
 	}
 	for _, k := range []struct {
 		dir, kind string
@@ -195,6 +197,10 @@ func (m *manifests) loadFile(t *testing.T, file string) {
 			o := &networkingv1.NetworkPolicy{}
 			err, name = strict(where, doc, o), o.Name
 			m.netpols[name] = o
+		case "apiextensions.k8s.io/v1/CustomResourceDefinition":
+			o := &apiextensionsv1.CustomResourceDefinition{}
+			err, name = strict(where, doc, o), o.Name
+			m.crds[name] = o
 		case "monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule":
 			o := &unstructured.Unstructured{}
 			var obj map[string]any

@@ -10,10 +10,14 @@
 // kubelet's seccomp root.
 //
 // The CRD schema (deploy/base/crd/) and zz_generated.deepcopy.go are
-// generated from these types by controller-gen: `go generate ./api/...`.
+// generated from these types by controller-gen: `go generate ./api/...`,
+// which also copies the CRD to internal/store/crd/ for store.InstallCRD to
+// embed (go:embed cannot reach deploy/). internal/store's
+// TestCRDUpToDate fails when either copy is stale.
 //
 // +kubebuilder:object:generate=true
 // +groupName=sysward.io
 //
 //go:generate go run sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0 object crd paths=./... output:crd:artifacts:config=../../deploy/base/crd
+//go:generate cp ../../deploy/base/crd/sysward.io_workloadprofiles.yaml ../../internal/store/crd/
 package v1alpha1

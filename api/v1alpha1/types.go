@@ -149,19 +149,24 @@ type WorkloadProfileStatus struct {
 	// sorted); ReplicaCount counts all of them.
 	// +optional
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
 	Replicas []string `json:"replicas,omitempty"`
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	ReplicaCount int32 `json:"replicaCount,omitempty"`
 	// Nodes that contributed (at most MaxNodes, sorted).
 	// +optional
 	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=253
 	Nodes []string `json:"nodes,omitempty"`
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	NodeCount int32 `json:"nodeCount,omitempty"`
 
 	// Deviations counts calls outside the applied profile seen in
 	// Complain or Enforcing (distinct syscalls per pod, per report).
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	Deviations int64 `json:"deviations,omitempty"`
 	// LastDeviation is the latest of them.
 	// +optional
@@ -174,7 +179,9 @@ type WorkloadProfileStatus struct {
 	// Profile is the OCI seccomp profile (runc/containerd/kubelet JSON,
 	// with sysward's provenance under "sysward") built from Syscalls with
 	// the syscall families and the baseline; default action
-	// SCMP_ACT_ERRNO.
+	// SCMP_ACT_ERRNO. The per-syscall statistics are left out (Syscalls
+	// holds them; store.Build makes the profile with them) to keep the
+	// object, which every merge writes whole, small.
 	// +optional
 	// +kubebuilder:pruning:PreserveUnknownFields
 	// +kubebuilder:validation:Schemaless
@@ -199,31 +206,39 @@ type Syscall struct {
 	// Arches it was seen on (OCI names: SCMP_ARCH_X86_64, ...).
 	// +optional
 	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=64
 	Arches []string `json:"arches,omitempty"`
 	// Sources: "traced" (learned), "complain" (absorbed from a
 	// complain-mode deviation).
 	// +optional
 	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=253
 	Sources []string `json:"sources,omitempty"`
 	// FirstSeen is the earliest observation from any replica.
 	FirstSeen metav1.Time `json:"firstSeen"`
 	// FirstPod and FirstNode made that observation.
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
 	FirstPod string `json:"firstPod,omitempty"`
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
 	FirstNode string `json:"firstNode,omitempty"`
 }
 
 // Deviation is a syscall outside the applied profile, seen in a pod.
 type Deviation struct {
+	// +kubebuilder:validation:MaxLength=64
 	Syscall string      `json:"syscall"`
 	Time    metav1.Time `json:"time"`
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
 	Pod string `json:"pod,omitempty"`
 	// +optional
+	// +kubebuilder:validation:MaxLength=253
 	Node string `json:"node,omitempty"`
 	// Mode the pod ran in: complain (logged, absorbed) or enforce
 	// (refused).
+	// +kubebuilder:validation:Enum=complain;enforce
 	Mode string `json:"mode"`
 	// Absorbed is true when complain mode added it to the profile.
 	// +optional
@@ -255,9 +270,10 @@ type AppliedProfile struct {
 
 // RetiredVersion summarises a version replaced by a new image.
 type RetiredVersion struct {
-	Version int32  `json:"version"`
-	Image   string `json:"image"`
-	Phase   Phase  `json:"phase"`
+	Version int32 `json:"version"`
+	// +kubebuilder:validation:MaxLength=1024
+	Image string `json:"image"`
+	Phase Phase  `json:"phase"`
 	// +optional
 	SyscallCount int32 `json:"syscallCount,omitempty"`
 	// +optional
