@@ -29,6 +29,7 @@ import (
 
 	v1 "github.com/sysward/sysward/api/v1alpha1"
 	"github.com/sysward/sysward/internal/version"
+	"github.com/sysward/sysward/profiler"
 	"github.com/sysward/sysward/profiles"
 )
 
@@ -537,8 +538,16 @@ func Build(wp *v1.WorkloadProfile, def profiles.Action) *profiles.Profile {
 	p.Allow(names...)
 	profiles.WidenFamilies(p, names)
 	profiles.AddBaseline(p)
-	p.Sysward.Provenance = []profiles.Provenance{{Tool: "sysward " + version.Version, Target: "workload",
-		Workload: wp.Namespace + "/" + wp.Spec.Workload.Kind + "/" + wp.Spec.Workload.Name + "/" + wp.Spec.Container}}
+	// The kubelet starts the pods with runc, which runs under the pod's
+	// filter from its seccomp() to the entrypoint's execve: a container
+	// learned without a filter never shows that window's calls, and an
+	// enforced profile without them kills the container's start
+	// (TestClusterLearning: fcntl, chdir, capget refused to runc:[2:INIT]).
+	if base, err := profiler.LookupRuntimeBase(profiler.RuntimeBaseRunc); err == nil {
+		profiler.MergeRuntimeBase(p, base)
+	}
+	p.Sysward.Provenance = append([]profiles.Provenance{{Tool: "sysward " + version.Version, Target: "workload",
+		Workload: wp.Namespace + "/" + wp.Spec.Workload.Kind + "/" + wp.Spec.Workload.Name + "/" + wp.Spec.Container}}, p.Sysward.Provenance...)
 	return profiles.Canonical(p)
 }
 
