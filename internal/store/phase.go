@@ -277,9 +277,16 @@ func Promote(wp *v1.WorkloadProfile, window time.Duration, now time.Time) error 
 		consider("new syscall", name, s.FirstPod, s.FirstNode, wp.Status.LastNewSyscall.Time)
 	}
 	for _, d := range wp.Status.RecentDeviations {
-		if d.Mode == v1.ModeComplain {
-			consider("complain-mode deviation", d.Syscall, d.Pod, d.Node, d.Time.Time)
+		if d.Mode != v1.ModeComplain {
+			continue
 		}
+		// A call this version already held before the deviation (a pod
+		// still under an older complain profile, which lacked it) is not
+		// new evidence: the profile to enforce allows it.
+		if _, held := wp.Status.Syscalls[d.Syscall]; held && !d.Absorbed {
+			continue
+		}
+		consider("complain-mode deviation", d.Syscall, d.Pod, d.Node, d.Time.Time)
 	}
 	if newest.What != "" {
 		if age := now.Sub(newest.At); age < window {

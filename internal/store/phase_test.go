@@ -264,6 +264,36 @@ func TestPromoteNewSyscall(t *testing.T) {
 	}
 }
 
+// TestPromoteOldComplainPod: a pod still under an older complain profile
+// reports a call the profile absorbed long ago; it is counted as a
+// deviation but does not hold promotion back (it is not new), while a
+// complain deviation of a call the profile does not hold does.
+func TestPromoteOldComplainPod(t *testing.T) {
+	window := 30 * time.Minute
+	wp := phaseLearned(t, "read", "write")
+	if err := SetPhase(wp, v1.PhaseComplain, phaseT0.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	k := Key{Namespace: "shop", Kind: "deployment", Workload: "web", Container: "app"}
+	now := phaseT0.Add(2 * time.Hour)
+	if _, err := Apply(wp, &Delta{Key: k, Image: "web:1", Pod: "web-9", Node: "n1", Complain: map[string]Seen{"write": {First: now}}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if wp.Status.Deviations == 0 || wp.Status.RecentDeviations[0].Absorbed {
+		t.Fatalf("deviation of a held call: %+v", wp.Status.RecentDeviations)
+	}
+	if err := Promote(wp.DeepCopy(), window, now.Add(time.Minute)); err != nil {
+		t.Fatalf("an old pod's held call holds promotion back: %v", err)
+	}
+	if _, err := Apply(wp, &Delta{Key: k, Image: "web:1", Pod: "web-9", Node: "n1", Complain: map[string]Seen{"connect": {First: now}}}, now); err != nil {
+		t.Fatal(err)
+	}
+	var ref *PromoteRefusal
+	if err := Promote(wp, window, now.Add(time.Minute)); !errors.As(err, &ref) || ref.Syscall != "connect" {
+		t.Fatalf("a new call in complain mode: %v", err)
+	}
+}
+
 func TestAutoPromoteWindow(t *testing.T) {
 	wp := phaseLearned(t, "read")
 	if d, ok, err := AutoPromoteWindow(wp); d != 0 || ok || err != nil {
