@@ -532,6 +532,9 @@ func (n *Node) add(c *profiler.Container, cgroupID uint64) error {
 		if err == nil {
 			nc.Profile, nc.Mode = path, modeOf(p)
 			wl.Profile, wl.ProfileName, wl.Mode = p, path, nc.Mode
+			if nc.Mode == ModeComplain {
+				wl.Profile = strictView(p)
+			}
 		} else {
 			n.log.Warn("profile changed while loading", "profile", path, "err", err)
 		}
@@ -614,6 +617,24 @@ var unrestricted = &profiles.Profile{LinuxSeccomp: specs.LinuxSeccomp{
 	DefaultAction: specs.ActAllow,
 	Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
 }}
+
+// strictView is p with its logging actions read as refusals: the profile
+// a complain-mode file (SCMP_ACT_LOG where enforcement would refuse)
+// stands for, so the calls it only logs are outside the watched set.
+// (profiles.Allows counts SCMP_ACT_LOG as allowing: for the kernel it is.)
+func strictView(p *profiles.Profile) *profiles.Profile {
+	q := p.Clone()
+	eperm := uint(1)
+	if q.DefaultAction == specs.ActLog {
+		q.DefaultAction, q.DefaultErrnoRet = specs.ActErrno, &eperm
+	}
+	for i := range q.Syscalls {
+		if q.Syscalls[i].Action == specs.ActLog {
+			q.Syscalls[i].Action, q.Syscalls[i].ErrnoRet = specs.ActErrno, &eperm
+		}
+	}
+	return q
+}
 
 // modeOf says what a runtime enforcing p does with calls outside its
 // allowed set: refuses some (enforce: any errno, kill, trap, trace or
