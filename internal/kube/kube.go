@@ -83,7 +83,7 @@ type Resolver struct {
 	owners  map[types.UID]string // ReplicaSet/Job uid → resolved kind/name
 	warned  map[string]bool
 
-	watchNS  bool            // LearnNamespaces: run the namespace informer
+	watchNS  bool // LearnNamespaces: run the namespace informer
 	nsMu     sync.RWMutex
 	markedNS map[string]bool // namespaces labelled sysward.io/learn=true
 	nsSynced func() bool
