@@ -38,6 +38,8 @@ const maxStoreFileName = 200
 // .json (no slash, so no directory; ".." is refused separately).
 var storeFileName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*\.json$`)
 
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
 // Errors of storeEntryFile (wrapped with the entry's details).
 var (
 	ErrStorePath = errors.New("localhostProfile is not sysward/<namespace>/<file>.json")
@@ -63,20 +65,20 @@ func storeEntryFile(ns string, e *v1.AppliedProfile) (rel string, data []byte, e
 	if len(raw) == 0 || len(raw) > profiles.MaxFileSize {
 		return "", nil, fmt.Errorf("%w: %s: %d bytes (limit %d)", ErrStoreSize, e.LocalhostProfile, len(raw), profiles.MaxFileSize)
 	}
-	want, err := hex.DecodeString(e.Hash)
-	if err != nil || len(want) != sha256.Size {
-		return "", nil, fmt.Errorf("%w: %s: hash %.80q is not a sha256 in hex", ErrStoreHash, e.LocalhostProfile, e.Hash)
+	if !sha256Hex.MatchString(e.Hash) {
+		return "", nil, fmt.Errorf("%w: %s: hash %.80q is not a sha256 in lowercase hex", ErrStoreHash, e.LocalhostProfile, e.Hash)
 	}
+	hashOf := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	p, err := profiles.Parse(e.LocalhostProfile, raw)
 	if err != nil {
 		return "", nil, err
 	}
 	data = raw
-	if sum := sha256.Sum256(raw); !bytes.Equal(sum[:], want) {
+	if hashOf(raw) != e.Hash {
 		if data, err = profiles.Marshal(p); err != nil {
 			return "", nil, err
 		}
-		if sum := sha256.Sum256(data); !bytes.Equal(sum[:], want) || len(data) > profiles.MaxFileSize {
+		if hashOf(data) != e.Hash || len(data) > profiles.MaxFileSize {
 			return "", nil, fmt.Errorf("%w: %s", ErrStoreHash, e.LocalhostProfile)
 		}
 	}
