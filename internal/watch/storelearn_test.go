@@ -141,7 +141,11 @@ func (e *storeEnv) startAgent(t testing.TB, root, profDir, installFrom string, i
 	}
 	ag := &agent{sum: &strings.Builder{}, out: &lines{}, cancel: cancel, done: make(chan error, 1)}
 	var rules = testRulesTB(t)
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug
+	if _, ok := t.(*testing.B); ok {
+		level = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
 	cfg := Config{Rules: rules, Format: output.FormatJSON, Stdout: ag.out, Stderr: ag.sum, Profiler: prof, DedupWindow: -1, Pods: r, Logger: log}
 	nodes := make(chan *Node, 1)
 	go func() {
