@@ -35,6 +35,7 @@ func newApp() *cli.App {
 			watchCommand(),
 			rulesCommand(),
 			auditCommand(),
+			k8sCommand(),
 			versionCommand(),
 		},
 	}
