@@ -89,6 +89,8 @@ type StoreLearner struct {
 	promotions   atomic.Uint64
 	unresolved   atomic.Uint64 // gone containers whose pod never resolved
 
+	badAnnotation map[types.UID]string // auto-promote annotations already logged as bad, by object version
+
 	// onMerge, for tests and benchmarks, sees each successful merge.
 	onMerge func(k store.Key, st store.MergeStats, deltas []*store.Delta)
 }
@@ -360,6 +362,7 @@ func (l *StoreLearner) Flush(ctx context.Context) {
 		}
 		pm.deltas, pm.ctrs, pm.carried = append(pm.deltas, d), append(pm.ctrs, lc), append(pm.carried, carried)
 	}
+	reported := map[store.Key]bool{}
 	l.mu.Lock()
 	seen := make(map[string]bool, len(live))
 	for i := range live {
@@ -390,6 +393,7 @@ func (l *StoreLearner) Flush(ctx context.Context) {
 			clear(lc.noticed)
 			continue
 		}
+		reported[k] = true
 		st, err := l.node.w.prof.State(nc.CgroupID)
 		if err != nil {
 			continue // gone meanwhile: its final state comes through gone
@@ -453,7 +457,12 @@ func (l *StoreLearner) Flush(ctx context.Context) {
 		}
 		l.merge(ctx, byKey[k], now)
 	}
-	l.autoPromote(ctx, keys, now)
+	promote := make([]store.Key, 0, len(reported))
+	for k := range reported {
+		promote = append(promote, k)
+	}
+	sort.Slice(promote, func(i, j int) bool { return promote[i].String() < promote[j].String() })
+	l.autoPromote(ctx, promote, now)
 }
 
 // merge sends one key's deltas in one optimistic update, the informer's
@@ -595,8 +604,62 @@ func (s StoreStats) String() string {
 		s.Merges, s.Requests, s.Conflicts, s.MergeErrors, s.Installed, s.Refused, s.Promotions)
 }
 
-// autoPromote is filled in by the phase rules (store.Promote).
-func (l *StoreLearner) autoPromote(ctx context.Context, keys []store.Key, now time.Time) {}
+// autoPromote promotes, from Complain to Enforcing, the objects of this
+// node's reported containers that carry sysward.io/auto-promote=<window>
+// and that store.Promote accepts: no new syscall, no complain-mode
+// deviation and no phase change within the window. The informer's copy
+// decides whether to try (no request otherwise); the write re-checks on
+// the object it updates, so agents on several nodes promote once (the
+// others find it Enforcing). A bad annotation is logged once per object
+// version. The pods keep their complain profile until `sysward k8s apply
+// --mode enforce` rolls them.
+func (l *StoreLearner) autoPromote(ctx context.Context, keys []store.Key, now time.Time) {
+	for _, k := range keys {
+		if ctx.Err() != nil {
+			return
+		}
+		wp := l.cached(k.Namespace, k.Name())
+		if wp == nil || wp.Status.Phase != v1.PhaseComplain {
+			continue
+		}
+		window, ok, err := store.AutoPromoteWindow(wp)
+		if err != nil {
+			if l.badAnnotation[wp.UID] != wp.ResourceVersion {
+				if l.badAnnotation == nil {
+					l.badAnnotation = map[types.UID]string{}
+				}
+				l.badAnnotation[wp.UID] = wp.ResourceVersion
+				l.log.Warn("store: not promoting automatically", "err", err)
+			}
+			continue
+		}
+		if !ok || store.Promote(wp.DeepCopy(), window, now) != nil {
+			continue
+		}
+		mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		out, _, err := l.client.Modify(mctx, k.Namespace, k.Name(), wp, nil, func(cur *v1.WorkloadProfile) error {
+			w, ok, err := store.AutoPromoteWindow(cur)
+			if err != nil || !ok || cur.Status.Phase != v1.PhaseComplain {
+				return store.ErrNoChange
+			}
+			if err := store.Promote(cur, w, now); err != nil {
+				return store.ErrNoChange
+			}
+			window = w
+			return nil
+		})
+		cancel()
+		if err != nil {
+			l.log.Warn("store: automatic promotion failed", "object", k.Namespace+"/"+k.Name(), "err", err)
+			continue
+		}
+		if out != nil { // written: this agent promoted it
+			l.promotions.Add(1)
+			l.log.Info("store: promoted to Enforcing by its annotation", "object", k.Namespace+"/"+k.Name(), "window", window,
+				"next", "sysward k8s apply "+k.Kind+"/"+k.Workload+" -n "+k.Namespace+" --mode enforce")
+		}
+	}
+}
 
 // metrics are the learner's Prometheus counters (sysward_store_*).
 func (l *StoreLearner) metrics() []prometheus.Collector {

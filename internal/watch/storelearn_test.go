@@ -450,6 +450,24 @@ func TestStoreAppliedProfiles(t *testing.T) {
 		t.Errorf("enforce object learned %d syscalls", len(wp.Status.Syscalls))
 	}
 
+	// Automatic promotion: off without the annotation (the window has
+	// long passed, the object stays in Complain); with
+	// sysward.io/auto-promote=3s, the agent promotes it once 3 s passed
+	// since the newest evidence (the absorbed sync).
+	time.Sleep(3500 * time.Millisecond)
+	soft := e.get(t, "shop", ck.Name())
+	if soft.Status.Phase != v1.PhaseComplain {
+		t.Fatalf("promoted without the annotation: %+v", soft.Status)
+	}
+	soft.Annotations = map[string]string{v1.AutoPromoteAnnotation: "3s"}
+	if _, err := e.sc.Update(ctx, soft); err != nil {
+		t.Fatal(err)
+	}
+	wp = e.waitObject(t, "shop", ck.Name(), 10*time.Second, func(wp *v1.WorkloadProfile) bool { return wp.Status.Phase == v1.PhaseEnforcing })
+	if wp.Status.PhaseSince.Time.Before(wp.Status.LastDeviation.Add(3*time.Second)) || ag.learner.Stats().Promotions != 1 {
+		t.Errorf("promoted at %v, last deviation %v, %d promotions", wp.Status.PhaseSince, wp.Status.LastDeviation, ag.learner.Stats().Promotions)
+	}
+
 	// Cleanup, each side its own: the ConfigMap drops its file; the store
 	// drops the evil object's entries. A profile a running container
 	// uses stays.
