@@ -3,7 +3,10 @@
 // (spec.nodeName field selector), container ids from pod status
 // (containerStatuses, initContainerStatuses, ephemeralContainerStatuses),
 // owner references resolved to the workload (ReplicaSet → Deployment,
-// Job → CronJob, StatefulSet, DaemonSet, bare pod).
+// Job → CronJob, StatefulSet, DaemonSet, bare pod). With LearnNamespaces a
+// second informer keeps the namespaces labelled sysward.io/learn=true
+// (label-selected: only those are listed), for Marked; a pod carrying the
+// label itself is marked through Container.Learn.
 //
 // Lifetimes: New builds a Resolver; Run starts its informer and returns once
 // the cache has synced (or ctx ends); the informer stops with ctx. Lookup

@@ -146,7 +146,7 @@ func (e *storeEnv) startAgent(t testing.TB, root, profDir, installFrom string, i
 		level = slog.LevelWarn
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
-	cfg := Config{Rules: rules, Format: output.FormatJSON, Stdout: ag.out, Stderr: ag.sum, Profiler: prof, DedupWindow: -1, Pods: r, Logger: log}
+	cfg := Config{Rules: rules, Format: output.FormatJSON, Stdout: ag.out, Stderr: ag.sum, Profiler: prof, DedupWindow: -1, Pods: r, ExtraFields: kube.Fields, Logger: log}
 	nodes := make(chan *Node, 1)
 	go func() {
 		_, err := NodeSession(ctx, cfg, NodeOptions{Roots: []string{root}, ProfilesDir: profDir, InstallFrom: installFrom,
@@ -443,6 +443,16 @@ func TestStoreAppliedProfiles(t *testing.T) {
 	if hasSyscall(wp, "sync") || wp.Status.Deviations != 1 || wp.Status.RecentDeviations[0].Mode != v1.ModeEnforce ||
 		wp.Status.RecentDeviations[0].Syscall != "sync" || wp.Status.RecentDeviations[0].Absorbed {
 		t.Errorf("enforce object: %+v", wp.Status)
+	}
+	// The alerts are as before the store: "would be denied" for the
+	// complain container's call, "denied" for the enforce one's.
+	if !waitFor(5*time.Second, func() bool {
+		as := ag.out.alerts(t)
+		w, d := detailed(as, "Syscall outside profile would be denied"), detailed(as, "Syscall outside profile denied")
+		return len(w) == 1 && len(d) == 1 && w[0].field("container.id") == c.id && d[0].field("container.id") == x.id &&
+			w[0].field("k8s.pod.name") == "soft-0" && d[0].field("k8s.pod.name") == "hard-0"
+	}) {
+		t.Errorf("alerts %+v", ag.out.alerts(t))
 	}
 	// Only the deviations: an unmarked container's other calls are not
 	// learned.
