@@ -481,16 +481,21 @@ func TestStoreAppliedProfiles(t *testing.T) {
 	// Cleanup, each side its own: the ConfigMap drops its file; the store
 	// drops the evil object's entries. A profile a running container
 	// uses stays.
-	configMapDir(t, from, 2, map[string][]byte{})
 	evil = e.get(t, "shop", hk.Name())
 	evil.Status.Applied = nil
 	if _, err := e.sc.Update(ctx, evil); err != nil {
 		t.Fatal(err)
 	}
+	want = []string{"sysward/" + flatName, ce.LocalhostProfile, ee.LocalhostProfile}
+	slices.Sort(want)
+	if !waitFor(10*time.Second, func() bool { return slices.Equal(paths(), want) }) {
+		t.Fatalf("after the store's cleanup %v, want %v (the flat file kept)", paths(), want)
+	}
+	configMapDir(t, from, 2, map[string][]byte{})
 	want = []string{ce.LocalhostProfile, ee.LocalhostProfile}
 	slices.Sort(want)
 	if !waitFor(10*time.Second, func() bool { return slices.Equal(paths(), want) }) {
-		t.Fatalf("after cleanup %v, want %v", paths(), want)
+		t.Fatalf("after --install-from's cleanup %v, want %v (the store's kept)", paths(), want)
 	}
 	// An object deleted while its container runs: its file is kept.
 	if err := e.sc.Interface().Delete().Namespace("shop").Resource(v1.Resource).Name(ck.Name()).Do(ctx).Error(); err != nil {
