@@ -52,8 +52,8 @@ files joined with ':'), else ~/.kube/config; --context; -n/--namespace
 WORKLOAD argument.
 
 WORKLOAD is KIND/NAME or NAME (a Deployment): deployment/web, deploy/web,
-web, statefulset/db (sts), daemonset/agent (ds), cronjob/report (cj),
-job/once.`,
+web, statefulset/db (sts), daemonset/agent (ds), cronjob/report (cj);
+job/once for status and promote (a Job's pod template cannot change).`,
 		Subcommands: []*cli.Command{
 			k8sStatusCommand(),
 			k8sApplyCommand(),
@@ -100,28 +100,28 @@ func k8sConnect(c *cli.Context) (*k8sEnv, error) {
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, ov)
 	cfg, err := cc.ClientConfig()
 	if err != nil {
-		return nil, kubeconfigErr(c, err)
+		return nil, kubeconfigErr(c, rules, err)
 	}
 	ns, _, err := cc.Namespace()
 	if err != nil {
-		return nil, kubeconfigErr(c, err)
+		return nil, kubeconfigErr(c, rules, err)
 	}
 	cfg.UserAgent = "sysward/" + version.Version + " (k8s)"
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, kubeconfigErr(c, err)
+		return nil, kubeconfigErr(c, rules, err)
 	}
 	sc, err := store.NewClient(cfg)
 	if err != nil {
-		return nil, kubeconfigErr(c, err)
+		return nil, kubeconfigErr(c, rules, err)
 	}
 	return &k8sEnv{ns: ns, cs: cs, store: sc, out: c.App.Writer, errw: c.App.ErrWriter}, nil
 }
 
-func kubeconfigErr(c *cli.Context, err error) error {
+func kubeconfigErr(c *cli.Context, rules *clientcmd.ClientConfigLoadingRules, err error) error {
 	switch {
-	case c.IsSet("context") && clientcmd.IsContextNotFound(err):
-		return usagef("--context %q: no such context in the kubeconfig", clipText(c.String("context"), 253))
+	case c.IsSet("context") && (clientcmd.IsContextNotFound(err) || strings.Contains(err.Error(), "context")):
+		return usagef("--context %q: no such context in the kubeconfig%s", clipText(c.String("context"), 253), contextNames(rules))
 	case c.IsSet("kubeconfig"):
 		return usagef("--kubeconfig %s: %v", c.String("kubeconfig"), err)
 	case clientcmd.IsEmptyConfig(err) && os.Getenv("KUBECONFIG") != "":
@@ -132,6 +132,23 @@ func kubeconfigErr(c *cli.Context, err error) error {
 		return usagef("KUBECONFIG=%s: %v", clipText(os.Getenv("KUBECONFIG"), 512), err)
 	}
 	return usagef("kubeconfig: %v", err)
+}
+
+// contextNames lists the kubeconfig's contexts for an error message.
+func contextNames(rules *clientcmd.ClientConfigLoadingRules) string {
+	cfg, err := rules.Load()
+	if err != nil || len(cfg.Contexts) == 0 {
+		return ""
+	}
+	var names []string
+	for n := range cfg.Contexts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) > 20 {
+		names = append(names[:20], "...")
+	}
+	return " (it has " + strings.Join(names, ", ") + ")"
 }
 
 // apiErr explains an API error: a missing CRD says how to install it.
@@ -191,7 +208,7 @@ func parseWorkload(s string) (workloadRef, error) {
 		return workloadRef{}, fmt.Errorf("WORKLOAD %q: unknown kind %q: want deployment, statefulset, daemonset, cronjob or job (e.g. deployment/web)", clipText(s, 64), clipText(kind, 32))
 	}
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-		return workloadRef{}, fmt.Errorf("WORKLOAD %q: name %q: %s", clipText(s, 64), clipText(name, 64), errs[0])
+		return workloadRef{}, fmt.Errorf("WORKLOAD %s/%q: bad name: %s", k, clipText(name, 64), errs[0])
 	}
 	return workloadRef{Kind: k, Name: name}, nil
 }
@@ -232,7 +249,9 @@ func interspersed(c *cli.Context) ([]string, error) {
 			i++
 			val = args[i]
 		}
-		if err := c.Set(name, val); err != nil {
+		// Aliases have their own storage until urfave/cli normalizes
+		// them after parsing: set the flag's first name, the one read.
+		if err := c.Set(f.Names()[0], val); err != nil {
 			return nil, usagef("invalid value %q for flag -%s: %v", clipText(val, 64), name, err)
 		}
 	}

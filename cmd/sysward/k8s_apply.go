@@ -159,6 +159,27 @@ func seccompPatch(tmpl *corev1.PodTemplateSpec, paths map[string]string) map[str
 	return map[string]any{"spec": spec}
 }
 
+// imagesMatch refuses to apply a profile learned from another image than
+// the one the template runs: after a new image is rolled out, the agents
+// start a new version (Learning) on its first report; until then the
+// object still holds the old image's profile.
+func imagesMatch(w workloadRef, t *corev1.PodTemplateSpec, wps []v1.WorkloadProfile) error {
+	images := map[string]string{}
+	for _, l := range [][]corev1.Container{t.Spec.InitContainers, t.Spec.Containers} {
+		for _, c := range l {
+			images[c.Name] = c.Image
+		}
+	}
+	for _, wp := range wps {
+		learned, runs := wp.Status.Image, images[wp.Spec.Container]
+		if learned != "" && runs != "" && learned != runs {
+			return &phaseRefusal{fmt.Sprintf("%s container %s runs image %s, its profile (version %d) was learned from %s: let the node agents learn the new image first (its first report starts version %d in Learning)",
+				w, wp.Spec.Container, clipText(runs, 256), wp.Status.Version, clipText(learned, 256), wp.Status.Version+1)}
+		}
+	}
+	return nil
+}
+
 func containerNames(t *corev1.PodTemplateSpec) []string {
 	var out []string
 	for _, c := range t.Spec.InitContainers {
@@ -192,7 +213,9 @@ pods roll.
 to Complain; calls outside the profile run, are logged, counted as
 deviations and absorbed into the profile. From Enforcing it backs off to
 Complain. --mode enforce: refused until 'sysward k8s promote' moved the
-object to Enforcing; calls outside the profile fail with EPERM.
+object to Enforcing; calls outside the profile fail with EPERM. Refused
+too: a container whose template image is not the one its profile was
+learned from (a new image is learned as a new version first).
 
 Applied profiles no pod and no pod template in the namespace names any
 more (older versions included) are then removed from the object.
@@ -295,6 +318,9 @@ func (e *k8sEnv) apply(ctx context.Context, w workloadRef, mode string, containe
 	if err != nil {
 		return err
 	}
+	if err := imagesMatch(w, wl.template, todo); err != nil {
+		return err
+	}
 	now := time.Now()
 	paths := map[string]string{}
 	type done struct {
@@ -356,6 +382,9 @@ func (e *k8sEnv) apply(ctx context.Context, w workloadRef, mode string, containe
 			w, d.container, phase, d.wp.Status.Version, d.wp.Status.SyscallCount, mode, d.ap.LocalhostProfile, def)
 	}
 	fmt.Fprintf(e.out, "%s: pod template patched (%d container(s))\n", w, len(results))
+	if mode == v1.ModeComplain {
+		fmt.Fprintf(e.out, "next: let it run, watch 'sysward k8s status %s%s', then 'sysward k8s promote %s --window DURATION%s'\n", w, nsFlag(ns), w, nsFlag(ns))
+	}
 	if wait {
 		if err := e.waitRollout(ctx, ns, w, gen, timeout); err != nil {
 			return err
@@ -384,14 +413,16 @@ func (e *k8sEnv) waitRollout(ctx context.Context, ns string, w workloadRef, gen 
 		fmt.Fprintf(e.out, "%s: no rollout, the next Job it starts runs under the profile\n", w)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	last := ""
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		msg, done, err := e.rolloutState(ctx, ns, w, gen)
-		if err != nil && ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		msg, done, err := e.rolloutState(rctx, ns, w, gen)
+		cancel()
+		if err != nil {
 			return err
 		}
 		if done {
@@ -404,9 +435,8 @@ func (e *k8sEnv) waitRollout(ctx context.Context, ns string, w workloadRef, gen 
 		}
 		select {
 		case <-ctx.Done():
-			if last == "" {
-				last = "no status"
-			}
+			return ctx.Err()
+		case <-deadline.C:
 			return fmt.Errorf("%s: rollout not finished after %s (%s)", w, timeout, last)
 		case <-tick.C:
 		}
@@ -414,7 +444,6 @@ func (e *k8sEnv) waitRollout(ctx context.Context, ns string, w workloadRef, gen 
 }
 
 func (e *k8sEnv) rolloutState(ctx context.Context, ns string, w workloadRef, gen int64) (string, bool, error) {
-	const observing = "waiting for the controller to observe the new template"
 	switch w.Kind {
 	case "deployment":
 		d, err := e.cs.AppsV1().Deployments(ns).Get(ctx, w.Name, metav1.GetOptions{})
@@ -427,55 +456,69 @@ func (e *k8sEnv) rolloutState(ctx context.Context, ns string, w workloadRef, gen
 		if err != nil {
 			return "", false, err
 		}
-		if s.Status.ObservedGeneration < max(gen, s.Generation) {
-			return observing, false, nil
-		}
-		if s.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType {
-			return "", true, nil
-		}
-		want := int32(1)
-		if s.Spec.Replicas != nil {
-			want = *s.Spec.Replicas
-		}
-		if s.Status.ReadyReplicas < want {
-			return fmt.Sprintf("%d of %d pods ready", s.Status.ReadyReplicas, want), false, nil
-		}
-		if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
-			if s.Status.UpdatedReplicas < want-*ru.Partition {
-				return fmt.Sprintf("%d of %d pods updated (partition %d)", s.Status.UpdatedReplicas, want-*ru.Partition, *ru.Partition), false, nil
-			}
-			return "", true, nil
-		}
-		if s.Status.UpdateRevision != s.Status.CurrentRevision {
-			return fmt.Sprintf("%d pods at the new revision", s.Status.UpdatedReplicas), false, nil
-		}
-		return "", true, nil
+		msg, done := statefulSetRollout(s, gen)
+		return msg, done, nil
 	case "daemonset":
 		d, err := e.cs.AppsV1().DaemonSets(ns).Get(ctx, w.Name, metav1.GetOptions{})
 		if err != nil {
 			return "", false, err
 		}
-		if d.Status.ObservedGeneration < max(gen, d.Generation) {
-			return observing, false, nil
-		}
-		if d.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType {
-			return "", true, nil
-		}
-		if d.Status.UpdatedNumberScheduled < d.Status.DesiredNumberScheduled {
-			return fmt.Sprintf("%d of %d pods updated", d.Status.UpdatedNumberScheduled, d.Status.DesiredNumberScheduled), false, nil
-		}
-		if d.Status.NumberAvailable < d.Status.DesiredNumberScheduled {
-			return fmt.Sprintf("%d of %d updated pods available", d.Status.NumberAvailable, d.Status.DesiredNumberScheduled), false, nil
-		}
-		return "", true, nil
+		msg, done := daemonSetRollout(d, gen)
+		return msg, done, nil
 	}
 	return "", true, nil
+}
+
+const observing = "waiting for the controller to observe the new template"
+
+// statefulSetRollout is kubectl's rollout status of a StatefulSet.
+func statefulSetRollout(s *appsv1.StatefulSet, gen int64) (string, bool) {
+	if s.Status.ObservedGeneration < max(gen, s.Generation) {
+		return observing, false
+	}
+	if s.Spec.UpdateStrategy.Type != "" && s.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType {
+		return "", true // OnDelete: pods change when deleted
+	}
+	want := int32(1)
+	if s.Spec.Replicas != nil {
+		want = *s.Spec.Replicas
+	}
+	if s.Status.ReadyReplicas < want {
+		return fmt.Sprintf("%d of %d pods ready", s.Status.ReadyReplicas, want), false
+	}
+	if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil && *ru.Partition > 0 {
+		if s.Status.UpdatedReplicas < want-*ru.Partition {
+			return fmt.Sprintf("%d of %d pods updated (partition %d)", s.Status.UpdatedReplicas, want-*ru.Partition, *ru.Partition), false
+		}
+		return "", true
+	}
+	if s.Status.UpdateRevision != s.Status.CurrentRevision {
+		return fmt.Sprintf("%d of %d pods at the new revision", s.Status.UpdatedReplicas, want), false
+	}
+	return "", true
+}
+
+// daemonSetRollout is kubectl's rollout status of a DaemonSet.
+func daemonSetRollout(d *appsv1.DaemonSet, gen int64) (string, bool) {
+	if d.Status.ObservedGeneration < max(gen, d.Generation) {
+		return observing, false
+	}
+	if d.Spec.UpdateStrategy.Type != "" && d.Spec.UpdateStrategy.Type != appsv1.RollingUpdateDaemonSetStrategyType {
+		return "", true // OnDelete
+	}
+	if d.Status.UpdatedNumberScheduled < d.Status.DesiredNumberScheduled {
+		return fmt.Sprintf("%d of %d pods updated", d.Status.UpdatedNumberScheduled, d.Status.DesiredNumberScheduled), false
+	}
+	if d.Status.NumberAvailable < d.Status.DesiredNumberScheduled {
+		return fmt.Sprintf("%d of %d updated pods available", d.Status.NumberAvailable, d.Status.DesiredNumberScheduled), false
+	}
+	return "", true
 }
 
 // deploymentRollout is kubectl's rollout status of a Deployment.
 func deploymentRollout(d *appsv1.Deployment, gen int64) (string, bool, error) {
 	if d.Status.ObservedGeneration < max(gen, d.Generation) {
-		return "waiting for the controller to observe the new template", false, nil
+		return observing, false, nil
 	}
 	for _, c := range d.Status.Conditions {
 		if c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded" {
@@ -638,6 +681,7 @@ func k8sPromoteCommand() *cli.Command {
 		Usage:     "move a workload's profiles from Complain to Enforcing once nothing new was seen for a window",
 		ArgsUsage: "WORKLOAD",
 		UsageText: `sysward k8s promote WORKLOAD --window DURATION [--container NAME]...
+sysward k8s promote WORKLOAD --auto DURATION|off [--container NAME]...
 
 For each container's WorkloadProfile (default: all of WORKLOAD's): refused
 while the object has been in Complain for less than DURATION, or its last
@@ -647,20 +691,41 @@ refused from Learning (apply --mode complain first). Promoted, the profile
 is frozen: calls outside it only count as deviations. Then
 'sysward k8s apply WORKLOAD --mode enforce' rolls the pods onto it.
 
-Automatic promotion: annotate the WorkloadProfile with
-sysward.io/auto-promote=DURATION and the node agents promote it the same
-way (off by default).
+--auto DURATION sets the annotation sysward.io/auto-promote=DURATION on
+the WorkloadProfiles: the node agents then promote them by the same rules
+once the window is met (automatic promotion is off by default); --auto off
+removes it. Pods move to the enforcing profile only with
+'sysward k8s apply WORKLOAD --mode enforce'.
 
 Exit status: 0 promoted (or already Enforcing), 1 refused (the reason on
 stderr) or the API failed, 2 bad usage.`,
 		Flags: append(k8sConnFlags(),
-			&cli.DurationFlag{Name: "window", Usage: "promote once nothing new was seen for `DURATION` (required), e.g. 24h"},
+			&cli.DurationFlag{Name: "window", DefaultText: "none, required unless --auto", Usage: "promote once nothing new was seen for `DURATION`, e.g. 24h"},
+			&cli.StringFlag{Name: "auto", Usage: "let the node agents promote once nothing new was seen for `DURATION` (off: stop them)"},
 			&cli.StringSliceFlag{Name: "container", Aliases: []string{"c"}, Usage: "promote container `NAME` only (repeatable)"},
 		),
 		Action: func(c *cli.Context) error {
 			w, err := oneWorkload(c)
 			if err != nil {
 				return err
+			}
+			if c.IsSet("auto") {
+				if c.IsSet("window") {
+					return usagef("--auto and --window: give one (--window promotes now, --auto lets the node agents promote later)")
+				}
+				val := strings.TrimSpace(c.String("auto"))
+				if val != "off" {
+					d, err := time.ParseDuration(val)
+					if err != nil || d <= 0 {
+						return usagef("--auto %q: want a positive duration such as 24h, or off", clipText(val, 64))
+					}
+					val = d.String()
+				}
+				env, err := k8sConnect(c)
+				if err != nil {
+					return err
+				}
+				return env.autoPromote(c.Context, w, val, c.StringSlice("container"))
 			}
 			if !c.IsSet("window") {
 				return usagef("--window is required: how long nothing new must have been seen, e.g. --window 24h")
@@ -678,14 +743,16 @@ stderr) or the API failed, 2 bad usage.`,
 	}
 }
 
-func (e *k8sEnv) promote(ctx context.Context, w workloadRef, window time.Duration, containers []string) error {
+// selectProfiles is w's WorkloadProfiles, of the containers named only
+// when some are.
+func (e *k8sEnv) selectProfiles(ctx context.Context, w workloadRef, containers []string) ([]v1.WorkloadProfile, error) {
 	ns := e.ns
 	wps, err := e.profilesOf(ctx, ns, w)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(wps) == 0 {
-		return fmt.Errorf("no WorkloadProfile for %s in namespace %s: has it been marked for learning? (sysward k8s learn %s)", w, ns, w)
+		return nil, fmt.Errorf("no WorkloadProfile for %s in namespace %s: has it been marked for learning? (sysward k8s learn %s)", w, ns, w)
 	}
 	if len(containers) > 0 {
 		var sel []v1.WorkloadProfile
@@ -696,11 +763,60 @@ func (e *k8sEnv) promote(ctx context.Context, w workloadRef, window time.Duratio
 				for _, x := range wps {
 					have = append(have, x.Spec.Container)
 				}
-				return fmt.Errorf("--container %q: %s has no WorkloadProfile for that container in namespace %s (it has: %s)", clipText(name, 64), w, ns, strings.Join(have, ", "))
+				return nil, fmt.Errorf("--container %q: %s has no WorkloadProfile for that container in namespace %s (it has: %s)", clipText(name, 64), w, ns, strings.Join(have, ", "))
 			}
 			sel = append(sel, wps[i])
 		}
 		wps = sel
+	}
+	return wps, nil
+}
+
+// autoPromote sets (val a duration) or removes (val "off") the
+// auto-promote annotation on w's WorkloadProfiles.
+func (e *k8sEnv) autoPromote(ctx context.Context, w workloadRef, val string, containers []string) error {
+	wps, err := e.selectProfiles(ctx, w, containers)
+	if err != nil {
+		return err
+	}
+	for i := range wps {
+		cur := &wps[i]
+		_, _, err := e.store.Modify(ctx, e.ns, cur.Name, cur, nil, func(o *v1.WorkloadProfile) error {
+			old, had := o.Annotations[v1.AutoPromoteAnnotation]
+			if val == "off" {
+				if !had {
+					return store.ErrNoChange
+				}
+				delete(o.Annotations, v1.AutoPromoteAnnotation)
+				return nil
+			}
+			if had && old == val {
+				return store.ErrNoChange
+			}
+			if o.Annotations == nil {
+				o.Annotations = map[string]string{}
+			}
+			o.Annotations[v1.AutoPromoteAnnotation] = val
+			return nil
+		})
+		if err != nil {
+			return apiErr(err, "annotating "+e.ns+"/"+cur.Name)
+		}
+		if val == "off" {
+			fmt.Fprintf(e.out, "%s container %s: automatic promotion off\n", w, cur.Spec.Container)
+		} else {
+			fmt.Fprintf(e.out, "%s container %s: the node agents promote it to Enforcing once nothing new was seen for %s (%s=%s)\n",
+				w, cur.Spec.Container, val, v1.AutoPromoteAnnotation, val)
+		}
+	}
+	return nil
+}
+
+func (e *k8sEnv) promote(ctx context.Context, w workloadRef, window time.Duration, containers []string) error {
+	ns := e.ns
+	wps, err := e.selectProfiles(ctx, w, containers)
+	if err != nil {
+		return err
 	}
 	var refused []string
 	promoted := 0
@@ -727,12 +843,16 @@ func (e *k8sEnv) promote(ctx context.Context, w workloadRef, window time.Duratio
 	if len(refused) > 0 {
 		return errors.New(strings.Join(refused, "\n"))
 	}
-	nsFlag := ""
-	if ns != "default" {
-		nsFlag = " -n " + ns
-	}
-	fmt.Fprintf(e.out, "next: sysward k8s apply %s --mode enforce%s\n", w, nsFlag)
+	fmt.Fprintf(e.out, "next: sysward k8s apply %s --mode enforce%s\n", w, nsFlag(ns))
 	return nil
+}
+
+// nsFlag is " -n NS" for a command line to print, "" for default.
+func nsFlag(ns string) string {
+	if ns == "default" {
+		return ""
+	}
+	return " -n " + ns
 }
 
 // ---- learn ----

@@ -58,14 +58,33 @@ func ModeAction(mode string) (profiles.Action, error) {
 	return "", fmt.Errorf("%w %q: want %s or %s", ErrMode, clip(mode, 32), v1.ModeComplain, v1.ModeEnforce)
 }
 
+// MaxProfileFileName bounds the file part of a LocalhostProfile (the node
+// agent refuses longer ones).
+const MaxProfileFileName = 200
+
 // LocalhostProfile is the path under the kubelet's seccomp root of the
 // profile file for wp's current version in mode with the given hash:
 // "sysward/<namespace>/<object>-v<version>-<mode>-<first 12 hex of hash>.json".
+// An object name too long for MaxProfileFileName is cut and ends in 10 hex
+// of its sha256, so two long names do not share a file.
 func LocalhostProfile(wp *v1.WorkloadProfile, mode, hash string) string {
 	if len(hash) > 12 {
 		hash = hash[:12]
 	}
-	return fmt.Sprintf("sysward/%s/%s-v%d-%s-%s.json", wp.Namespace, wp.Name, wp.Status.Version, mode, hash)
+	suffix := fmt.Sprintf("-v%d-%s-%s.json", wp.Status.Version, mode, hash)
+	name := wp.Name
+	if len(name)+len(suffix) > MaxProfileFileName {
+		sum := sha256.Sum256([]byte(name))
+		keep := MaxProfileFileName - len(suffix) - 11
+		if keep > len(name) {
+			keep = len(name)
+		}
+		if keep < 0 {
+			keep = 0
+		}
+		name = strings.TrimRight(name[:keep], "-.") + "-" + hex.EncodeToString(sum[:])[:10]
+	}
+	return fmt.Sprintf("sysward/%s/%s%s", wp.Namespace, name, suffix)
 }
 
 // AppliedProfileFor builds the applied profile for wp's current syscalls in

@@ -17,25 +17,25 @@ import (
 	"github.com/sysward/sysward/profiles"
 )
 
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var phaseT0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func learned(t *testing.T, names ...string) *v1.WorkloadProfile {
+func phaseLearned(t *testing.T, names ...string) *v1.WorkloadProfile {
 	t.Helper()
 	k := Key{Namespace: "shop", Kind: "deployment", Workload: "web", Container: "app"}
-	wp := New(k, t0)
+	wp := New(k, phaseT0)
 	d := &Delta{Key: k, Image: "web:1", Pod: "web-1", Node: "n1", Traced: map[string]Seen{}}
 	for i, n := range names {
-		d.Traced[n] = Seen{Arches: []string{"SCMP_ARCH_X86_64"}, First: t0.Add(time.Duration(i) * time.Minute)}
+		d.Traced[n] = Seen{Arches: []string{"SCMP_ARCH_X86_64"}, First: phaseT0.Add(time.Duration(i) * time.Minute)}
 	}
-	if _, err := Apply(wp, d, t0); err != nil {
+	if _, err := Apply(wp, d, phaseT0.Add(time.Hour)); err != nil { // after every first-seen time (later ones are clamped)
 		t.Fatal(err)
 	}
 	return wp
 }
 
 func TestAddApplied(t *testing.T) {
-	wp := learned(t, "read", "write", "openat")
-	ap, err := AddApplied(wp, v1.ModeComplain, t0)
+	wp := phaseLearned(t, "read", "write", "openat")
+	ap, err := AddApplied(wp, v1.ModeComplain, phaseT0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,15 +59,15 @@ func TestAddApplied(t *testing.T) {
 	}
 
 	// Same content again: no new entry.
-	again, err := AddApplied(wp, v1.ModeComplain, t0.Add(time.Hour))
+	again, err := AddApplied(wp, v1.ModeComplain, phaseT0.Add(time.Hour))
 	if err != nil || again.LocalhostProfile != ap.LocalhostProfile || len(wp.Status.Applied) != 1 {
 		t.Fatalf("identical apply: %v, %d entries", err, len(wp.Status.Applied))
 	}
-	if !again.AppliedAt.Time.Equal(t0.Add(time.Hour)) {
+	if !again.AppliedAt.Time.Equal(phaseT0.Add(time.Hour)) {
 		t.Fatal("identical apply did not refresh AppliedAt")
 	}
 
-	enf, err := AddApplied(wp, v1.ModeEnforce, t0)
+	enf, err := AddApplied(wp, v1.ModeEnforce, phaseT0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestAddApplied(t *testing.T) {
 		t.Fatalf("enforce entry %s, %d entries", enf.LocalhostProfile, len(wp.Status.Applied))
 	}
 	// Complain again: its entry moves to the end (the latest applied).
-	if _, err := AddApplied(wp, v1.ModeComplain, t0.Add(2*time.Hour)); err != nil || len(wp.Status.Applied) != 2 ||
+	if _, err := AddApplied(wp, v1.ModeComplain, phaseT0.Add(2*time.Hour)); err != nil || len(wp.Status.Applied) != 2 ||
 		wp.Status.Applied[1].LocalhostProfile != ap.LocalhostProfile {
 		t.Fatalf("re-apply complain: %v, %+v", err, wp.Status.Applied)
 	}
@@ -106,12 +106,12 @@ func TestAddApplied(t *testing.T) {
 
 func TestAddAppliedRefusals(t *testing.T) {
 	k := Key{Namespace: "shop", Kind: "deployment", Workload: "web", Container: "app"}
-	wp := New(k, t0)
-	if _, err := AddApplied(wp, v1.ModeComplain, t0); !errors.Is(err, ErrNoSyscalls) {
+	wp := New(k, phaseT0)
+	if _, err := AddApplied(wp, v1.ModeComplain, phaseT0); !errors.Is(err, ErrNoSyscalls) {
 		t.Fatalf("empty object: %v", err)
 	}
-	wp = learned(t, "read")
-	if _, err := AddApplied(wp, "audit", t0); !errors.Is(err, ErrMode) {
+	wp = phaseLearned(t, "read")
+	if _, err := AddApplied(wp, "audit", phaseT0); !errors.Is(err, ErrMode) {
 		t.Fatalf("bad mode: %v", err)
 	}
 	if len(wp.Status.Applied) != 0 {
@@ -120,7 +120,7 @@ func TestAddAppliedRefusals(t *testing.T) {
 }
 
 func TestAddAppliedBounded(t *testing.T) {
-	wp := learned(t, "read")
+	wp := phaseLearned(t, "read")
 	// Fill with entries: 4 of an older version, then this version's.
 	for i := 0; i < v1.MaxApplied; i++ {
 		v := wp.Status.Version
@@ -129,7 +129,7 @@ func TestAddAppliedBounded(t *testing.T) {
 		}
 		wp.Status.Applied = append(wp.Status.Applied, v1.AppliedProfile{Mode: v1.ModeComplain, Version: v, LocalhostProfile: fmt.Sprintf("old-%d", i), Hash: "x"})
 	}
-	ap, err := AddApplied(wp, v1.ModeEnforce, t0)
+	ap, err := AddApplied(wp, v1.ModeEnforce, phaseT0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +141,8 @@ func TestAddAppliedBounded(t *testing.T) {
 	for i := range a {
 		a[i].Version = wp.Status.Version
 	}
-	wp.Status.Syscalls["write"] = v1.Syscall{FirstSeen: metav1.NewTime(t0)}
-	ap2, err := AddApplied(wp, v1.ModeEnforce, t0)
+	wp.Status.Syscalls["write"] = v1.Syscall{FirstSeen: metav1.NewTime(phaseT0)}
+	ap2, err := AddApplied(wp, v1.ModeEnforce, phaseT0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,12 +160,12 @@ func TestAddAppliedBounded(t *testing.T) {
 
 func TestSetPhase(t *testing.T) {
 	k := Key{Namespace: "shop", Kind: "deployment", Workload: "web", Container: "app"}
-	empty := New(k, t0)
-	if err := SetPhase(empty, v1.PhaseComplain, t0); !errors.Is(err, ErrNoSyscalls) {
+	empty := New(k, phaseT0)
+	if err := SetPhase(empty, v1.PhaseComplain, phaseT0); !errors.Is(err, ErrNoSyscalls) {
 		t.Fatalf("complain with nothing learned: %v", err)
 	}
-	wp := learned(t, "read")
-	later := t0.Add(time.Hour)
+	wp := phaseLearned(t, "read")
+	later := phaseT0.Add(time.Hour)
 	if err := SetPhase(wp, v1.PhaseComplain, later); err != nil {
 		t.Fatal(err)
 	}
@@ -194,12 +194,12 @@ func TestSetPhase(t *testing.T) {
 
 func TestPromote(t *testing.T) {
 	window := 30 * time.Minute
-	wp := learned(t, "read", "write", "openat") // openat first seen at t0+2m
-	err := Promote(wp, window, t0.Add(24*time.Hour))
+	wp := phaseLearned(t, "read", "write", "openat") // openat first seen at phaseT0+2m
+	err := Promote(wp, window, phaseT0.Add(24*time.Hour))
 	if !errors.Is(err, ErrPhase) || !strings.Contains(err.Error(), "sysward k8s apply deployment/web --mode complain") {
 		t.Fatalf("from Learning: %v", err)
 	}
-	complainAt := t0.Add(10 * time.Minute)
+	complainAt := phaseT0.Add(10 * time.Minute)
 	if err := SetPhase(wp, v1.PhaseComplain, complainAt); err != nil {
 		t.Fatal(err)
 	}
@@ -252,12 +252,12 @@ func TestPromote(t *testing.T) {
 }
 
 func TestPromoteNewSyscall(t *testing.T) {
-	wp := learned(t, "read", "write")
-	if err := SetPhase(wp, v1.PhaseComplain, t0.Add(-time.Hour)); err != nil {
+	wp := phaseLearned(t, "read", "write")
+	if err := SetPhase(wp, v1.PhaseComplain, phaseT0.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	// write was first seen at t0+1m by web-1 on n1.
-	err := Promote(wp, time.Hour, t0.Add(31*time.Minute))
+	// write was first seen at phaseT0+1m by web-1 on n1.
+	err := Promote(wp, time.Hour, phaseT0.Add(31*time.Minute))
 	var ref *PromoteRefusal
 	if !errors.As(err, &ref) || ref.What != "new syscall" || ref.Syscall != "write" || ref.Pod != "web-1" || ref.Node != "n1" || ref.Wait != 30*time.Minute {
 		t.Fatalf("recent new syscall: %v", err)
@@ -265,7 +265,7 @@ func TestPromoteNewSyscall(t *testing.T) {
 }
 
 func TestAutoPromoteWindow(t *testing.T) {
-	wp := learned(t, "read")
+	wp := phaseLearned(t, "read")
 	if d, ok, err := AutoPromoteWindow(wp); d != 0 || ok || err != nil {
 		t.Fatalf("absent: %v %v %v", d, ok, err)
 	}
@@ -296,17 +296,52 @@ func TestAutoPromoteWindow(t *testing.T) {
 	}
 }
 
-var pathRE = regexp.MustCompile(`^sysward/[a-z0-9-]+/[a-z0-9.-]+-v[0-9]+-(complain|enforce)-[0-9a-f]{12}\.json$`)
+var phasePathRE = regexp.MustCompile(`^sysward/[a-z0-9-]+/[a-z0-9.-]+-v[0-9]+-(complain|enforce)-[0-9a-f]{12}\.json$`)
 
 func TestLocalhostProfileShape(t *testing.T) {
 	k := Key{Namespace: "shop", Kind: "deployment", Workload: "Web_Front", Container: strings.Repeat("c", 300)}
-	wp := New(k, t0)
-	wp.Status.Syscalls = map[string]v1.Syscall{"read": {FirstSeen: metav1.NewTime(t0)}}
-	ap, err := AddApplied(wp, v1.ModeEnforce, t0)
+	wp := New(k, phaseT0)
+	wp.Status.Syscalls = map[string]v1.Syscall{"read": {FirstSeen: metav1.NewTime(phaseT0)}}
+	ap, err := AddApplied(wp, v1.ModeEnforce, phaseT0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !pathRE.MatchString(ap.LocalhostProfile) || len(ap.LocalhostProfile) > 1024 {
-		t.Fatalf("path %q", ap.LocalhostProfile)
+	file := strings.TrimPrefix(ap.LocalhostProfile, "sysward/shop/")
+	if !phasePathRE.MatchString(ap.LocalhostProfile) || len(file) > MaxProfileFileName {
+		t.Fatalf("path %q (file %d bytes)", ap.LocalhostProfile, len(file))
 	}
+	// Two long names that share the first 200 characters get two files.
+	k2 := k
+	k2.Container = strings.Repeat("c", 299) + "d"
+	wp2 := New(k2, phaseT0)
+	wp2.Status.Syscalls = wp.Status.Syscalls
+	if p1, p2 := LocalhostProfile(wp, v1.ModeEnforce, ap.Hash), LocalhostProfile(wp2, v1.ModeEnforce, ap.Hash); p1 == p2 {
+		t.Fatalf("two objects, one file %s", p1)
+	}
+	// A short name is kept whole.
+	short := phaseLearned(t, "read")
+	if p := LocalhostProfile(short, v1.ModeComplain, ap.Hash); p != "sysward/shop/"+short.Name+"-v1-complain-"+ap.Hash[:12]+".json" {
+		t.Fatalf("short name: %s", p)
+	}
+}
+
+func FuzzAutoPromoteWindow(f *testing.F) {
+	for _, s := range []string{"30m", "1h30m", "", "0", "-1s", "9999999999h", "1e9h", " 5m "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		wp := &v1.WorkloadProfile{}
+		wp.Namespace, wp.Name = "ns", "obj"
+		wp.Annotations = map[string]string{v1.AutoPromoteAnnotation: s}
+		d, ok, err := AutoPromoteWindow(wp)
+		if err != nil {
+			if ok || d != 0 || len(err.Error()) > 400 {
+				t.Fatalf("%q: %v %v, error of %d bytes", s, d, ok, len(err.Error()))
+			}
+			return
+		}
+		if !ok || d <= 0 {
+			t.Fatalf("%q: accepted as %v %v", s, d, ok)
+		}
+	})
 }
