@@ -435,7 +435,6 @@ func (l *StoreLearner) Flush(ctx context.Context) {
 			drop = append(drop, id)
 			continue
 		}
-		lc.attempts++
 		add(k, lc)
 	}
 	for _, id := range drop {
@@ -504,6 +503,13 @@ func (l *StoreLearner) merge(ctx context.Context, pm *pendingMerge, now time.Tim
 			l.keys[pm.key] = b
 		}
 		b.fails++
+		l.mu.Lock()
+		for _, lc := range pm.ctrs {
+			if lc.final != nil {
+				lc.attempts++ // a gone container's calls are tried maxStoreAttempts times
+			}
+		}
+		l.mu.Unlock()
 		wait := l.opts.Interval << min(b.fails-1, 4) // up to 16 intervals
 		b.next = now.Add(wait - l.opts.Interval/2)
 		l.log.Warn("store: merge failed, kept for a later report", "object", pm.key.Namespace+"/"+name, "replicas", len(pm.deltas), "retry_in", wait, "err", err)
