@@ -44,14 +44,26 @@ type storeEnv struct {
 
 func newStoreEnv(t testing.TB) *storeEnv {
 	t.Helper()
+	e := newStoreEnvNoCRD(t)
+	e.installCRD(t)
+	return e
+}
+
+func (e *storeEnv) installCRD(t testing.TB) {
+	t.Helper()
+	if _, err := e.api.Kubectl("", "apply", "-f", "../../deploy/base/crd/"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.api.Kubectl("", "wait", "--for=condition=Established", "--timeout=60s", "crd/workloadprofiles.sysward.io"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newStoreEnvNoCRD is an apiserver without the CRD (installCRD adds it).
+func newStoreEnvNoCRD(t testing.TB) *storeEnv {
+	t.Helper()
 	a := kubetest.NewAPIServer(t)
 	a.Start()
-	if _, err := a.Kubectl("", "apply", "-f", "../../deploy/base/crd/"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Kubectl("", "wait", "--for=condition=Established", "--timeout=60s", "crd/workloadprofiles.sysward.io"); err != nil {
-		t.Fatal(err)
-	}
 	cfg, err := kube.Config(a.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
@@ -510,4 +522,30 @@ func TestStoreAppliedProfiles(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return slices.Equal(paths(), want) }) {
 		t.Errorf("after its container stopped %v, want %v", paths(), want)
 	}
+}
+
+// TestStoreRetry: while the store cannot take a merge (the CRD is not
+// installed yet) the agent keeps what it saw and backs off; once it can,
+// everything arrives, the calls made during the outage included.
+func TestStoreRetry(t *testing.T) {
+	requireWatch(t)
+	testutil.Require(t, testutil.Runc)
+	e := newStoreEnvNoCRD(t)
+	root, profDir := t.TempDir(), t.TempDir()
+	e.namespace(t, "lab", learnLabel)
+	c := startRunc(t, root, gatedScript("sync"), nil)
+	e.pod(t, "lab", "tool", c.id, "tool:1", nil, nil)
+	ag := e.startAgent(t, root, profDir, "", time.Second)
+	if !waitFor(10*time.Second, func() bool { return ag.learner.Stats().MergeErrors >= 2 }) {
+		t.Fatalf("no failed merges: %+v", ag.learner.Stats())
+	}
+	c.trigger(t) // made while the store is down
+	time.Sleep(1500 * time.Millisecond)
+	e.installCRD(t)
+	k := store.Key{Namespace: "lab", Kind: "pod", Workload: "tool", Container: "app"}
+	wp := e.waitObject(t, "lab", k.Name(), 30*time.Second, func(wp *v1.WorkloadProfile) bool { return hasSyscall(wp, "sync") })
+	if !hasSyscall(wp, "execve") || wp.Status.Replicas[0] != "tool" {
+		t.Errorf("after the outage: %+v", wp.Status)
+	}
+	t.Logf("stats: %+v", ag.learner.Stats())
 }
