@@ -196,8 +196,11 @@ http:
 		t.Fatalf("agent alerts (file):\n%s\nstderr:\n%s", readFile(alertsFile), stderr.String())
 	}
 	b.stop()
-	time.Sleep(1500 * time.Millisecond) // the agent notices B is gone
-	_ = get(t, metricsAddr, "/metrics")
+	// The agent notices B is gone (one container tracked again); under
+	// load that may take longer than a discovery pass.
+	poll(10*time.Second, func() bool {
+		return strings.Contains(get(t, metricsAddr, "/metrics"), "\nsysward_workloads_tracked 1\n")
+	})
 
 	agent := agentPid(t, cmd.Process.Pid, bin)
 	if err := syscall.Kill(agent, syscall.SIGTERM); err != nil {
