@@ -409,6 +409,8 @@ func TestStoreAppliedProfiles(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return slices.Equal(paths(), want) }) {
 		t.Fatalf("installed %v, want %v", paths(), want)
 	}
+	// The counter follows the write.
+	waitFor(2*time.Second, func() bool { return ag.learner.Stats().Installed == 3 })
 	if st := ag.learner.Stats(); st.Refused != 5 || st.Installed != 3 {
 		t.Errorf("stats %+v: want 5 refused, 3 installed", st)
 	}
