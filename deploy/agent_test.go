@@ -114,8 +114,15 @@ http:
 		t.Fatal(err)
 	}
 
+	// The cluster store (--store): a real apiserver with the CRD; one
+	// object applies a profile (installed into sysward/shop/, a folder
+	// the agent makes, later removed with it), and container B's pod is
+	// in a namespace marked for learning (its object is created).
+	st := newStoreAPI(t)
+	applied := st.appliedObject(t, "shop", allowAllBut("mknodat"))
 	agentArgs := []string{bin, "watch", "--all-containers", "--profiles-dir=" + profDir, "--container-root=" + root, "--install-from=" + installFrom,
-		"--outputs=" + outputs, "--metrics-addr=" + metricsAddr, "--health-addr=" + healthAddr}
+		"--outputs=" + outputs, "--metrics-addr=" + metricsAddr, "--health-addr=" + healthAddr,
+		"--kubeconfig=" + st.api.Kubeconfig, "--node-name=node-a", "--store", "--store-interval=1s"}
 	// setpriv leaves exactly the DaemonSet's capabilities (bounding,
 	// permitted, effective, inheritable and ambient sets).
 	caps := "-all," + "+" + strings.Join(agentCaps, ",+")
@@ -165,8 +172,20 @@ http:
 		t.Fatal(err)
 	}
 	time.Sleep(2500 * time.Millisecond) // two discovery passes
+	st.pod(t, "shop", "b-0", b.id)
 	a.trigger(t)
 	b.trigger(t)
+	appliedPath := filepath.Join(profDir, applied)
+	if !poll(15*time.Second, func() bool { _, err := os.Stat(appliedPath); return err == nil }) {
+		t.Errorf("applied profile %s not installed; stderr:\n%s", appliedPath, stderr.String())
+	}
+	if !poll(15*time.Second, func() bool { return st.learned(t, "shop", "b-0") }) {
+		t.Errorf("container B not learned into the store; stderr:\n%s", stderr.String())
+	}
+	st.deleteApplied(t, "shop")
+	if !poll(15*time.Second, func() bool { _, err := os.Stat(filepath.Dir(appliedPath)); return os.IsNotExist(err) }) {
+		t.Errorf("store profile folder %s not removed with the object; stderr:\n%s", filepath.Dir(appliedPath), stderr.String())
+	}
 	const denied, shell = "Syscall outside profile denied", "Shell spawned in workload"
 	if !poll(15*time.Second, func() bool {
 		s := readFile(alertsFile)
@@ -177,8 +196,11 @@ http:
 		t.Fatalf("agent alerts (file):\n%s\nstderr:\n%s", readFile(alertsFile), stderr.String())
 	}
 	b.stop()
-	time.Sleep(1500 * time.Millisecond) // the agent notices B is gone
-	_ = get(t, metricsAddr, "/metrics")
+	// The agent notices B is gone (one container tracked again); under
+	// load that may take longer than a discovery pass.
+	poll(10*time.Second, func() bool {
+		return strings.Contains(get(t, metricsAddr, "/metrics"), "\nsysward_workloads_tracked 1\n")
+	})
 
 	agent := agentPid(t, cmd.Process.Pid, bin)
 	if err := syscall.Kill(agent, syscall.SIGTERM); err != nil {

@@ -464,7 +464,10 @@ func TestAPIAccessIsMinimal(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]string{"/pods": "get,list,watch", "apps/replicasets": "get", "batch/jobs": "get"}
+	// namespaces: the marked-namespace informer; workloadprofiles: the
+	// cluster store (--store), no delete, no patch.
+	want := map[string]string{"/pods": "get,list,watch", "apps/replicasets": "get", "batch/jobs": "get",
+		"/namespaces": "get,list,watch", "sysward.io/workloadprofiles": "get,list,watch,create,update"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ClusterRole grants %v, want %v", got, want)
 	}

@@ -69,6 +69,7 @@ func watchCommand() *cli.Command {
               [--metrics-addr ADDR] [--record FILE] (-- CMD ARGS... | --cgroup PATH | --container ID)
    sysward watch --all-containers [--profiles-dir DIR] [--container-root DIR...] [--install-from DIR]
               [--rules FILE...] [--outputs FILE] [--metrics-addr ADDR] [--kubeconfig FILE] [--node-name NAME]
+              [--store [--store-interval D]]
               [--audit-listen ADDR --audit-cert FILE --audit-key FILE | --audit-log FILE]
 
 Puts the profile's allowed syscalls into the kernel's state for the
@@ -114,6 +115,20 @@ alerts: k8s.ns.name, k8s.pod.name, k8s.pod.uid, k8s.pod.labels,
 container.name, container.image.*, and sysward.workload becomes
 namespace/kind/name of the owning workload (deployment, statefulset,
 daemonset, cronjob, job, or pod for a bare pod).
+With --store (and an API) the agent also works with the cluster store, the
+WorkloadProfile objects (sysward.io), one per workload and container: the
+containers of pods labelled sysward.io/learn=true, on the pod (its
+template) or on its namespace, are learned on every node; every
+--store-interval each node merges what is new (the syscalls, the time it
+first noticed each, the pod, the node, the image) into the object, one
+optimistic update per workload and container for all its replicas on the
+node. Containers running under a profile the store applied report the
+calls outside it (complain mode: absorbed; enforce: counted). The applied
+profiles of every object are installed as --profiles-dir/sysward/<namespace>/
+<file>.json (checked: path, size, content, hash) and removed once no
+object names them and no running container uses them. An object in
+Complain annotated sysward.io/auto-promote=<window> is promoted to
+Enforcing once the window passed without a new syscall or deviation.
 With --audit-listen (the kube-apiserver's audit webhook, as sysward audit
 serve) and/or --audit-log (its audit log file, as sysward audit follow) the
 agent also reads the API server's audit records: they go through the
@@ -142,7 +157,7 @@ func watchAction(c *cli.Context) error {
 		}
 		return nodeAction(c)
 	}
-	for _, f := range append([]string{"container-root", "max-containers", "install-from", "kubeconfig", "node-name"}, auditInputFlagNames...) {
+	for _, f := range append([]string{"container-root", "max-containers", "install-from", "kubeconfig", "node-name", "store", "store-interval"}, auditInputFlagNames...) {
 		if c.IsSet(f) {
 			return usagef("watch: --%s needs --all-containers", f)
 		}
@@ -282,15 +297,20 @@ func nodeAction(c *cli.Context) error {
 	if nopts.Audit, err = auditInput(c); err != nil {
 		return err
 	}
+	so, err := storeOptions(c)
+	if err != nil {
+		return err
+	}
 	if nopts.Audit != nil && nopts.Audit.Listener != nil {
 		defer nopts.Audit.Listener.Close() // closed by the webhook too, unless the session never started
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	pods, err := startPods(ctx, c, cfg.Logger)
+	pods, so, err := startPods(ctx, c, cfg.Logger, so)
 	if err != nil {
 		return err
 	}
+	nopts.Store = so
 	if pods != nil {
 		cfg.Pods, cfg.ExtraFields = pods, kube.Fields
 	}

@@ -37,6 +37,9 @@ func TestWatchAllContainersUsage(t *testing.T) {
 		{"install-from alone", []string{"watch", "--install-from", dir, "--profile", "x.json", "--", "true"}, "--install-from needs --all-containers"},
 		{"missing install-from dir", []string{"watch", "--all-containers", "--profiles-dir", dir, "--install-from", filepath.Join(dir, "nope")}, "--install-from " + filepath.Join(dir, "nope") + ": not a directory"},
 		{"bad max", []string{"watch", "--all-containers", "--profiles-dir", dir, "--max-containers", "0"}, "must be positive"},
+		{"store alone", []string{"watch", "--store", "--profile", "x.json", "--", "true"}, "--store needs --all-containers"},
+		{"store-interval without store", []string{"watch", "--all-containers", "--profiles-dir", dir, "--store-interval", "2s"}, "--store-interval needs --store"},
+		{"store-interval too short", []string{"watch", "--all-containers", "--profiles-dir", dir, "--store", "--store-interval", "10ms"}, "--store-interval 10ms: want at least 1s"},
 		{"bad outputs file", []string{"watch", "--all-containers", "--profiles-dir", dir, "--outputs", bad}, bad + ":5:12: duration"},
 		{"outputs with http-url", []string{"watch", "--all-containers", "--profiles-dir", dir, "--outputs", bad, "--http-url", "http://x/"}, "--http-url and --outputs"},
 	} {

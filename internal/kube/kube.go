@@ -3,7 +3,10 @@
 // (spec.nodeName field selector), container ids from pod status
 // (containerStatuses, initContainerStatuses, ephemeralContainerStatuses),
 // owner references resolved to the workload (ReplicaSet → Deployment,
-// Job → CronJob, StatefulSet, DaemonSet, bare pod).
+// Job → CronJob, StatefulSet, DaemonSet, bare pod). With LearnNamespaces a
+// second informer keeps the namespaces labelled sysward.io/learn=true
+// (label-selected: only those are listed), for Marked; a pod carrying the
+// label itself is marked through Container.Learn.
 //
 // Lifetimes: New builds a Resolver; Run starts its informer and returns once
 // the cache has synced (or ctx ends); the informer stops with ctx. Lookup
@@ -32,6 +35,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/sysward/sysward/api/v1alpha1"
 	"github.com/sysward/sysward/detector"
 	"github.com/sysward/sysward/internal/version"
 )
@@ -53,6 +57,12 @@ type Container struct {
 	// resources: shop/deployment/web, shop/statefulset/db,
 	// batch/cronjob/backup, shop/pod/debug for a bare pod.
 	Workload string
+	// PodCreated is the pod's creationTimestamp.
+	PodCreated time.Time
+	// Learn is true when the pod carries the label sysward.io/learn=true
+	// (its workload's pod template set it). Its namespace may mark it
+	// too: Resolver.Marked.
+	Learn bool
 }
 
 // Fields are the fields Enrich fills, which the node agent adds to every
@@ -75,6 +85,11 @@ type Resolver struct {
 	ownerMu sync.Mutex
 	owners  map[types.UID]string // ReplicaSet/Job uid → resolved kind/name
 	warned  map[string]bool
+
+	watchNS  bool // LearnNamespaces: run the namespace informer
+	nsMu     sync.RWMutex
+	markedNS map[string]bool // namespaces labelled sysward.io/learn=true
+	nsSynced func() bool
 }
 
 // New makes a Resolver for the pods on node.
@@ -84,7 +99,70 @@ func New(client kubernetes.Interface, node string, log *slog.Logger) *Resolver {
 	}
 	return &Resolver{client: client, node: node, log: log,
 		byID: map[string]*Container{}, byPod: map[types.UID][]string{}, pods: map[types.UID]*Container{},
-		owners: map[types.UID]string{}, warned: map[string]bool{}}
+		owners: map[types.UID]string{}, warned: map[string]bool{}, markedNS: map[string]bool{}}
+}
+
+// LearnNamespaces makes Run also watch the namespaces labelled
+// sysward.io/learn=true (a label-selected informer: only marked namespaces
+// are listed and kept), for Marked. Call it before Run. It needs
+// namespaces list/watch (deploy/base/rbac.yaml).
+func (r *Resolver) LearnNamespaces() { r.watchNS = true }
+
+// NamespaceMarked reports whether namespace ns carries the label
+// sysward.io/learn=true (always false without LearnNamespaces).
+func (r *Resolver) NamespaceMarked(ns string) bool {
+	r.nsMu.RLock()
+	defer r.nsMu.RUnlock()
+	return r.markedNS[ns]
+}
+
+// Marked reports whether c is to be learned: its pod or its namespace
+// carries the label sysward.io/learn=true.
+func (r *Resolver) Marked(c Container) bool { return c.Learn || r.NamespaceMarked(c.Namespace) }
+
+// NamespacesSynced reports whether the namespace informer has made its
+// first list (true without LearnNamespaces).
+func (r *Resolver) NamespacesSynced() bool {
+	r.nsMu.RLock()
+	defer r.nsMu.RUnlock()
+	return r.nsSynced == nil || r.nsSynced()
+}
+
+func (r *Resolver) runNamespaces(ctx context.Context) (cache.InformerSynced, error) {
+	f := informers.NewSharedInformerFactoryWithOptions(r.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = v1alpha1.LearnLabel + "=true"
+	}))
+	inf := f.Core().V1().Namespaces().Informer()
+	set := func(o any, on bool) {
+		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+			o = d.Obj
+		}
+		ns, ok := o.(*corev1.Namespace)
+		if !ok {
+			return
+		}
+		r.nsMu.Lock()
+		if on && ns.Labels[v1alpha1.LearnLabel] == "true" {
+			r.markedNS[ns.Name] = true
+		} else {
+			delete(r.markedNS, ns.Name)
+		}
+		r.nsMu.Unlock()
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { set(o, true) },
+		UpdateFunc: func(_, o any) { set(o, true) },
+		// A namespace whose label is removed leaves the selector: the
+		// watch says deleted.
+		DeleteFunc: func(o any) { set(o, false) },
+	}); err != nil {
+		return nil, fmt.Errorf("adding the namespace handler: %w", err)
+	}
+	f.Start(ctx.Done())
+	r.nsMu.Lock()
+	r.nsSynced = inf.HasSynced
+	r.nsMu.Unlock()
+	return inf.HasSynced, nil
 }
 
 // Run starts the pod informer and waits for its first list; the informer
@@ -109,7 +187,15 @@ func (r *Resolver) Run(ctx context.Context) error {
 		return fmt.Errorf("adding the pod handler: %w", err)
 	}
 	f.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+	synced := []cache.InformerSynced{inf.HasSynced}
+	if r.watchNS {
+		nsSynced, err := r.runNamespaces(ctx)
+		if err != nil {
+			return err
+		}
+		synced = append(synced, nsSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return fmt.Errorf("pod informer for node %s: not synced: %w", r.node, ctx.Err())
 	}
 	return nil
@@ -160,7 +246,8 @@ func (r *Resolver) update(ctx context.Context, o any) {
 		return
 	}
 	base := Container{Namespace: p.Namespace, Pod: p.Name, PodUID: string(p.UID), Labels: Labels(p.Labels),
-		Workload: p.Namespace + "/" + r.workload(ctx, p)}
+		Workload: p.Namespace + "/" + r.workload(ctx, p), PodCreated: p.CreationTimestamp.Time,
+		Learn: p.Labels[v1alpha1.LearnLabel] == "true"}
 	images := map[string]string{}
 	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
 		for _, c := range cs {
@@ -292,6 +379,17 @@ var ErrNoAPI = errors.New("no Kubernetes API (not in a pod with a service-accoun
 // Client makes a clientset from kubeconfig, or from the pod's
 // service-account token when kubeconfig is "" (ErrNoAPI outside a pod).
 func Client(kubeconfig string) (kubernetes.Interface, error) {
+	cfg, err := Config(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// Config is the rest.Config Client uses: from kubeconfig, or from the
+// pod's service-account token when kubeconfig is "" (ErrNoAPI outside a
+// pod); sysward's user agent, 5 requests per second (burst 10).
+func Config(kubeconfig string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig != "" {
@@ -310,5 +408,5 @@ func Client(kubeconfig string) (kubernetes.Interface, error) {
 	}
 	cfg.UserAgent = "sysward/" + version.Version
 	cfg.QPS, cfg.Burst = 5, 10
-	return kubernetes.NewForConfig(cfg)
+	return cfg, nil
 }

@@ -134,6 +134,7 @@ current-context: c
 	}
 
 	r := New(agent, "node-a", nil)
+	r.LearnNamespaces() // as the agent's identity: namespaces list/watch granted
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	if err := r.Run(runCtx); err != nil {
@@ -152,8 +153,8 @@ current-context: c
 			continue
 		}
 		want := Container{Namespace: ns, Pod: pc.name, Labels: []string{"app:web", "tier:front"}, Name: "main",
-			Image: "registry.example:5000/shop/web:1.4", Workload: pc.workload, PodUID: got.PodUID}
-		if fmt.Sprint(got) != fmt.Sprint(want) || got.PodUID == "" {
+			Image: "registry.example:5000/shop/web:1.4", Workload: pc.workload, PodUID: got.PodUID, PodCreated: got.PodCreated}
+		if fmt.Sprint(got) != fmt.Sprint(want) || got.PodUID == "" || time.Since(got.PodCreated) > time.Minute || got.Learn || r.Marked(got) {
 			t.Errorf("%s:\n got %+v\nwant %+v", pc.name, got, want)
 		}
 	}
@@ -189,6 +190,34 @@ current-context: c
 	if len(alerts) != 1 || !strings.HasPrefix(alerts[0].Output, "app:web, tier:front|") || !strings.HasSuffix(alerts[0].Output, ev.K8s.PodUID) {
 		t.Errorf("rule on the k8s fields: %d alerts %v", len(alerts), alerts)
 	}
+
+	// Marking: the learn label on a pod (its template's) or on its
+	// namespace; removing the namespace's label unmarks it.
+	p, err := admin.CoreV1().Pods(ns).Get(ctx, "db-0", metav1.GetOptions{})
+	mk(err)
+	p.Labels["sysward.io/learn"] = "true"
+	_, err = admin.CoreV1().Pods(ns).Update(ctx, p, metav1.UpdateOptions{})
+	mk(err)
+	waitTrue := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after 10s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitTrue("pod label", func() bool { c, _ := r.Lookup(ctrID(6)); return c.Learn && r.Marked(c) })
+	if c, _ := r.Lookup(ctrID(0)); r.Marked(c) {
+		t.Error("an unlabelled pod is marked")
+	}
+	_, err = admin.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, []byte(`{"metadata":{"labels":{"sysward.io/learn":"true"}}}`), metav1.PatchOptions{})
+	mk(err)
+	waitTrue("namespace label", func() bool { c, _ := r.Lookup(ctrID(0)); return !c.Learn && r.Marked(c) && r.NamespaceMarked(ns) })
+	_, err = admin.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, []byte(`{"metadata":{"labels":{"sysward.io/learn":null}}}`), metav1.PatchOptions{})
+	mk(err)
+	waitTrue("namespace label removed", func() bool { c, _ := r.Lookup(ctrID(0)); return !r.Marked(c) && !r.NamespaceMarked(ns) })
 
 	// Deleted pods are forgotten.
 	mk(admin.CoreV1().Pods(ns).Delete(ctx, "debug", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))

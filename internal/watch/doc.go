@@ -81,6 +81,29 @@
 // NodeOptions.PendingGrace. A full pending map is counted and raised
 // as the internal PendingRule alert.
 //
+// Cluster store (NodeOptions.Store, `watch --store`): a StoreLearner,
+// attached to the Node, reports to the WorkloadProfile objects
+// (internal/store) what the node's marked containers do: those whose pod
+// or namespace carries sysward.io/learn=true (internal/kube), and those
+// running under a profile the store applied (for their deviations only).
+// Every StoreOptions.Interval it reads each one's kernel state (Seen;
+// Deviations that were not refused, under a complain profile; Denied),
+// keeps what was not reported yet with the time the agent first noticed
+// it, and sends one store.Client.Modify per (workload, container) applying
+// every replica's store.Delta, the WorkloadProfile informer's copy as the
+// first read. A failed merge keeps the calls and backs off (up to 16
+// intervals) for that object; a container the Node forgets hands over its
+// final state (Node.onGone), so its last calls still go. The Node installs
+// the objects' applied profiles (Status.Applied) during full passes, as
+// <ProfilesDir>/sysward/<namespace>/<file>.json, after checking path,
+// size, content (compiles) and sha256 (storeEntryFile), and removes the
+// files there that no entry names and no running container uses; the flat
+// --install-from files next to those folders are removeStale's, never the
+// store's. A complain-mode profile (SCMP_ACT_LOG) is watched as the
+// profile it stands for (strictView), so its logged calls are deviations.
+// Objects in Complain annotated sysward.io/auto-promote are promoted by
+// the agent once store.Promote accepts them.
+//
 // Health: Session and NodeSession install a /healthz check that fails
 // (503, with the reason) when the kernel event reader (Watcher.LastBeat),
 // the discovery loop (Node.LastPass) or an output holding undelivered

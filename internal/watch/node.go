@@ -71,6 +71,10 @@ type NodeOptions struct {
 	// source, through the rules and correlated with the containers'
 	// calls outside their profiles (NodeSession).
 	Audit *AuditInput
+	// Store, if set, learns the marked containers into the cluster store
+	// and installs the store's applied profiles (StoreLearner, started by
+	// NodeSession).
+	Store *StoreOptions
 }
 
 // PendingRule is the rule name of the internal alert raised when new
@@ -145,6 +149,12 @@ type Node struct {
 	wanted         map[string]bool          // installed names InstallFrom holds; nil: unknown
 	keptLogged     map[string]bool          // stale profiles in use, already logged
 	installSkipped uint64                   // refused versions of files under InstallFrom
+
+	store          storeSource                          // the cluster store's applied profiles (StoreLearner); nil: none
+	storeWanted    map[string][]byte                    // its files at the last full pass; nil: not known yet
+	storeKeys      map[string]fileVersion               // store files as written or checked
+	storeInstalled uint64                               // files written from the store
+	onGone         func(NodeContainer, *profiler.State) // StoreLearner: a forgotten container's last state
 
 	pending   map[uint64]*pendingCgroup // held by the kernel, not matched yet
 	goneAt    map[string]time.Time      // tracked containers found gone, when
@@ -286,6 +296,7 @@ func (n *Node) sync(full bool) error {
 	indexed := false
 	if full {
 		n.installProfiles()
+		n.installStore()
 		n.refreshIndex()
 		indexed = true
 	}
@@ -370,6 +381,7 @@ func (n *Node) sync(full bool) error {
 		n.w.pruneHeld(2 * n.opts.PendingGrace)
 		n.sweepPending()
 		n.removeStale()
+		n.removeStaleStore()
 	}
 	if warn {
 		n.warnCap(skipped)
@@ -506,7 +518,10 @@ func (n *Node) checkOverflow() {
 // matches its linux.seccomp.
 func (n *Node) add(c *profiler.Container, cgroupID uint64) error {
 	nc := &NodeContainer{ID: c.ID, Cgroup: c.Cgroup, CgroupID: cgroupID, Mode: ModeWatch}
-	wl := Workload{Name: c.ID, ContainerID: c.ID, CgroupID: cgroupID, Mode: ModeWatch, Profile: unrestricted}
+	// The runtime sets the container up before its filter is in: only
+	// calls made under the filter belong to the workload (its seen set is
+	// what the store learns), with or without a profile of ours.
+	wl := Workload{Name: c.ID, ContainerID: c.ID, CgroupID: cgroupID, Mode: ModeWatch, Profile: unrestricted, WaitSeccomp: c.Seccomp}
 	if s := containerSeccomp(c); s != nil {
 		if h, err := enforcer.RuntimeHash(&profiles.Profile{LinuxSeccomp: *s}); err == nil {
 			nc.Hash = h
@@ -517,9 +532,9 @@ func (n *Node) add(c *profiler.Container, cgroupID uint64) error {
 		if err == nil {
 			nc.Profile, nc.Mode = path, modeOf(p)
 			wl.Profile, wl.ProfileName, wl.Mode = p, path, nc.Mode
-			// The runtime sets the container up before its filter is in:
-			// only calls made under the filter belong to the workload.
-			wl.WaitSeccomp = c.Seccomp
+			if nc.Mode == ModeComplain {
+				wl.Profile = strictView(p)
+			}
 		} else {
 			n.log.Warn("profile changed while loading", "profile", path, "err", err)
 		}
@@ -544,6 +559,11 @@ func (n *Node) forget(nc *NodeContainer) {
 
 func (n *Node) untrack(nc *NodeContainer) {
 	_ = n.w.Remove(nc.CgroupID) // on failure forget untracks without the final state
+	if n.onGone != nil {
+		if st := n.w.finalState(nc.CgroupID); st != nil {
+			n.onGone(*nc, st)
+		}
+	}
 	n.w.forget(nc.CgroupID)
 	n.mu.Lock()
 	delete(n.containers, nc.ID)
@@ -597,6 +617,24 @@ var unrestricted = &profiles.Profile{LinuxSeccomp: specs.LinuxSeccomp{
 	DefaultAction: specs.ActAllow,
 	Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
 }}
+
+// strictView is p with its logging actions read as refusals: the profile
+// a complain-mode file (SCMP_ACT_LOG where enforcement would refuse)
+// stands for, so the calls it only logs are outside the watched set.
+// (profiles.Allows counts SCMP_ACT_LOG as allowing: for the kernel it is.)
+func strictView(p *profiles.Profile) *profiles.Profile {
+	q := p.Clone()
+	eperm := uint(1)
+	if q.DefaultAction == specs.ActLog {
+		q.DefaultAction, q.DefaultErrnoRet = specs.ActErrno, &eperm
+	}
+	for i := range q.Syscalls {
+		if q.Syscalls[i].Action == specs.ActLog {
+			q.Syscalls[i].Action, q.Syscalls[i].ErrnoRet = specs.ActErrno, &eperm
+		}
+	}
+	return q
+}
 
 // modeOf says what a runtime enforcing p does with calls outside its
 // allowed set: refuses some (enforce: any errno, kill, trap, trace or
@@ -841,6 +879,16 @@ func (n *Node) Profiles() map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// finalState is the kernel state Remove kept for cgroupID, nil if none.
+func (w *Watcher) finalState(cgroupID uint64) *profiler.State {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if wl, ok := w.workloads[cgroupID]; ok {
+		return wl.final
+	}
+	return nil
 }
 
 // forget drops what the Watcher keeps about cgroupID (after Remove), so a

@@ -69,7 +69,7 @@ func configMapDir(t *testing.T, dir string, gen int, files map[string][]byte, fi
 	}
 }
 
-func marshalProfile(t *testing.T, p *profiles.Profile) []byte {
+func marshalProfile(t testing.TB, p *profiles.Profile) []byte {
 	t.Helper()
 	data, err := profiles.Marshal(p)
 	if err != nil {

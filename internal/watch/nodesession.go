@@ -97,6 +97,20 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	}
 	node = NewNode(w, nopts)
 	defer node.Close()
+	var learner *StoreLearner
+	if nopts.Store != nil {
+		if nopts.Store.Logger == nil {
+			nopts.Store.Logger = nopts.Logger
+		}
+		if learner, err = NewStoreLearner(node, *nopts.Store); err != nil {
+			return nil, err
+		}
+		for _, c := range learner.metrics() {
+			if err := met.Registry().Register(c); err == nil {
+				defer met.Registry().Unregister(c)
+			}
+		}
+	}
 	h := newHealth(cfg.StallAfter, w.LastBeat, disp.Outputs)
 	h.pass, h.every = node.LastPass, node.opts.Interval
 	met.SetHealth(h.check)
@@ -166,6 +180,12 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	}
 	nodeDone := make(chan struct{})
 	go func() { defer close(nodeDone); _ = node.Run(runCtx) }()
+	learnerDone := make(chan struct{})
+	if learner != nil {
+		go func() { defer close(learnerDone); learner.Run(runCtx) }()
+	} else {
+		close(learnerDone)
+	}
 	var runErr error
 	ran := false
 	select {
@@ -175,6 +195,7 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	}
 	stopRun()
 	<-nodeDone
+	<-learnerDone // its last report, before the containers are untracked
 	if aud != nil {
 		aud.wg.Wait()
 	}
@@ -209,6 +230,9 @@ func NodeSession(ctx context.Context, cfg Config, nopts NodeOptions, ready func(
 	fmt.Fprintln(stderr)
 	if aud != nil {
 		aud.summary(stderr)
+	}
+	if learner != nil {
+		fmt.Fprintf(stderr, "  %s\n", learner.Stats())
 	}
 	for _, n := range names {
 		st := res.OutputStats[n]

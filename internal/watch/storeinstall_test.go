@@ -1,0 +1,133 @@
+package watch
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"path"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	v1 "github.com/sysward/sysward/api/v1alpha1"
+	"github.com/sysward/sysward/internal/kube"
+	"github.com/sysward/sysward/profiles"
+)
+
+func entryOf(t testing.TB, lp string, data []byte) v1.AppliedProfile {
+	sum := sha256.Sum256(data)
+	return v1.AppliedProfile{Mode: v1.ModeEnforce, Version: 1, LocalhostProfile: lp, Hash: hex.EncodeToString(sum[:]), Profile: runtime.RawExtension{Raw: data}}
+}
+
+// TestStoreEntryFile: an applied entry is installed only at
+// sysward/<its object's namespace>/<plain file>.json, bounded, a profile
+// the kernel takes, and hashing to Hash (as stored, or re-encoded
+// canonically after the apiserver's own encoding).
+func TestStoreEntryFile(t *testing.T) {
+	good := marshalProfile(t, allowAllBut("sync"))
+	// What the apiserver gives back: the same JSON, compact, keys sorted.
+	compact := []byte(strings.Join(strings.Fields(string(good)), ""))
+	sumGood := sha256.Sum256(good)
+	unknown := []byte(`{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["no_such_call"],"action":"SCMP_ACT_ALLOW"}]}`)
+	for _, tc := range []struct {
+		name string
+		ns   string
+		e    v1.AppliedProfile
+		rel  string
+		err  error
+	}{
+		{"good", "shop", entryOf(t, "sysward/shop/web-v1-enforce-abc.json", good), "shop/web-v1-enforce-abc.json", nil},
+		{"re-encoded by the apiserver", "shop", func() v1.AppliedProfile {
+			e := entryOf(t, "sysward/shop/web.json", good)
+			e.Profile.Raw = compact
+			return e
+		}(), "shop/web.json", nil},
+		{"dot dot", "shop", entryOf(t, "sysward/shop/../../etc/x.json", good), "", ErrStorePath},
+		{"relative escape", "shop", entryOf(t, "../../etc/x.json", good), "", ErrStorePath},
+		{"absolute", "shop", entryOf(t, "/etc/x.json", good), "", ErrStorePath},
+		{"other namespace", "shop", entryOf(t, "sysward/kube-system/x.json", good), "", ErrStorePath},
+		{"subfolder", "shop", entryOf(t, "sysward/shop/a/x.json", good), "", ErrStorePath},
+		{"flat folder", "shop", entryOf(t, "sysward/shop-x.json", good), "", ErrStorePath},
+		{"no json", "shop", entryOf(t, "sysward/shop/x", good), "", ErrStorePath},
+		{"dot file", "shop", entryOf(t, "sysward/shop/.x.json", good), "", ErrStorePath},
+		{"double dots in name", "shop", entryOf(t, "sysward/shop/a..json", good), "", ErrStorePath},
+		{"too long", "shop", entryOf(t, "sysward/shop/"+strings.Repeat("a", maxStoreFileName)+".json", good), "", ErrStorePath},
+		{"bad namespace", "Shop/..", entryOf(t, "sysward/Shop/../x.json", good), "", ErrStorePath},
+		{"bad hash", "shop", func() v1.AppliedProfile {
+			e := entryOf(t, "sysward/shop/x.json", good)
+			e.Hash = strings.Repeat("0", 64)
+			return e
+		}(), "", ErrStoreHash},
+		{"short hash", "shop", func() v1.AppliedProfile {
+			e := entryOf(t, "sysward/shop/x.json", good)
+			e.Hash = hex.EncodeToString(sumGood[:6])
+			return e
+		}(), "", ErrStoreHash},
+		{"too large", "shop", entryOf(t, "sysward/shop/x.json", make([]byte, profiles.MaxFileSize+1)), "", ErrStoreSize},
+		{"empty", "shop", entryOf(t, "sysward/shop/x.json", nil), "", ErrStoreSize},
+		{"not a profile", "shop", entryOf(t, "sysward/shop/x.json", []byte(`{"junk":1}`)), "", profiles.ErrUnknownField},
+		{"unknown syscall", "shop", entryOf(t, "sysward/shop/x.json", unknown), "", profiles.ErrUnknownSyscall},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rel, data, err := storeEntryFile(tc.ns, &tc.e)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rel != tc.rel || string(data) != string(good) {
+				t.Errorf("rel %q (want %q), data equal %v", rel, tc.rel, string(data) == string(good))
+			}
+		})
+	}
+}
+
+// FuzzStoreEntryFile: whatever an object holds, an accepted entry is a
+// plain file in its namespace's folder, with content hashing to Hash and
+// within the size limit.
+func FuzzStoreEntryFile(f *testing.F) {
+	good := marshalProfile(f, allowAllBut("sync"))
+	sum := sha256.Sum256(good)
+	f.Add("shop", "sysward/shop/x.json", hex.EncodeToString(sum[:]), good)
+	f.Add("shop", "sysward/shop/../x.json", hex.EncodeToString(sum[:]), good)
+	f.Add("shop", "sysward/shop/x.json", "zz", []byte("{"))
+	f.Fuzz(func(t *testing.T, ns, lp, hash string, raw []byte) {
+		e := v1.AppliedProfile{LocalhostProfile: lp, Hash: hash, Profile: runtime.RawExtension{Raw: raw}}
+		rel, data, err := storeEntryFile(ns, &e)
+		if err != nil {
+			return
+		}
+		dir, file := path.Split(rel)
+		if dir != ns+"/" || file == "" || strings.Contains(file, "..") || strings.ContainsAny(ns, "./") || path.Clean(rel) != rel {
+			t.Fatalf("accepted %q for namespace %q", rel, ns)
+		}
+		s := sha256.Sum256(data)
+		if hex.EncodeToString(s[:]) != hash || len(data) > profiles.MaxFileSize {
+			t.Fatalf("accepted content not matching its hash or too large")
+		}
+	})
+}
+
+// TestKeyOf: only the kinds the CRD names make a key.
+func TestKeyOf(t *testing.T) {
+	for _, tc := range []struct {
+		workload, name string
+		ok             bool
+	}{
+		{"shop/deployment/web", "app", true},
+		{"shop/pod/debug", "c", true},
+		{"shop/rollout/web", "app", false},
+		{"shop/deployment/web", "", false},
+		{"nonsense", "app", false},
+	} {
+		k, ok := keyOf(kube.Container{Workload: tc.workload, Name: tc.name})
+		if ok != tc.ok || ok && k.Namespace+"/"+k.Kind+"/"+k.Workload != tc.workload {
+			t.Errorf("%s %s: %+v %v", tc.workload, tc.name, k, ok)
+		}
+	}
+}
