@@ -14,43 +14,23 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	v1 "github.com/sysward/sysward/api/v1alpha1"
-	"github.com/sysward/sysward/internal/kube"
-	"github.com/sysward/sysward/internal/kubetest"
 	"github.com/sysward/sysward/internal/store"
+	"github.com/sysward/sysward/internal/store/storetest"
 	"github.com/sysward/sysward/profiles"
 )
 
 // storeAPI is a real apiserver with the WorkloadProfile CRD, for the
 // agent's --store.
 type storeAPI struct {
-	api *kubetest.APIServer
+	api *storetest.API
 	kc  kubernetes.Interface
 	sc  *store.Client
 }
 
 func newStoreAPI(t *testing.T) *storeAPI {
 	t.Helper()
-	a := kubetest.NewAPIServer(t)
-	a.Start()
-	if _, err := a.Kubectl("", "apply", "-f", "base/crd/"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Kubectl("", "wait", "--for=condition=Established", "--timeout=60s", "crd/workloadprofiles.sysward.io"); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := kube.Config(a.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := store.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &storeAPI{api: a, kc: kc, sc: sc}
+	a := storetest.New(t)
+	return &storeAPI{api: a, kc: a.Clientset, sc: a.Store}
 }
 
 var appliedKey = store.Key{Kind: "deployment", Workload: "applied", Container: "app"}

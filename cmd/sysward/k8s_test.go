@@ -19,12 +19,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/sysward/sysward/api/v1alpha1"
 	"github.com/sysward/sysward/internal/kubetest"
 	"github.com/sysward/sysward/internal/store"
+	"github.com/sysward/sysward/internal/store/storetest"
 )
 
 func TestParseWorkload(t *testing.T) {
@@ -143,36 +143,14 @@ type k8sCluster struct {
 }
 
 func newK8sCluster(t *testing.T) *k8sCluster {
-	api := kubetest.NewAPIServer(t)
-	api.Start()
-	crds, err := filepath.Glob("../../deploy/base/crd/*.yaml")
-	if err != nil || len(crds) == 0 {
-		t.Fatalf("CRD manifests: %v %v", crds, err)
-	}
-	for _, f := range crds {
-		if out, err := api.Kubectl("", "apply", "-f", f); err != nil {
-			t.Fatalf("%v: %s", err, out)
-		}
-	}
-	if out, err := api.Kubectl("", "wait", "--for", "condition=Established", "--timeout=60s", "crd/workloadprofiles.sysward.io"); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	sa := storetest.New(t)
+	api := sa.APIServer
 	if out, err := api.Kubectl("", "create", "namespace", "shop"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	second := filepath.Join(api.Dir, "shop.kubeconfig")
 	os.WriteFile(second, []byte("apiVersion: v1\nkind: Config\ncontexts: [{name: shop, context: {cluster: local, user: admin, namespace: shop}}]\n"), 0o600)
-	cfg, err := clientcmd.BuildConfigFromFlags("", api.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := &k8sCluster{api: api, kc: api.Kubeconfig + ":" + second}
-	if cl.cs, err = kubernetes.NewForConfig(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if cl.store, err = store.NewClient(cfg); err != nil {
-		t.Fatal(err)
-	}
+	cl := &k8sCluster{api: api, kc: api.Kubeconfig + ":" + second, cs: sa.Clientset, store: sa.Store}
 	return cl
 }
 

@@ -9,12 +9,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	v1 "github.com/sysward/sysward/api/v1alpha1"
-	"github.com/sysward/sysward/internal/kube"
-	"github.com/sysward/sysward/internal/kubetest"
 	"github.com/sysward/sysward/internal/store"
+	"github.com/sysward/sysward/internal/store/storetest"
 	"github.com/sysward/sysward/internal/testutil"
 )
 
@@ -24,26 +22,8 @@ import (
 // WorkloadProfile, and the exit summary has the store's counters.
 func TestWatchStoreCLI(t *testing.T) {
 	testutil.Require(t, testutil.Root, testutil.BTF, testutil.Cgroup2, testutil.Runc)
-	a := kubetest.NewAPIServer(t)
-	a.Start()
-	if _, err := a.Kubectl("", "apply", "-f", "../../deploy/base/crd/"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Kubectl("", "wait", "--for=condition=Established", "--timeout=60s", "crd/workloadprofiles.sysward.io"); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := kube.Config(a.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := store.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := storetest.New(t)
+	kc, sc := a.Clientset, a.Store
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lab",
