@@ -189,7 +189,12 @@ func TestClusterLearning(t *testing.T) {
 	}
 	poll(t, "three pods of the new template", 120*time.Second, func() bool { return len(runningPods(t, c)) == 3 })
 	pods = runningPods(t, c)
+	// Staging traffic goes on under complain mode: two learned paths and
+	// a new one. What learning missed (a second round of a path: rm's
+	// unlink once the fifo exists) is absorbed here too.
 	annotatePath(t, c, pods[0], "ionice")
+	annotatePath(t, c, pods[1], "fifo")
+	annotatePath(t, c, pods[2], "link")
 	poll(t, "ioprio_set absorbed by complain mode", 60*time.Second, func() bool {
 		wp = workloadProfile(t, c, "e2e-learn", name)
 		s, ok := wp.Status.Syscalls["ioprio_set"]
@@ -212,21 +217,27 @@ func TestClusterLearning(t *testing.T) {
 	if f := would[0].OutputFields; f["k8s.pod.name"] != pods[0] || f["sysward.workload"] != "e2e-learn/deployment/paths" {
 		t.Errorf("complain alert: %s", would[0].raw)
 	}
-	annotatePath(t, c, pods[0], "sync") // back to a learned path
-	// A normal run raises nothing: in complain mode the only alerts are
-	// the new path's (runc's window before the entrypoint is in the
-	// profile: the runtime base).
-	alerts, _ := agentLog(t, c)
-	for _, a := range alerts {
-		if !strings.HasPrefix(fmt.Sprint(a.OutputFields["evt.type"]), "ioprio_set") {
-			t.Errorf("unexpected alert in complain mode: %s", a.raw)
+	// A normal run raises nothing it does not absorb: every
+	// would-be-denied alert names a call the store now holds from complain
+	// mode (runc's window before the entrypoint is in the profile: the
+	// runtime base; nothing of it alerts).
+	poll(t, "every complain-mode alert's call absorbed", 30*time.Second, func() bool {
+		alerts, _ := agentLog(t, c)
+		wp = workloadProfile(t, c, "e2e-learn", name)
+		for _, a := range alerts {
+			call, _, _ := strings.Cut(fmt.Sprint(a.OutputFields["evt.type"]), " ")
+			if s, ok := wp.Status.Syscalls[call]; a.Rule != "Syscall outside profile would be denied" || !ok || !slices.Contains(s.Sources, "complain") {
+				t.Logf("not (yet) absorbed: %s", a.raw)
+				return false
+			}
 		}
-	}
+		return true
+	})
 
 	// Promote refuses while ioprio_set is newer than the window.
 	const window = 20 * time.Second
 	out, err := sysward(t, c, bin, "k8s", "promote", "-n", "e2e-learn", "deploy/paths", "--window", window.String())
-	if err == nil || !strings.Contains(out, "ioprio_set") {
+	if err == nil || !strings.Contains(out, "not promoting") || !strings.Contains(out, "the window is 20s") {
 		t.Fatalf("promote right after a new syscall: %v\n%s", err, out)
 	}
 	if out, err := sysward(t, c, bin, "k8s", "apply", "-n", "e2e-learn", "deploy/paths", "--mode", "enforce"); err == nil {
@@ -259,9 +270,10 @@ func TestClusterLearning(t *testing.T) {
 	poll(t, "three pods of the enforce template", 120*time.Second, func() bool { return len(runningPods(t, c)) == 3 })
 	pods = runningPods(t, c)
 	// Every learned path still runs under enforcement.
-	for i, p := range []string{"sync", "fifo", "ionice"} {
+	for i, p := range []string{"ionice", "fifo", "link"} {
 		annotatePath(t, c, pods[i], p)
 	}
+	time.Sleep(5 * time.Second) // a few rounds of each path
 	annotatePath(t, c, pods[2], "chroot")
 	var denied alert
 	poll(t, "the refused chroot's alert", 60*time.Second, func() bool {
@@ -288,7 +300,7 @@ func TestClusterLearning(t *testing.T) {
 			wp.Status.RecentDeviations[0].Mode == v1.ModeEnforce
 	})
 	// No path the replicas learned or absorbed is refused.
-	alerts, _ = agentLog(t, c)
+	alerts, _ := agentLog(t, c)
 	for _, a := range alerts {
 		if a.Rule == "Syscall outside profile denied" && !strings.HasPrefix(fmt.Sprint(a.OutputFields["evt.type"]), "chroot") {
 			t.Errorf("learned path refused: %s", a.raw)
