@@ -174,8 +174,14 @@ func TestFollowCopyTruncate(t *testing.T) {
 			if got := f.wait(t, 7); !slices.Equal(got, want) {
 				t.Errorf("%q, want %q", got, want)
 			}
-			if f.st.Truncated.Load() != 1 {
-				t.Errorf("truncations %d", f.st.Truncated.Load())
+			// An appending writer restarts at 0: the next poll sees the
+			// file shorter or its first bytes changed. One that keeps its
+			// offset may refill past the old end before the next poll;
+			// then the follower just reads on from its offset (past the
+			// hole) and the lines are the same: counting the truncation
+			// is not certain there (CI saw 0 once).
+			if n := f.st.Truncated.Load(); n != 1 && (appendMode || n != 0) {
+				t.Errorf("truncations %d", n)
 			}
 		})
 	}
