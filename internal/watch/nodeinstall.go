@@ -156,14 +156,8 @@ func (n *Node) removeStale() {
 	if len(stale) == 0 {
 		return
 	}
-	n.mu.Lock()
-	unsure := n.skipped > 0 || len(n.pending) > 0
-	used := make(map[string]bool, len(n.containers))
-	for _, nc := range n.containers {
-		used[nc.Hash] = true
-	}
-	n.mu.Unlock()
-	if unsure {
+	used, sure := n.usedHashes()
+	if !sure {
 		return
 	}
 	for _, name := range stale {
@@ -183,6 +177,21 @@ func (n *Node) removeStale() {
 		delete(n.keptLogged, name)
 		n.log.Info("stale profile removed", "profile", path)
 	}
+}
+
+// usedHashes is the set of profile hashes (NodeContainer.Hash) the
+// tracked containers run under, and whether it is certain: not while
+// containers are left untracked by the cap or new cgroups are not yet
+// matched to their container (one may be starting with any profile). A
+// stale installed profile is removed only when sure and not in the set.
+func (n *Node) usedHashes() (used map[string]bool, sure bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	used = make(map[string]bool, len(n.containers))
+	for _, nc := range n.containers {
+		used[nc.Hash] = true
+	}
+	return used, n.skipped == 0 && len(n.pending) == 0
 }
 
 // InstallSkipped is how many versions of files under InstallFrom were

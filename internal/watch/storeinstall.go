@@ -195,14 +195,8 @@ func (n *Node) removeStaleStore() {
 	if len(stale) == 0 {
 		return
 	}
-	n.mu.Lock()
-	unsure := n.skipped > 0 || len(n.pending) > 0
-	used := make(map[string]bool, len(n.containers))
-	for _, nc := range n.containers {
-		used[nc.Hash] = true
-	}
-	n.mu.Unlock()
-	if unsure {
+	used, sure := n.usedHashes()
+	if !sure {
 		return
 	}
 	for _, rel := range stale {
