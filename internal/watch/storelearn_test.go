@@ -488,6 +488,8 @@ func TestStoreAppliedProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	wp = e.waitObject(t, "shop", ck.Name(), 10*time.Second, func(wp *v1.WorkloadProfile) bool { return wp.Status.Phase == v1.PhaseEnforcing })
+	// The counter follows the write (CI once read it between the two).
+	waitFor(2*time.Second, func() bool { return ag.learner.Stats().Promotions == 1 })
 	if wp.Status.PhaseSince.Time.Before(wp.Status.LastDeviation.Add(3*time.Second)) || ag.learner.Stats().Promotions != 1 {
 		t.Errorf("promoted at %v, last deviation %v, %d promotions", wp.Status.PhaseSince, wp.Status.LastDeviation, ag.learner.Stats().Promotions)
 	}
