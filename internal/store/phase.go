@@ -89,7 +89,8 @@ func LocalhostProfile(wp *v1.WorkloadProfile, mode, hash string) string {
 
 // AppliedProfileFor builds the applied profile for wp's current syscalls in
 // mode without changing wp: the profile (Build with the mode's default
-// action) in profiles' canonical encoding, its sha256 and the
+// action, without the per-syscall statistics) in profiles' canonical
+// encoding, its sha256 and the
 // LocalhostProfile path naming it.
 func AppliedProfileFor(wp *v1.WorkloadProfile, mode string, now time.Time) (v1.AppliedProfile, error) {
 	def, err := ModeAction(mode)
@@ -100,7 +101,14 @@ func AppliedProfileFor(wp *v1.WorkloadProfile, mode string, now time.Time) (v1.A
 		return v1.AppliedProfile{}, fmt.Errorf("%s: %w yet (version %d, phase %s): mark the workload with %s=true and let it run",
 			objName(wp), ErrNoSyscalls, wp.Status.Version, phaseOf(wp), v1.LearnLabel)
 	}
-	data, err := profiles.Marshal(Build(wp, def))
+	// Without the per-syscall statistics, as the stored Profile (Rebuild):
+	// the object holds them once in Syscalls, and every applied entry
+	// carrying them again (137 KB each with every table's syscalls) let
+	// MaxApplied entries take the object over etcd's request limit, after
+	// which neither the agents' merges nor apply could write it.
+	p := Build(wp, def)
+	p.Sysward.Stats = nil
+	data, err := profiles.Marshal(p)
 	if err != nil {
 		return v1.AppliedProfile{}, fmt.Errorf("%s: %w", objName(wp), err)
 	}
