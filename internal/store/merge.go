@@ -254,6 +254,17 @@ func Apply(wp *v1.WorkloadProfile, d *Delta, now time.Time) (Result, error) {
 			r.Changed = true
 		}
 		absorb(d.Complain, profiles.SourceComplain)
+	case v1.PhaseEnforcing:
+		// Pods still under the complain profile (promoted, not yet
+		// rolled by apply --mode enforce): a call outside it would be
+		// refused once they are; the frozen profile does not absorb it.
+		for _, name := range sortedNames(d.Complain) {
+			if !profiles.KnownSyscall(name) {
+				continue
+			}
+			deviation(st, name, clampTime(d.Complain[name].First, now), pod, node, v1.ModeComplain, false)
+			r.Changed = true
+		}
 	}
 	// A refusal is a deviation in every phase (a pod may still run
 	// under an enforce profile while its workload learns a new image).

@@ -225,7 +225,7 @@ func TestApplyPhases(t *testing.T) {
 	}
 	st.Phase = v1.PhaseEnforcing
 	r = apply(&Delta{Traced: seen("chdir"), Complain: seen("mkdir"), Denied: seen("ptrace")})
-	if len(r.New) != 0 || len(st.Syscalls) != 2 || st.Deviations != 4 {
+	if len(r.New) != 0 || len(st.Syscalls) != 2 || st.Deviations != 5 {
 		t.Fatalf("enforcing: %+v, %d syscalls, %d deviations", r, len(st.Syscalls), st.Deviations)
 	}
 	for i := range 2 * v1.MaxDeviations {
@@ -448,4 +448,33 @@ func FuzzApply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestApplyEnforcingCountsComplain: after promote, the pods run under the
+// complain profile until `apply --mode enforce` rolls them; a call they
+// make outside it would be refused by the enforcing profile, so it counts
+// as a deviation (mode complain, not absorbed: the profile is frozen). It
+// was dropped, and the agent never sends a call twice: the evidence that
+// enforcing would break the workload was lost.
+func TestApplyEnforcingCountsComplain(t *testing.T) {
+	wp := New(key, t0)
+	now := t0.Add(time.Hour)
+	if _, err := Apply(wp, &Delta{Key: key, Image: "web:1", Pod: "web-a", Node: "n1", Traced: seen("read")}, now); err != nil {
+		t.Fatal(err)
+	}
+	st := &wp.Status
+	st.Phase = v1.PhaseEnforcing
+	r, err := Apply(wp, &Delta{Key: key, Image: "web:1", Pod: "web-a", Node: "n1", Complain: seen("mkdir")}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Changed || len(r.New) != 0 || st.Deviations != 1 || len(st.RecentDeviations) != 1 || st.LastDeviation == nil {
+		t.Fatalf("%+v: %d deviations %+v", r, st.Deviations, st.RecentDeviations)
+	}
+	if d := st.RecentDeviations[0]; d.Syscall != "mkdir" || d.Mode != v1.ModeComplain || d.Absorbed || d.Pod != "web-a" || d.Node != "n1" {
+		t.Fatalf("deviation %+v", d)
+	}
+	if _, ok := st.Syscalls["mkdir"]; ok {
+		t.Fatal("absorbed while Enforcing")
+	}
 }
