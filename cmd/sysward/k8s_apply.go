@@ -330,29 +330,42 @@ func (e *k8sEnv) apply(ctx context.Context, w workloadRef, mode string, containe
 		ap        v1.AppliedProfile
 	}
 	var results []done
+	transition := func(o *v1.WorkloadProfile, d *done) error {
+		*d = done{container: o.Spec.Container, before: phaseOf(o)}
+		switch mode {
+		case v1.ModeComplain:
+			if err := store.SetPhase(o, v1.PhaseComplain, now); err != nil {
+				return err
+			}
+		case v1.ModeEnforce:
+			switch phaseOf(o) {
+			case v1.PhaseLearning:
+				return &phaseRefusal{fmt.Sprintf("%s container %s is in Learning: run `sysward k8s apply %s --mode complain` first, observe, then `sysward k8s promote %s --window DURATION`",
+					w, o.Spec.Container, w, w)}
+			case v1.PhaseComplain:
+				return &phaseRefusal{fmt.Sprintf("%s container %s is in Complain: promote it first (`sysward k8s promote %s --window DURATION`: it checks that nothing new was seen for that long)",
+					w, o.Spec.Container, w)}
+			}
+		}
+		ap, err := store.AddApplied(o, mode, now)
+		d.ap = ap
+		return err
+	}
+	// Every container is checked before any is written: a refusal after
+	// an earlier container moved to Complain would leave that one in
+	// Complain with its pods not patched, where what they trace is not
+	// learned any more.
+	for i := range todo {
+		var d done
+		if err := transition(todo[i].DeepCopy(), &d); err != nil {
+			return err
+		}
+	}
 	for i := range todo {
 		cur := &todo[i]
 		var d done
 		out, _, err := e.store.Modify(ctx, ns, cur.Name, cur, nil, func(o *v1.WorkloadProfile) error {
-			d = done{container: o.Spec.Container, before: phaseOf(o)}
-			switch mode {
-			case v1.ModeComplain:
-				if err := store.SetPhase(o, v1.PhaseComplain, now); err != nil {
-					return err
-				}
-			case v1.ModeEnforce:
-				switch phaseOf(o) {
-				case v1.PhaseLearning:
-					return &phaseRefusal{fmt.Sprintf("%s container %s is in Learning: run `sysward k8s apply %s --mode complain` first, observe, then `sysward k8s promote %s --window DURATION`",
-						w, o.Spec.Container, w, w)}
-				case v1.PhaseComplain:
-					return &phaseRefusal{fmt.Sprintf("%s container %s is in Complain: promote it first (`sysward k8s promote %s --window DURATION`: it checks that nothing new was seen for that long)",
-						w, o.Spec.Container, w)}
-				}
-			}
-			ap, err := store.AddApplied(o, mode, now)
-			d.ap = ap
-			return err
+			return transition(o, &d)
 		})
 		if err != nil {
 			var pr *phaseRefusal

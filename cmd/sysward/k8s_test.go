@@ -758,3 +758,38 @@ func TestInterspersed(t *testing.T) {
 		}
 	}
 }
+
+// TestK8sApplyAllOrNothing: apply refused for one container writes none:
+// the other container moved to Complain with its pods left unpatched
+// would stop learning (Complain does not take what pods trace).
+func TestK8sApplyAllOrNothing(t *testing.T) {
+	cl := newK8sCluster(t)
+	ctx := context.Background()
+	t.Setenv("KUBECONFIG", cl.kc)
+	d := webDeployment()
+	d.Spec.Template.Spec.Containers[1].SecurityContext = nil
+	if _, err := cl.cs.AppsV1().Deployments("shop").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	app := store.Key{Namespace: "shop", Kind: "deployment", Workload: "web", Container: "app"}
+	cl.learnedProfile(t, app, "registry.example/web:1", "read", "write")
+	// The sidecar's object exists, with nothing learned yet (only refused calls reported).
+	side := store.Key{Namespace: "shop", Kind: "deployment", Workload: "web", Container: "sidecar"}
+	wp := store.New(side, time.Now())
+	if _, err := store.Apply(wp, &store.Delta{Key: side, Image: "registry.example/proxy:2", Pod: "web-a", Denied: map[string]store.Seen{"ptrace": {}}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.store.Create(ctx, wp); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain")
+	if code != 1 || !strings.Contains(errs, "no syscalls learned") || !strings.Contains(errs, "sidecar") {
+		t.Fatalf("exit %d, stderr %q; want 1 and the sidecar's refusal", code, errs)
+	}
+	if got := cl.get(t, app); got.Status.Phase != v1.PhaseLearning || len(got.Status.Applied) != 0 {
+		t.Fatalf("app after a refused apply: %s, %d applied", got.Status.Phase, len(got.Status.Applied))
+	}
+	if sc := cl.deployment(t, "shop", "web").Spec.Template.Spec.Containers[0].SecurityContext; sc.SeccompProfile != nil {
+		t.Fatalf("template patched: %+v", sc.SeccompProfile)
+	}
+}
