@@ -218,7 +218,8 @@ too: a container whose template image is not the one its profile was
 learned from (a new image is learned as a new version first).
 
 Applied profiles no pod and no pod template in the namespace names any
-more (older versions included) are then removed from the object.
+more (older versions included; rollout history counts, as 'kubectl rollout
+undo' restores it) are then removed from the object.
 --wait waits for the rollout (as kubectl rollout status), up to --timeout.
 
 Exit status: 0 applied, 1 refused (phase) or the API failed, 2 bad usage,
@@ -556,7 +557,8 @@ func deploymentRollout(d *appsv1.Deployment, gen int64) (string, bool, error) {
 // ---- pruning applied profiles ----
 
 // inUse collects the Localhost profiles under sysward/<ns>/ that pods and
-// pod templates in ns name. Any list failing is an error: pruning on a
+// pod templates in ns name, rollout history included (ReplicaSets,
+// ControllerRevisions: what a rollback restores). Any list failing is an error: pruning on a
 // partial view could remove a profile a pod needs.
 func (e *k8sEnv) inUse(ctx context.Context, ns string) (map[string]bool, error) {
 	used := map[string]bool{}
@@ -616,11 +618,29 @@ func (e *k8sEnv) inUse(ctx context.Context, ns string) (map[string]bool, error) 
 	if l, err := apps.ReplicaSets(ns).List(ctx, lo); err != nil {
 		return nil, fmt.Errorf("listing replicasets: %w", err)
 	} else {
-		// A scaled-down ReplicaSet is rollback history: its pods are
-		// gone, and a rollback re-applies the profile anyway.
+		// Scaled-down ReplicaSets too: they are a Deployment's rollout
+		// history, which `kubectl rollout undo` puts back as it was,
+		// profile path included; without the file its pods cannot start.
 		for i := range l.Items {
-			if rs := &l.Items[i]; (rs.Spec.Replicas == nil || *rs.Spec.Replicas > 0) || rs.Status.Replicas > 0 {
-				addSpec(&rs.Spec.Template.Spec)
+			addSpec(&l.Items[i].Spec.Template.Spec)
+		}
+	}
+	if l, err := apps.ControllerRevisions(ns).List(ctx, lo); err != nil {
+		return nil, fmt.Errorf("listing controllerrevisions: %w", err)
+	} else {
+		// StatefulSets' and DaemonSets' rollout history: each revision
+		// holds the pod template (a patch replacing spec.template).
+		for i := range l.Items {
+			var rev struct {
+				Spec struct {
+					Template corev1.PodTemplateSpec `json:"template"`
+				} `json:"spec"`
+			}
+			if raw := l.Items[i].Data.Raw; len(raw) > 0 {
+				if err := json.Unmarshal(raw, &rev); err != nil {
+					return nil, fmt.Errorf("reading controllerrevision %s: %w", l.Items[i].Name, err)
+				}
+				addSpec(&rev.Spec.Template.Spec)
 			}
 		}
 	}

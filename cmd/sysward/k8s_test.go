@@ -17,6 +17,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -791,5 +792,77 @@ func TestK8sApplyAllOrNothing(t *testing.T) {
 	}
 	if sc := cl.deployment(t, "shop", "web").Spec.Template.Spec.Containers[0].SecurityContext; sc.SeccompProfile != nil {
 		t.Fatalf("template patched: %+v", sc.SeccompProfile)
+	}
+}
+
+// TestK8sApplyKeepsRollbackHistory: an applied profile that only the
+// rollout history names (a scaled-down ReplicaSet, a ControllerRevision)
+// stays: `kubectl rollout undo` puts that template back, and its pods
+// could not start without the file. It was removed once the rollout of
+// the next apply scaled the old ReplicaSet down.
+func TestK8sApplyKeepsRollbackHistory(t *testing.T) {
+	cl := newK8sCluster(t)
+	ctx := context.Background()
+	t.Setenv("KUBECONFIG", cl.kc)
+	if _, err := cl.cs.AppsV1().Deployments("shop").Create(ctx, webDeployment(), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	app := store.Key{Namespace: "shop", Kind: "deployment", Workload: "web", Container: "app"}
+	cl.learnedProfile(t, app, "registry.example/web:1", "read", "write")
+	if code, _, errs := runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	old := cl.get(t, app).Status.Applied[0].LocalhostProfile
+	tmpl := cl.deployment(t, "shop", "web").Spec.Template
+	// The rollout's old ReplicaSet, scaled down, and a StatefulSet's revision.
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop"}, Spec: appsv1.ReplicaSetSpec{
+		Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: tmpl.Labels}, Template: tmpl}}
+	if _, err := cl.cs.AppsV1().ReplicaSets("shop").Create(ctx, rs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Something new absorbed in complain mode: the next apply makes a new profile.
+	absorb := func(name string) {
+		t.Helper()
+		if _, _, err := cl.store.Merge(ctx, &store.Delta{Key: app, Image: "registry.example/web:1", Pod: "web-a", Node: "n1",
+			Complain: map[string]store.Seen{name: {First: time.Now()}}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applied := func() []string {
+		t.Helper()
+		var out []string
+		for _, a := range cl.get(t, app).Status.Applied {
+			out = append(out, a.LocalhostProfile)
+		}
+		return out
+	}
+	absorb("fsync")
+	if code, _, errs := runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if got := applied(); len(got) != 2 || got[0] != old {
+		t.Fatalf("with a scaled-down ReplicaSet naming %s: applied %v", old, got)
+	}
+	if err := cl.cs.AppsV1().ReplicaSets("shop").Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"$patch": "replace", "metadata": tmpl.ObjectMeta, "spec": tmpl.Spec}}})
+	cr := &appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: "shop"}, Revision: 1, Data: runtime.RawExtension{Raw: data}}
+	if _, err := cl.cs.AppsV1().ControllerRevisions("shop").Create(ctx, cr, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	absorb("fdatasync")
+	if code, _, errs := runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if got := applied(); len(got) != 2 || got[0] != old {
+		t.Fatalf("with a ControllerRevision naming %s: applied %v", old, got)
+	}
+	if err := cl.cs.AppsV1().ControllerRevisions("shop").Delete(ctx, "db-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain")
+	if got := applied(); code != 0 || len(got) != 1 || got[0] == old || !strings.Contains(out, "removed applied profile "+old) {
+		t.Fatalf("history gone: exit %d, applied %v, %q %q", code, got, out, errs)
 	}
 }
