@@ -1,14 +1,19 @@
 package watch
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"log/slog"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/sysward/sysward/api/v1alpha1"
 	"github.com/sysward/sysward/internal/kube"
@@ -129,5 +134,75 @@ func TestKeyOf(t *testing.T) {
 		if ok != tc.ok || ok && k.Namespace+"/"+k.Kind+"/"+k.Workload != tc.workload {
 			t.Errorf("%s %s: %+v %v", tc.workload, tc.name, k, ok)
 		}
+	}
+}
+
+// TestStoreNamespaceBounds: what one namespace's WorkloadProfiles install
+// is bounded (files and bytes), the same files kept whatever order the
+// informer lists the objects in (by object name), other namespaces not
+// affected; a path two objects name is the first object's. Without the
+// bound, whoever may create WorkloadProfiles in a namespace could fill
+// the kubelet's disk on every node.
+func TestStoreNamespaceBounds(t *testing.T) {
+	defer func(f, b int) { maxStoreNamespaceFiles, maxStoreNamespaceBytes = f, b }(maxStoreNamespaceFiles, maxStoreNamespaceBytes)
+	maxStoreNamespaceFiles = 3
+	calls := []string{"sync", "fsync", "fdatasync", "syncfs", "chroot", "mount", "umount2", "ptrace", "kexec_load", "reboot"}
+	obj := func(ns, name string, entries ...v1.AppliedProfile) *v1.WorkloadProfile {
+		wp := &v1.WorkloadProfile{}
+		wp.Namespace, wp.Name, wp.UID, wp.ResourceVersion = ns, name, types.UID(ns+"/"+name), "1"
+		wp.Status.Applied = entries
+		return wp
+	}
+	var objs []any
+	for i := range 5 {
+		name := fmt.Sprintf("deployment.w%d.app", i)
+		objs = append(objs, obj("shop", name, appliedEntry(t, "shop", name, v1.ModeComplain, complainBut(calls[2*i])),
+			appliedEntry(t, "shop", name, v1.ModeEnforce, allowAllBut(calls[2*i+1]))))
+	}
+	objs = append(objs, obj("other", "deployment.db.pg", appliedEntry(t, "other", "deployment.db.pg", v1.ModeEnforce, allowAllBut("sync"))))
+	// Two objects naming one path with different content.
+	same := appliedEntry(t, "other", "x", v1.ModeEnforce, allowAllBut("mount"))
+	clash := appliedEntry(t, "other", "x", v1.ModeEnforce, allowAllBut("reboot"))
+	clash.LocalhostProfile = same.LocalhostProfile
+	objs = append(objs, obj("other", "a", same), obj("other", "b", clash))
+
+	l := &StoreLearner{log: slog.New(slog.DiscardHandler), objs: map[types.UID]objFiles{}}
+	first := l.filesOf(objs)
+	slices.Reverse(objs)
+	again := l.filesOf(objs)
+	var shop []string
+	for rel := range first {
+		if strings.HasPrefix(rel, "shop/") {
+			shop = append(shop, rel)
+		}
+	}
+	slices.Sort(shop)
+	if len(shop) != 3 || !strings.HasPrefix(shop[0], "shop/deployment.w0.app-") || !strings.HasPrefix(shop[2], "shop/deployment.w1.app-") {
+		t.Fatalf("shop's files: %v", shop)
+	}
+	if len(first) != len(again) {
+		t.Fatalf("another order, other files: %d, %d", len(first), len(again))
+	}
+	for rel, data := range first {
+		if !bytes.Equal(again[rel], data) {
+			t.Fatalf("%s: another order, other content", rel)
+		}
+	}
+	if want := strings.TrimPrefix(same.LocalhostProfile, "sysward/"); !bytes.Equal(first[want], same.Profile.Raw) || len(first) != 5 {
+		t.Fatalf("%d files; %s holds the second object's content", len(first), want)
+	}
+	if l.refused != 7 { // counted once, not per pass
+		t.Fatalf("refused %d, want 7", l.refused)
+	}
+	// A byte bound: each namespace keeps to it.
+	maxStoreNamespaceFiles, maxStoreNamespaceBytes = 100, len(same.Profile.Raw)+1
+	bounded := l.filesOf(objs)
+	total := map[string]int{}
+	for rel, data := range bounded {
+		ns, _, _ := strings.Cut(rel, "/")
+		total[ns] += len(data)
+	}
+	if len(bounded) == 0 || len(bounded) >= len(first) || total["shop"] > maxStoreNamespaceBytes || total["other"] > maxStoreNamespaceBytes {
+		t.Fatalf("byte bound %d: %d files, bytes by namespace %v", maxStoreNamespaceBytes, len(bounded), total)
 	}
 }

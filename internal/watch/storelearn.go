@@ -79,9 +79,10 @@ type StoreLearner struct {
 	ctrs map[string]*learnCtr // by container id
 	keys map[store.Key]*keyBackoff
 
-	fmu     sync.Mutex
-	objs    map[types.UID]objFiles // validated Applied entries per object version
-	refused uint64
+	fmu        sync.Mutex
+	objs       map[types.UID]objFiles // validated Applied entries per object version
+	refused    uint64
+	overLogged map[string]int // applied files over a namespace's bounds, by namespace, at the last pass
 
 	httpRequests atomic.Uint64
 	merges       atomic.Uint64 // writes that changed an object
@@ -533,23 +534,50 @@ func (l *StoreLearner) merge(ctx context.Context, pm *pendingMerge, now time.Tim
 }
 
 // wantedFiles is the Node's view of the store (storeSource): every
-// object's Applied entries that pass storeEntryFile. An object is checked
-// again only when its resourceVersion changes; refusals are counted and
-// logged once per object version.
+// object's Applied entries that pass storeEntryFile, within the
+// per-namespace bounds (filesOf). An object is checked again only when its
+// resourceVersion changes; refusals are counted and logged once per
+// object version.
 func (l *StoreLearner) wantedFiles() (map[string][]byte, bool) {
 	if !l.inf.HasSynced() {
 		return nil, false
 	}
-	objs := l.inf.GetStore().List()
+	return l.filesOf(l.inf.GetStore().List()), true
+}
+
+// Bounds of what one namespace's WorkloadProfiles install on every node:
+// whoever may create them in a namespace could otherwise fill the
+// kubelet's disk on every node (each object is bounded, their number is
+// not). Objects are taken in name order, so the same files are kept on
+// every pass and every node; only that namespace's profiles are refused.
+// Variables for the tests.
+var (
+	maxStoreNamespaceFiles = 2048
+	maxStoreNamespaceBytes = 64 << 20
+)
+
+// filesOf is wantedFiles of the objects objs (the informer's list).
+func (l *StoreLearner) filesOf(objs []any) map[string][]byte {
+	wps := make([]*v1.WorkloadProfile, 0, len(objs))
+	for _, o := range objs {
+		if wp, ok := o.(*v1.WorkloadProfile); ok {
+			wps = append(wps, wp)
+		}
+	}
+	sort.Slice(wps, func(i, j int) bool {
+		if wps[i].Namespace != wps[j].Namespace {
+			return wps[i].Namespace < wps[j].Namespace
+		}
+		return wps[i].Name < wps[j].Name
+	})
 	l.fmu.Lock()
 	defer l.fmu.Unlock()
 	out := map[string][]byte{}
-	live := make(map[types.UID]bool, len(objs))
-	for _, o := range objs {
-		wp, ok := o.(*v1.WorkloadProfile)
-		if !ok {
-			continue
-		}
+	live := make(map[types.UID]bool, len(wps))
+	type usage struct{ files, bytes int }
+	used := map[string]*usage{}
+	over := map[string]int{}
+	for _, wp := range wps {
 		live[wp.UID] = true
 		of, ok := l.objs[wp.UID]
 		if !ok || of.rv != wp.ResourceVersion {
@@ -568,7 +596,26 @@ func (l *StoreLearner) wantedFiles() (map[string][]byte, bool) {
 			}
 			l.objs[wp.UID] = of
 		}
-		for rel, data := range of.files {
+		u := used[wp.Namespace]
+		if u == nil {
+			u = &usage{}
+			used[wp.Namespace] = u
+		}
+		rels := make([]string, 0, len(of.files))
+		for rel := range of.files {
+			rels = append(rels, rel)
+		}
+		sort.Strings(rels)
+		for _, rel := range rels {
+			data := of.files[rel]
+			if _, dup := out[rel]; dup {
+				continue // named by an earlier object too: the first one's
+			}
+			if u.files+1 > maxStoreNamespaceFiles || u.bytes+len(data) > maxStoreNamespaceBytes {
+				over[wp.Namespace]++
+				continue
+			}
+			u.files, u.bytes = u.files+1, u.bytes+len(data)
 			out[rel] = data
 		}
 	}
@@ -577,7 +624,15 @@ func (l *StoreLearner) wantedFiles() (map[string][]byte, bool) {
 			delete(l.objs, uid)
 		}
 	}
-	return out, true
+	for ns, n := range over {
+		if l.overLogged[ns] != n {
+			l.refused += uint64(n)
+			l.log.Warn("store: a namespace's applied profiles are over the bound, not all installed", "namespace", ns, "not_installed", n,
+				"max_files", maxStoreNamespaceFiles, "max_bytes", maxStoreNamespaceBytes)
+		}
+	}
+	l.overLogged = over
+	return out
 }
 
 // StoreStats are a StoreLearner's counters.
@@ -590,7 +645,8 @@ type StoreStats struct {
 	// reports (kept and retried).
 	Merges, MergeErrors uint64
 	// Installed profile files written from the store; Refused applied
-	// entries not installed (bad path, content or hash).
+	// entries not installed (bad path, content or hash, or over their
+	// namespace's bound).
 	Installed, Refused uint64
 	// Promotions made by the auto-promote annotation.
 	Promotions uint64
@@ -678,7 +734,7 @@ func (l *StoreLearner) metrics() []prometheus.Collector {
 		c("sysward_store_merges_total", "WorkloadProfile writes that added what this node saw.", func(s StoreStats) uint64 { return s.Merges }),
 		c("sysward_store_merge_errors_total", "Failed reports to the store (the calls are kept and sent again).", func(s StoreStats) uint64 { return s.MergeErrors }),
 		c("sysward_store_profiles_installed_total", "Profile files written from WorkloadProfiles' applied entries.", func(s StoreStats) uint64 { return s.Installed }),
-		c("sysward_store_profiles_refused_total", "Applied entries refused: path outside sysward/<namespace>/, bad content, size or hash.", func(s StoreStats) uint64 { return s.Refused }),
+		c("sysward_store_profiles_refused_total", "Applied entries refused: path outside sysward/<namespace>/, bad content, size or hash, or over their namespace's bound.", func(s StoreStats) uint64 { return s.Refused }),
 		c("sysward_store_promotions_total", "WorkloadProfiles promoted to Enforcing by the auto-promote annotation.", func(s StoreStats) uint64 { return s.Promotions }),
 	}
 }
