@@ -128,6 +128,10 @@ type learnCtr struct {
 	info     kube.Container
 	resolved bool
 	reported [3]profiler.SyscallSet // sent successfully
+	// uid is the object the reported calls went into: once the informer
+	// no longer has it (deleted, or deleted and made again), the traced
+	// calls are sent again.
+	uid      types.UID
 	noticed  map[noticeKey]time.Time
 	final    *profiler.State // the container is gone: its last state
 	goneAt   time.Time
@@ -395,6 +399,7 @@ func (l *StoreLearner) Flush(ctx context.Context) {
 			continue
 		}
 		reported[k] = true
+		l.checkObject(k, lc)
 		st, err := l.node.w.prof.State(nc.CgroupID)
 		if err != nil {
 			continue // gone meanwhile: its final state comes through gone
@@ -428,6 +433,7 @@ func (l *StoreLearner) Flush(ctx context.Context) {
 			}
 			continue
 		}
+		l.checkObject(k, lc)
 		lc.notice(lc.final, now)
 		if len(lc.noticed) == 0 || lc.attempts >= maxStoreAttempts {
 			if lc.attempts >= maxStoreAttempts {
@@ -465,6 +471,21 @@ func (l *StoreLearner) Flush(ctx context.Context) {
 	l.autoPromote(ctx, promote, now)
 }
 
+// checkObject forgets which traced calls lc reported when the object
+// they went into is gone from the informer: someone deleted it (to learn
+// again, or by mistake), and the calls a running container made before
+// would otherwise never reach the object that replaces it (each call is
+// sent once). Deviations are not sent again (they are counts).
+func (l *StoreLearner) checkObject(k store.Key, lc *learnCtr) {
+	if lc.uid == "" {
+		return
+	}
+	if wp := l.cached(k.Namespace, k.Name()); wp == nil || wp.UID != lc.uid {
+		lc.reported[kindTraced] = profiler.SyscallSet{}
+		lc.uid = ""
+	}
+}
+
 // merge sends one key's deltas in one optimistic update, the informer's
 // copy as the first read.
 func (l *StoreLearner) merge(ctx context.Context, pm *pendingMerge, now time.Time) {
@@ -477,7 +498,7 @@ func (l *StoreLearner) merge(ctx context.Context, pm *pendingMerge, now time.Tim
 	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var res store.Result
-	_, st, err := l.client.Modify(mctx, pm.key.Namespace, name, l.cached(pm.key.Namespace, name),
+	out, st, err := l.client.Modify(mctx, pm.key.Namespace, name, l.cached(pm.key.Namespace, name),
 		func() *v1.WorkloadProfile { return store.New(pm.key, now) },
 		func(wp *v1.WorkloadProfile) error {
 			res = store.Result{}
@@ -517,10 +538,16 @@ func (l *StoreLearner) merge(ctx context.Context, pm *pendingMerge, now time.Tim
 		return
 	}
 	delete(l.keys, pm.key)
+	if out == nil { // nothing to write: the first read held it all
+		out = l.cached(pm.key.Namespace, name)
+	}
 	l.mu.Lock()
 	for i, lc := range pm.ctrs {
 		lc.commit(pm.carried[i])
 		lc.attempts = 0
+		if out != nil {
+			lc.uid = out.UID
+		}
 	}
 	l.mu.Unlock()
 	if res.Changed {

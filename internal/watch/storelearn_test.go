@@ -553,3 +553,41 @@ func TestStoreRetry(t *testing.T) {
 	}
 	t.Logf("stats: %+v", ag.learner.Stats())
 }
+
+// TestStoreRelearnAfterDelete: a WorkloadProfile deleted while its pods
+// run (to learn again, or by mistake) is made again with every call the
+// running containers made, those sent to the deleted object included. The
+// agent sends each call once, so the new object used to get only what was
+// new since: an idle container's startup calls never came back.
+func TestStoreRelearnAfterDelete(t *testing.T) {
+	requireWatch(t)
+	testutil.Require(t, testutil.Runc)
+	e := newStoreEnv(t)
+	root, profDir := t.TempDir(), t.TempDir()
+	e.namespace(t, "shop", nil)
+	a := startRunc(t, root, gatedScript("sync"), nil)
+	e.pod(t, "shop", "web-0", a.id, "web:1", learnLabel, stsOwner("web"))
+	ag := e.startAgent(t, root, profDir, "", time.Second)
+	web := store.Key{Namespace: "shop", Kind: "statefulset", Workload: "web", Container: "app"}
+	old := e.waitObject(t, "shop", web.Name(), 15*time.Second, func(wp *v1.WorkloadProfile) bool {
+		return hasSyscall(wp, "nanosleep") || hasSyscall(wp, "clock_nanosleep")
+	})
+	time.Sleep(2 * time.Second) // everything the container made so far is sent
+	old = e.get(t, "shop", web.Name())
+	if err := e.sc.Interface().Delete().Namespace("shop").Resource(v1.Resource).Name(web.Name()).Do(context.Background()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	wp := e.waitObject(t, "shop", web.Name(), 10*time.Second, func(wp *v1.WorkloadProfile) bool {
+		return wp.UID != old.UID && len(wp.Status.Syscalls) >= len(old.Status.Syscalls)
+	})
+	for name := range old.Status.Syscalls {
+		if !hasSyscall(wp, name) {
+			t.Errorf("%s: in the deleted object, not in the new one", name)
+		}
+	}
+	a.trigger(t)
+	e.waitObject(t, "shop", web.Name(), 10*time.Second, func(wp *v1.WorkloadProfile) bool { return hasSyscall(wp, "sync") })
+	if st := ag.learner.Stats(); st.Conflicts != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
