@@ -24,8 +24,9 @@ import (
 // entry's LocalhostProfile names. The entry is written by whoever can
 // update WorkloadProfiles in that namespace, so it is judged as hostile
 // input: its path must be exactly sysward/<the object's namespace>/<file>
-// with a plain file name, its content a bounded profile the kernel takes
-// whose sha256 is the entry's Hash. A refused entry is never written and
+// with a plain file name ending in -<the first 12 hex of Hash>.json, its
+// content a bounded profile the kernel takes whose sha256 is the entry's
+// Hash. A refused entry is never written and
 // is counted (Node.StoreRefused). The flat files of --install-from live
 // directly in sysward/ (a namespace name has no dot, an installed name
 // always has one), so neither cleanup ever touches the other's files.
@@ -81,6 +82,14 @@ func storeEntryFile(ns string, e *v1.AppliedProfile) (rel string, data []byte, e
 		if hashOf(data) != e.Hash || len(data) > profiles.MaxFileSize {
 			return "", nil, fmt.Errorf("%w: %s", ErrStoreHash, e.LocalhostProfile)
 		}
+	}
+	// The file is named by its content, as apply names it
+	// (<object>-v<version>-<mode>-<first 12 hex of the hash>.json): an
+	// entry whose content and hash were swapped under a path pods
+	// already name (whoever may update the object, any node's agent
+	// included) would otherwise replace what they start under.
+	if !strings.HasSuffix(file, "-"+e.Hash[:12]+".json") {
+		return "", nil, fmt.Errorf("%w: %.300q does not end in -%s.json, its hash's first 12 hex (object in namespace %s)", ErrStorePath, e.LocalhostProfile, e.Hash[:12], ns)
 	}
 	// The check enforcer.Install makes: a profile the kernel would not
 	// take is never installed.

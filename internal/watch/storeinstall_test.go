@@ -35,6 +35,8 @@ func TestStoreEntryFile(t *testing.T) {
 	compact := []byte(strings.Join(strings.Fields(string(good)), ""))
 	sumGood := sha256.Sum256(good)
 	unknown := []byte(`{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["no_such_call"],"action":"SCMP_ACT_ALLOW"}]}`)
+	h12 := hex.EncodeToString(sumGood[:])[:12]
+	name := "web-v1-enforce-" + h12 + ".json"
 	for _, tc := range []struct {
 		name string
 		ns   string
@@ -42,12 +44,16 @@ func TestStoreEntryFile(t *testing.T) {
 		rel  string
 		err  error
 	}{
-		{"good", "shop", entryOf(t, "sysward/shop/web-v1-enforce-abc.json", good), "shop/web-v1-enforce-abc.json", nil},
+		{"good", "shop", entryOf(t, "sysward/shop/"+name, good), "shop/" + name, nil},
 		{"re-encoded by the apiserver", "shop", func() v1.AppliedProfile {
-			e := entryOf(t, "sysward/shop/web.json", good)
+			e := entryOf(t, "sysward/shop/"+name, good)
 			e.Profile.Raw = compact
 			return e
-		}(), "shop/web.json", nil},
+		}(), "shop/" + name, nil},
+		// Another profile (its own hash) under the path pods name: a
+		// swap of what they start under.
+		{"content swapped under a path", "shop", entryOf(t, "sysward/shop/"+name, marshalProfile(t, allowAllBut("mount"))), "", ErrStorePath},
+		{"name without the hash", "shop", entryOf(t, "sysward/shop/web.json", good), "", ErrStorePath},
 		{"dot dot", "shop", entryOf(t, "sysward/shop/../../etc/x.json", good), "", ErrStorePath},
 		{"relative escape", "shop", entryOf(t, "../../etc/x.json", good), "", ErrStorePath},
 		{"absolute", "shop", entryOf(t, "/etc/x.json", good), "", ErrStorePath},
@@ -98,7 +104,7 @@ func TestStoreEntryFile(t *testing.T) {
 func FuzzStoreEntryFile(f *testing.F) {
 	good := marshalProfile(f, allowAllBut("sync"))
 	sum := sha256.Sum256(good)
-	f.Add("shop", "sysward/shop/x.json", hex.EncodeToString(sum[:]), good)
+	f.Add("shop", "sysward/shop/x-v1-enforce-"+hex.EncodeToString(sum[:])[:12]+".json", hex.EncodeToString(sum[:]), good)
 	f.Add("shop", "sysward/shop/../x.json", hex.EncodeToString(sum[:]), good)
 	f.Add("shop", "sysward/shop/x.json", "zz", []byte("{"))
 	f.Fuzz(func(t *testing.T, ns, lp, hash string, raw []byte) {
@@ -114,6 +120,9 @@ func FuzzStoreEntryFile(f *testing.F) {
 		s := sha256.Sum256(data)
 		if hex.EncodeToString(s[:]) != hash || len(data) > profiles.MaxFileSize {
 			t.Fatalf("accepted content not matching its hash or too large")
+		}
+		if !strings.HasSuffix(file, "-"+hash[:12]+".json") {
+			t.Fatalf("accepted %q: not named by its hash %s", file, hash)
 		}
 	})
 }
@@ -191,8 +200,10 @@ func TestStoreNamespaceBounds(t *testing.T) {
 	if want := strings.TrimPrefix(same.LocalhostProfile, "sysward/"); !bytes.Equal(first[want], same.Profile.Raw) || len(first) != 5 {
 		t.Fatalf("%d files; %s holds the second object's content", len(first), want)
 	}
-	if l.refused != 7 { // counted once, not per pass
-		t.Fatalf("refused %d, want 7", l.refused)
+	// 7 over shop's bound, counted once, not per pass; the clash, whose
+	// name is not its content's.
+	if l.refused != 8 {
+		t.Fatalf("refused %d, want 8", l.refused)
 	}
 	// A byte bound: each namespace keeps to it.
 	maxStoreNamespaceFiles, maxStoreNamespaceBytes = 100, len(same.Profile.Raw)+1
