@@ -53,7 +53,9 @@ WORKLOAD argument.
 
 WORKLOAD is KIND/NAME or NAME (a Deployment): deployment/web, deploy/web,
 web, statefulset/db (sts), daemonset/agent (ds), cronjob/report (cj);
-job/once for status and promote (a Job's pod template cannot change).`,
+job/once, replicaset/NAME (rs) and pod/NAME (po: a bare pod, or one whose
+owner is not a workload) for status and promote (their pod template
+cannot change).`,
 		Subcommands: []*cli.Command{
 			k8sStatusCommand(),
 			k8sApplyCommand(),
@@ -205,7 +207,7 @@ func parseWorkload(s string) (workloadRef, error) {
 	}
 	k, known := workloadKinds[strings.ToLower(kind)]
 	if !known {
-		return workloadRef{}, fmt.Errorf("WORKLOAD %q: unknown kind %q: want deployment, statefulset, daemonset, cronjob or job (e.g. deployment/web)", clipText(s, 64), clipText(kind, 32))
+		return workloadRef{}, fmt.Errorf("WORKLOAD %q: unknown kind %q: want deployment, statefulset, daemonset, cronjob, job, replicaset or pod (e.g. deployment/web)", clipText(s, 64), clipText(kind, 32))
 	}
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return workloadRef{}, fmt.Errorf("WORKLOAD %s/%q: bad name: %s", k, clipText(name, 64), errs[0])

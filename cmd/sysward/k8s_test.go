@@ -47,6 +47,8 @@ func TestParseWorkload(t *testing.T) {
 		{"rs/web-5d8f", workloadRef{"replicaset", "web-5d8f"}, ""},
 		{"", workloadRef{}, "empty"},
 		{"service/web", workloadRef{}, `unknown kind "service"`},
+		{"svc/web", workloadRef{}, "job, replicaset or pod"},
+		{"po/tool", workloadRef{"pod", "tool"}, ""},
 		{"deployment/", workloadRef{}, "name"},
 		{"deployment/Web", workloadRef{}, "name"},
 		{"deployment/a/b", workloadRef{}, "name"},
