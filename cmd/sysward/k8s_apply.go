@@ -720,8 +720,9 @@ For each container's WorkloadProfile (default: all of WORKLOAD's): refused
 while the object has been in Complain for less than DURATION, or its last
 new syscall or last complain-mode deviation is less than DURATION old
 (the refusal names the syscall, pod, node and time, and how long is left);
-refused from Learning (apply --mode complain first). Promoted, the profile
-is frozen: calls outside it only count as deviations. Then
+refused from Learning (apply --mode complain first); one container
+refused, none is promoted (--container picks some). Promoted, the
+profile is frozen: calls outside it only count as deviations. Then
 'sysward k8s apply WORKLOAD --mode enforce' rolls the pods onto it.
 
 --auto DURATION sets the annotation sysward.io/auto-promote=DURATION on
@@ -852,6 +853,20 @@ func (e *k8sEnv) promote(ctx context.Context, w workloadRef, window time.Duratio
 		return err
 	}
 	var refused []string
+	// Every container is checked before any is promoted: one left in
+	// Complain while the others froze would have `apply --mode enforce`
+	// refused, and the frozen ones stop absorbing what their pods, still
+	// under the complain profile, do.
+	for i := range wps {
+		err := store.Promote(wps[i].DeepCopy(), window, time.Now())
+		var ref *store.PromoteRefusal
+		if errors.As(err, &ref) || errors.Is(err, store.ErrPhase) || errors.Is(err, store.ErrNoSyscalls) {
+			refused = append(refused, fmt.Sprintf("%s container %s: %v", w, wps[i].Spec.Container, err))
+		}
+	}
+	if len(refused) > 0 {
+		return errors.New(strings.Join(refused, "\n"))
+	}
 	promoted := 0
 	for i := range wps {
 		cur := &wps[i]

@@ -764,7 +764,9 @@ func TestInterspersed(t *testing.T) {
 
 // TestK8sApplyAllOrNothing: apply refused for one container writes none:
 // the other container moved to Complain with its pods left unpatched
-// would stop learning (Complain does not take what pods trace).
+// would stop learning (Complain does not take what pods trace). promote
+// too: one container frozen while another stays in Complain blocks
+// apply --mode enforce, and the frozen one stops absorbing.
 func TestK8sApplyAllOrNothing(t *testing.T) {
 	cl := newK8sCluster(t)
 	ctx := context.Background()
@@ -794,6 +796,33 @@ func TestK8sApplyAllOrNothing(t *testing.T) {
 	}
 	if sc := cl.deployment(t, "shop", "web").Spec.Template.Spec.Containers[0].SecurityContext; sc.SeccompProfile != nil {
 		t.Fatalf("template patched: %+v", sc.SeccompProfile)
+	}
+
+	// promote likewise: app's evidence is old enough, the sidecar's not.
+	if _, _, err := cl.store.Merge(ctx, &store.Delta{Key: side, Image: "registry.example/proxy:2", Pod: "web-a", Node: "n1",
+		Traced: map[string]store.Seen{"read": {First: time.Now()}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runCLI(t, "k8s", "apply", "web", "-n", "shop", "--mode", "complain"); code != 0 {
+		t.Fatalf("apply complain: exit %d: %s", code, errs)
+	}
+	long := metav1.NewTime(time.Now().Add(-3 * time.Hour).Truncate(time.Second))
+	if _, _, err := cl.store.Modify(ctx, "shop", app.Name(), nil, nil, func(o *v1.WorkloadProfile) error {
+		o.Status.PhaseSince, o.Status.LastNewSyscall = &long, &long
+		for n, s := range o.Status.Syscalls {
+			s.FirstSeen = long
+			o.Status.Syscalls[n] = s
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "k8s", "promote", "web", "-n", "shop", "--window", "1h")
+	if code != 1 || !strings.Contains(errs, "container sidecar: not promoting") || strings.Contains(errs, "container app") || strings.Contains(out, "promoted") {
+		t.Fatalf("exit %d, %q %q; want 1 and the sidecar's refusal alone", code, out, errs)
+	}
+	if got := cl.get(t, app); got.Status.Phase != v1.PhaseComplain {
+		t.Fatalf("app promoted while the sidecar was refused: %s", got.Status.Phase)
 	}
 }
 
