@@ -244,7 +244,13 @@ func (r *PromoteRefusal) Error() string {
 		}
 		fmt.Fprintf(&b, " at %s", r.At.UTC().Format(time.RFC3339))
 	}
-	fmt.Fprintf(&b, ", %s ago: the window is %s, %s to go", (r.Window - r.Wait).Round(time.Second), r.Window, r.Wait.Round(time.Second))
+	if ago := r.Window - r.Wait; ago >= 0 {
+		fmt.Fprintf(&b, ", %s ago", ago.Round(time.Second))
+	} else {
+		// Written by a machine whose clock is ahead of this one's.
+		fmt.Fprintf(&b, ", %s ahead of this machine's clock (a node's clock ahead?)", (-ago).Round(time.Second))
+	}
+	fmt.Fprintf(&b, ": the window is %s, %s to go", r.Window, r.Wait.Round(time.Second))
 	return b.String()
 }
 

@@ -257,6 +257,27 @@ func TestPromote(t *testing.T) {
 	}
 }
 
+// TestPromoteClockAhead: evidence stamped by a node whose clock is ahead
+// (agents clamp times to their own now) is refused with a message that
+// says so, not "-5m0s ago".
+func TestPromoteClockAhead(t *testing.T) {
+	wp := phaseLearned(t, "read")
+	if err := SetPhase(wp, v1.PhaseComplain, phaseT0); err != nil {
+		t.Fatal(err)
+	}
+	now := phaseT0.Add(3 * time.Hour)
+	ahead := metav1.NewTime(now.Add(5 * time.Minute))
+	wp.Status.RecentDeviations = []v1.Deviation{{Syscall: "connect", Time: ahead, Pod: "web-2", Node: "n2", Mode: v1.ModeComplain, Absorbed: true}}
+	err := Promote(wp, time.Hour, now)
+	var ref *PromoteRefusal
+	if !errors.As(err, &ref) || ref.Wait != time.Hour+5*time.Minute {
+		t.Fatalf("%v", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "-5m") || !strings.Contains(msg, "5m0s ahead of this machine's clock") || !strings.Contains(msg, "1h5m0s to go") {
+		t.Fatalf("refusal %q", msg)
+	}
+}
+
 func TestPromoteNewSyscall(t *testing.T) {
 	wp := phaseLearned(t, "read", "write")
 	if err := SetPhase(wp, v1.PhaseComplain, phaseT0.Add(-time.Hour)); err != nil {
