@@ -127,6 +127,7 @@ var runcBase = RuntimeBase{
 		{Name: "sigaltstack", Why: "Go runtime: runtime.minitSignalStack on a new M"},
 		{Name: "gettid", Why: "Go runtime: runtime.minit on a new M (m.procid)"},
 		{Name: "epoll_pwait", Why: "Go runtime: runtime.netpoll from findrunnable/sysmon (the netpoller is live: epoll_ctl is observed)"},
+		{Name: "fchown", Why: "without noNewPrivileges runc installs the filter before finalizeNamespace, so this setup runs under it: setupUser's fixStdioPermissions chowns the stdio (the kubelet's pipes, owned by root) to a non-root process.user (the measurement's entrypoint ran as root, whose stdio needs no chown; refused to runc:[2:INIT] for redis-server as uid 102 in TestClusterLearningRealServer)"},
 		{Name: "clock_gettime", Why: "Go runtime: runtime.nanotime1/walltime go through the vDSO, which makes the syscall when the clocksource has no vDSO mode (hpet, acpi_pm, some VMs)"},
 	},
 }
