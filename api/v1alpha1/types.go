@@ -209,7 +209,8 @@ type Syscall struct {
 	// +kubebuilder:validation:items:MaxLength=64
 	Arches []string `json:"arches,omitempty"`
 	// Sources: "traced" (learned), "complain" (absorbed from a
-	// complain-mode deviation).
+	// complain-mode deviation), "static" (an executable of the container
+	// imports a function that makes it: static hints).
 	// +optional
 	// +kubebuilder:validation:MaxItems=8
 	// +kubebuilder:validation:items:MaxLength=253

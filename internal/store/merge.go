@@ -115,10 +115,17 @@ type Delta struct {
 	// Denied are calls an enforce profile refused (counted as
 	// deviations, never absorbed).
 	Denied map[string]Seen
+	// Static are calls the container's executables can make that a small
+	// learning load may never show (their imports from glibc, read by
+	// package elfhints; dangerous ones left out by the reporter): the
+	// Learning phase records them with the source "static".
+	Static map[string]Seen
 }
 
 // Empty reports whether d carries no syscall.
-func (d *Delta) Empty() bool { return len(d.Traced)+len(d.Complain)+len(d.Denied) == 0 }
+func (d *Delta) Empty() bool {
+	return len(d.Traced)+len(d.Complain)+len(d.Denied)+len(d.Static) == 0
+}
 
 // Result says what Apply did.
 type Result struct {
@@ -153,7 +160,7 @@ func New(k Key, now time.Time) *v1.WorkloadProfile {
 }
 
 // Apply merges d into wp in place. In Learning, Traced syscalls join the
-// set; in Complain, Complain syscalls join it (source "complain") and count
+// set (and Static ones, but never a dangerous one, source "static"); in Complain, Complain syscalls join it (source "complain") and count
 // as deviations; in Enforcing, Denied (and Complain) calls count as
 // deviations only. Replicas and nodes are united in every phase. A delta
 // whose image differs from the version's starts a new version (Learning)
@@ -244,6 +251,16 @@ func Apply(wp *v1.WorkloadProfile, d *Delta, now time.Time) (Result, error) {
 		// A pod of a learning workload may still run under an older
 		// applied profile: what it made outside is learned too.
 		absorb(d.Complain, profiles.SourceTraced)
+		// Never a dangerous one: the reporter leaves them out, and Apply
+		// too (the object may be written by anyone who can write it, but
+		// a delta comes from an agent; this is the agent's bound).
+		static := make(map[string]Seen, len(d.Static))
+		for name, s := range d.Static {
+			if _, bad := profiles.DangerousSyscalls[name]; !bad {
+				static[name] = s
+			}
+		}
+		absorb(static, profiles.KindStatic)
 	case v1.PhaseComplain:
 		for _, name := range sortedNames(d.Complain) {
 			if !profiles.KnownSyscall(name) {

@@ -478,3 +478,46 @@ func TestApplyEnforcingCountsComplain(t *testing.T) {
 		t.Fatal("absorbed while Enforcing")
 	}
 }
+
+// TestApplyStatic: a delta's static hints join the set in Learning with
+// the source "static" (and stay beside "traced" when both saw a call), a
+// dangerous one never does, and outside Learning they change nothing.
+func TestApplyStatic(t *testing.T) {
+	wp := New(key, t0)
+	st := &wp.Status
+	apply := func(d *Delta) Result {
+		t.Helper()
+		d.Key, d.Image, d.Pod, d.Node = key, "web:1", "web-a", "n1"
+		r, err := Apply(wp, d, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if (&Delta{Static: seen("fsync")}).Empty() {
+		t.Fatal("a delta of static hints only is empty")
+	}
+	r := apply(&Delta{Traced: seen("read"), Static: seen("read", "fsync", "wait4", "ptrace", "bpf")})
+	if slices.Sort(r.New); !slices.Equal(r.New, []string{"fsync", "read", "wait4"}) {
+		t.Fatalf("new %v", r.New)
+	}
+	if got := st.Syscalls["fsync"].Sources; !slices.Equal(got, []string{profiles.KindStatic}) {
+		t.Errorf("fsync sources %v", got)
+	}
+	if got := st.Syscalls["read"].Sources; !slices.Equal(got, []string{profiles.KindStatic, profiles.SourceTraced}) {
+		t.Errorf("read sources %v", got)
+	}
+	for _, d := range []string{"ptrace", "bpf"} {
+		if _, ok := st.Syscalls[d]; ok {
+			t.Errorf("dangerous %s learned from static hints", d)
+		}
+	}
+	p := Build(wp, profiles.ActErrno)
+	if !slices.Contains(p.AllowedSyscalls(profiles.ArchX86_64), "fsync") {
+		t.Error("fsync not in the built profile")
+	}
+	st.Phase = v1.PhaseComplain
+	if r := apply(&Delta{Static: seen("rename")}); r.Changed || len(r.New) != 0 {
+		t.Errorf("static hints in Complain: %+v", r)
+	}
+}
