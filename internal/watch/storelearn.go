@@ -113,6 +113,7 @@ const (
 	kindTraced   setKind = iota // Seen
 	kindComplain                // Deviations that were not refused, under a complain profile
 	kindDenied                  // Denied
+	kindStatic                  // static hints of the container's executables
 )
 
 type noticeKey struct {
@@ -127,7 +128,8 @@ type learnCtr struct {
 	cgroup   uint64
 	info     kube.Container
 	resolved bool
-	reported [3]profiler.SyscallSet // sent successfully
+	reported [4]profiler.SyscallSet // sent successfully
+	exes     map[[2]uint64]bool     // executables read for static hints (device, inode)
 	// uid is the object the reported calls went into: once the informer
 	// no longer has it (deleted, or deleted and made again), the traced
 	// calls are sent again.
@@ -305,6 +307,8 @@ func (lc *learnCtr) delta(k store.Key, node string) (*store.Delta, []noticeKey) 
 			m = &d.Traced
 		case kindComplain:
 			m = &d.Complain
+		case kindStatic:
+			m = &d.Static
 		default:
 			m = &d.Denied
 		}
@@ -405,6 +409,9 @@ func (l *StoreLearner) Flush(ctx context.Context) {
 			continue // gone meanwhile: its final state comes through gone
 		}
 		lc.notice(st, now)
+		if lc.marked {
+			lc.scanStatic(nc.Cgroup, now, l.log)
+		}
 		add(k, lc)
 	}
 	var drop []string
@@ -471,7 +478,7 @@ func (l *StoreLearner) Flush(ctx context.Context) {
 	l.autoPromote(ctx, promote, now)
 }
 
-// checkObject forgets which traced calls lc reported when the object
+// checkObject forgets which traced calls (and static hints) lc reported when the object
 // they went into is gone from the informer: someone deleted it (to learn
 // again, or by mistake), and the calls a running container made before
 // would otherwise never reach the object that replaces it (each call is
@@ -482,6 +489,9 @@ func (l *StoreLearner) checkObject(k store.Key, lc *learnCtr) {
 	}
 	if wp := l.cached(k.Namespace, k.Name()); wp == nil || wp.UID != lc.uid {
 		lc.reported[kindTraced] = profiler.SyscallSet{}
+		// And the static hints: the executables are read again.
+		lc.reported[kindStatic] = profiler.SyscallSet{}
+		lc.exes = nil
 		lc.uid = ""
 	}
 }
