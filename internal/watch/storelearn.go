@@ -130,6 +130,7 @@ type learnCtr struct {
 	resolved bool
 	reported [4]profiler.SyscallSet // sent successfully
 	exes     map[[2]uint64]bool     // executables read for static hints (device, inode)
+	exeOf    map[int]string         // the executable each pid had at the last static scan
 	// uid is the object the reported calls went into: once the informer
 	// no longer has it (deleted, or deleted and made again), the traced
 	// calls are sent again.

@@ -36,7 +36,7 @@ const maxStaticPIDs = 256
 // /memfd: copy of runc) is never read.
 func (lc *learnCtr) scanStatic(cgroupDir string, now time.Time, log *slog.Logger) {
 	if lc.exes == nil {
-		lc.exes = map[[2]uint64]bool{}
+		lc.exes, lc.exeOf = map[[2]uint64]bool{}, map[int]string{}
 	}
 	if len(lc.exes) >= maxStaticExes || cgroupDir == "" {
 		return
@@ -45,6 +45,7 @@ func (lc *learnCtr) scanStatic(cgroupDir string, now time.Time, log *slog.Logger
 	if err != nil {
 		return
 	}
+	present := map[int]bool{}
 	for i, f := range strings.Fields(string(raw)) {
 		if i >= maxStaticPIDs || len(lc.exes) >= maxStaticExes {
 			break
@@ -53,7 +54,13 @@ func (lc *learnCtr) scanStatic(cgroupDir string, now time.Time, log *slog.Logger
 		if err != nil {
 			continue
 		}
+		present[pid] = true
 		lc.readStatic(pid, now, log)
+	}
+	for pid := range lc.exeOf {
+		if !present[pid] {
+			delete(lc.exeOf, pid)
+		}
 	}
 }
 
@@ -63,6 +70,12 @@ func (lc *learnCtr) readStatic(pid int, now time.Time, log *slog.Logger) {
 	if err != nil || strings.HasPrefix(name, "/memfd:") || !strings.HasPrefix(name, "/") {
 		return
 	}
+	// A process already looked at that has not exec'd since: nothing to
+	// open (the common case, every interval).
+	if lc.exeOf[pid] == name {
+		return
+	}
+	lc.exeOf[pid] = name
 	f, err := os.Open(proc + "/exe")
 	if err != nil {
 		return

@@ -60,3 +60,36 @@ func TestScanStatic(t *testing.T) {
 		t.Errorf("noticed %v", lc2.noticed)
 	}
 }
+
+// BenchmarkScanStatic is the static scan's cost per container and
+// interval: "first" reads the executable (the test binary, a Go ELF of
+// several MB) as for a new container; "steady" is every later interval
+// (cgroup.procs and one readlink per process, nothing opened). The ratio
+// is steady's share of a first read.
+func BenchmarkScanStatic(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	now := time.Now()
+	var first, steady time.Duration
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			lc := &learnCtr{id: "c", noticed: map[noticeKey]time.Time{}}
+			lc.scanStatic(dir, now, log)
+		}
+		first = b.Elapsed() / time.Duration(b.N)
+	})
+	b.Run("steady", func(b *testing.B) {
+		lc := &learnCtr{id: "c", noticed: map[noticeKey]time.Time{}}
+		lc.scanStatic(dir, now, log)
+		for b.Loop() {
+			lc.scanStatic(dir, now, log)
+		}
+		steady = b.Elapsed() / time.Duration(b.N)
+		if first > 0 {
+			b.ReportMetric(float64(steady)/float64(first), "x-first")
+		}
+	})
+}
