@@ -10,14 +10,15 @@ pkgs=(
   runc busybox-static containerd       # real container tests
   podman                               # enforcer: podman --security-opt seccomp= test
   prometheus                           # detector metrics scrape test
-  redis-server redis-tools             # benchmarks on a real server
+  redis-server redis-tools             # benchmarks and e2e (test/e2e realserver) on a real server
+  nginx-light                          # e2e: the real-server learning test's second server
   strace                               # elfhints: the libc table checked against strace
   etcd-server containernetworking-plugins iptables iproute2   # internal/kubetest: apiserver and the test node
   groff-base                           # cmd/sysward: sysward.1 rendered as man(1) does
 )
 # `scripts/deps.sh realworld`: the servers and clients of bench/realworld.
 if [ "${1:-}" = realworld ]; then
-  pkgs+=(nginx-light lighttpd memcached postgresql postgresql-contrib sqlite3 curl)
+  pkgs+=(lighttpd memcached postgresql postgresql-contrib sqlite3 curl)
 fi
 
 missing=()
