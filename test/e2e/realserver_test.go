@@ -423,7 +423,13 @@ func restartPod(t *testing.T, c *kubetest.Cluster, a realApp, old string) ([]str
 	for {
 		n, ips := appPods(t, c, a.ns, a.app)
 		if len(n) == 2 && !slices.Contains(n, old) {
-			if out, err := c.Kubectl("-n", a.ns, "wait", "--for=condition=Ready", "pod", "-l", "app="+a.app, "--timeout=60s"); err != nil {
+			// By name: the deleted pod, matched by the label until it is
+			// gone, fails a wait when it goes.
+			args := []string{"-n", a.ns, "wait", "--for=condition=Ready", "--timeout=60s"}
+			for _, p := range n {
+				args = append(args, "pod/"+p)
+			}
+			if out, err := c.Kubectl(args...); err != nil {
 				return nil, fmt.Errorf("%s %v", out, err)
 			}
 			return ips, nil
