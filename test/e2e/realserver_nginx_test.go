@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/user"
 	"strings"
 	"sync"
 	"testing"
@@ -97,30 +96,11 @@ var nginxBig = func() []byte {
 	return b
 }()
 
-// nginxFiles is the image's root: nginx and its libraries, the worker's
-// user, the configuration, the site, and busybox.
+// nginxFiles is the image's root: nginx, the worker's user, the
+// configuration and the site.
 func nginxFiles(t testing.TB) []ociimage.File {
 	t.Helper()
-	files, err := elfClosure("/usr/sbin/nginx")
-	if err != nil {
-		t.Fatalf("nginx's files (scripts/deps.sh installs nginx-light): %v", err)
-	}
-	u, err := user.Lookup("www-data")
-	if err != nil {
-		t.Fatalf("the www-data user: %v", err)
-	}
-	bb, err := kubetest.BusyboxFiles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range bb {
-		if f.Path != "/etc/passwd" && f.Path != "/etc/group" {
-			files = append(files, f)
-		}
-	}
-	return append(files,
-		ociimage.File{Path: "/etc/passwd", Body: []byte(fmt.Sprintf("root:x:0:0:root:/root:/bin/sh\nwww-data:x:%s:%s::/var/www:/usr/sbin/nologin\n", u.Uid, u.Gid))},
-		ociimage.File{Path: "/etc/group", Body: []byte(fmt.Sprintf("root:x:0:\nwww-data:x:%s:\n", u.Gid))},
+	return serverFiles(t, "/usr/sbin/nginx", "nginx-light", "www-data", "/var/www",
 		ociimage.File{Path: "/etc/nginx/nginx.conf", Body: []byte(nginxConf)},
 		ociimage.File{Path: "/var/log/nginx", Dir: true},
 		ociimage.File{Path: "/var/lib/nginx", Dir: true},

@@ -140,18 +140,19 @@ func elfClosure(bin string) ([]ociimage.File, error) {
 	return files, nil
 }
 
-// redisFiles is the image's root: redis-server and its libraries, its
-// user, its configuration, and the static busybox (the hostile step
-// execs its unshare in the pod).
-func redisFiles(t testing.TB) []ociimage.File {
+// serverFiles is a server image's root: exe and the libraries it links,
+// the static busybox (the hostile step execs its unshare in the pod),
+// root and the server's user (named as on the host, where its Debian
+// package made it) in /etc/passwd and /etc/group, and extra.
+func serverFiles(t testing.TB, exe, pkg, userName, home string, extra ...ociimage.File) []ociimage.File {
 	t.Helper()
-	files, err := elfClosure("/usr/bin/redis-server")
+	files, err := elfClosure(exe)
 	if err != nil {
-		t.Fatalf("redis-server's files (scripts/deps.sh installs redis-server): %v", err)
+		t.Fatalf("%s's files (scripts/deps.sh installs %s): %v", exe, pkg, err)
 	}
-	u, err := user.Lookup("redis")
+	u, err := user.Lookup(userName)
 	if err != nil {
-		t.Fatalf("the redis-server package's user: %v", err)
+		t.Fatalf("the %s package's user %s: %v", pkg, userName, err)
 	}
 	bb, err := kubetest.BusyboxFiles()
 	if err != nil {
@@ -162,11 +163,19 @@ func redisFiles(t testing.TB) []ociimage.File {
 			files = append(files, f)
 		}
 	}
-	return append(files,
-		ociimage.File{Path: "/etc/passwd", Body: []byte(fmt.Sprintf("root:x:0:0:root:/root:/bin/sh\nredis:x:%s:%s::/data:/usr/sbin/nologin\n", u.Uid, u.Gid))},
-		ociimage.File{Path: "/etc/group", Body: []byte(fmt.Sprintf("root:x:0:\nredis:x:%s:\n", u.Gid))},
-		ociimage.File{Path: "/etc/redis/redis.conf", Body: []byte(redisConf)},
+	files = append(files,
+		ociimage.File{Path: "/etc/passwd", Body: []byte(fmt.Sprintf("root:x:0:0:root:/root:/bin/sh\n%s:x:%s:%s::%s:/usr/sbin/nologin\n", userName, u.Uid, u.Gid, home))},
+		ociimage.File{Path: "/etc/group", Body: []byte(fmt.Sprintf("root:x:0:\n%s:x:%s:\n", userName, u.Gid))},
 	)
+	return append(files, extra...)
+}
+
+// redisFiles is the image's root: redis-server, its user and its
+// configuration.
+func redisFiles(t testing.TB) []ociimage.File {
+	t.Helper()
+	return serverFiles(t, "/usr/bin/redis-server", "redis-server", "redis", "/data",
+		ociimage.File{Path: "/etc/redis/redis.conf", Body: []byte(redisConf)})
 }
 
 // appPods are the names and IPs of the running, not deleting, pods
