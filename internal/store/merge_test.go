@@ -187,13 +187,10 @@ func TestApplyDrift(t *testing.T) {
 	}
 }
 
-// TestApplyPhases: Learning records traced calls; Complain absorbs
-// complain-mode calls as deviations (absorbed when new); Enforcing only
-// counts; a refusal counts in every phase.
-func TestApplyPhases(t *testing.T) {
-	wp := New(key, t0)
-	st := &wp.Status
-	apply := func(d *Delta) Result {
+// webApplier applies deltas from pod web-a of image web:1 on node n1 to
+// wp, an hour after t0.
+func webApplier(t *testing.T, wp *v1.WorkloadProfile) func(*Delta) Result {
+	return func(d *Delta) Result {
 		t.Helper()
 		d.Key, d.Image, d.Pod, d.Node = key, "web:1", "web-a", "n1"
 		r, err := Apply(wp, d, t0.Add(time.Hour))
@@ -202,6 +199,15 @@ func TestApplyPhases(t *testing.T) {
 		}
 		return r
 	}
+}
+
+// TestApplyPhases: Learning records traced calls; Complain absorbs
+// complain-mode calls as deviations (absorbed when new); Enforcing only
+// counts; a refusal counts in every phase.
+func TestApplyPhases(t *testing.T) {
+	wp := New(key, t0)
+	st := &wp.Status
+	apply := webApplier(t, wp)
 	apply(&Delta{Traced: seen("read"), Denied: seen("mount")})
 	if len(st.Syscalls) != 1 || st.Deviations != 1 || st.RecentDeviations[0].Mode != v1.ModeEnforce {
 		t.Fatalf("learning: %+v", st)
@@ -485,15 +491,7 @@ func TestApplyEnforcingCountsComplain(t *testing.T) {
 func TestApplyStatic(t *testing.T) {
 	wp := New(key, t0)
 	st := &wp.Status
-	apply := func(d *Delta) Result {
-		t.Helper()
-		d.Key, d.Image, d.Pod, d.Node = key, "web:1", "web-a", "n1"
-		r, err := Apply(wp, d, t0.Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	apply := webApplier(t, wp)
 	if (&Delta{Static: seen("fsync")}).Empty() {
 		t.Fatal("a delta of static hints only is empty")
 	}
